@@ -1,0 +1,342 @@
+#!/usr/bin/env bash
+# Install, start, stop and inspect a local Apache Pulsar standalone with the
+# functions worker and function state (BookKeeper table service on port 4181).
+#
+# Usage: deploy/pulsar-standalone.sh install|start|stop|status|restart|logs
+#
+# Environment (all optional):
+#   PULSAR_VERSION        Pulsar release to use (default below; 4.0 LTS line)
+#   PULSAR_HOME_DIR       where the distribution is unpacked
+#                         (default $HOME/.cache/pulsarflow/pulsar)
+#   PULSAR_VENV           Python venv whose python3 runs the function instances
+#                         (default $HOME/.cache/pulsarflow/pulsar-venv)
+#   PULSARFLOW_SRC        directory with a setup.py/pyproject.toml to pip install
+#                         into the venv (skipped when absent)
+#   PULSAR_READY_TIMEOUT  seconds to wait for readiness on start (default 240)
+#   PULSAR_KEEP_DATA      1 = keep data of a previous run (default: wipe on start)
+#   PULSAR_MEM, PULSAR_GC JVM settings (defaults tuned for 2 cores below)
+set -euo pipefail
+
+# 4.0.14 (and 4.0.9-4.0.15) are not served by the Maven registry reachable
+# here; of the 4.0 line only 4.0.4, 4.0.6 and 4.0.8 carry the server
+# distribution. 4.0.8 is the newest of those.
+PULSAR_VERSION="${PULSAR_VERSION:-4.0.8}"
+PULSAR_HOME_DIR="${PULSAR_HOME_DIR:-$HOME/.cache/pulsarflow/pulsar}"
+PULSAR_VENV="${PULSAR_VENV:-$HOME/.cache/pulsarflow/pulsar-venv}"
+PULSAR_READY_TIMEOUT="${PULSAR_READY_TIMEOUT:-240}"
+
+# Python packages for the function instances of Pulsar 4.0.x.
+# The 4.0.8 python instance (instances/python-instance/*_pb2*.py) was generated
+# with protoc 31 / "Protobuf Python Version: 6.31.0" and grpcio-tools 1.73.1
+# (GRPC_GENERATED_VERSION in InstanceCommunication_pb2_grpc.py). It has no
+# ValidateProtobufRuntimeVersion call, but it does import
+# google.protobuf.runtime_version and uses _loaded_options, so protobuf 3.x
+# (which pulsar-client<=3.7 forces) cannot load it. pulsar-client 3.8.0 is the
+# client the 4.0.x release pins (pulsar.client.python.version in its pom) and
+# no longer caps protobuf, so pin the runtime to the generator's versions.
+PY_REQUIREMENTS=(
+  "pulsar-client[functions,avro]==3.8.0"
+  "protobuf==6.31.1"
+  "grpcio==1.73.1"
+  "requests"
+)
+
+DIST_DIR="$PULSAR_HOME_DIR/apache-pulsar-$PULSAR_VERSION"
+RUN_DIR="$PULSAR_HOME_DIR/run"
+CONF_FILE="$RUN_DIR/standalone.conf"
+LOG_FILE="$RUN_DIR/standalone.out"
+PID_FILE="$RUN_DIR/standalone.pid"
+WEB_URL="http://127.0.0.1:8080"
+
+log() { echo "[pulsar-standalone] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# --------------------------------------------------------------------------
+# install
+# --------------------------------------------------------------------------
+pick_python() {
+  local p
+  for p in python3.11 python3.12 python3.10 python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import venv' >/dev/null 2>&1; then
+      echo "$p"; return 0
+    fi
+  done
+  return 1
+}
+
+install_distribution() {
+  if [[ -x "$DIST_DIR/bin/pulsar" ]]; then
+    log "distribution already unpacked: $DIST_DIR"
+    return 0
+  fi
+  command -v mvn >/dev/null 2>&1 || die "mvn not found (apt-get install -y maven)"
+  local artifact="org.apache.pulsar:pulsar-server-distribution:$PULSAR_VERSION:tar.gz:bin"
+  log "fetching $artifact with Maven"
+  if ! mvn -B -q -Dstyle.color=never org.apache.maven.plugins:maven-dependency-plugin:3.11.0:get \
+        -Dartifact="$artifact" -Dtransitive=false </dev/null; then
+    die "could not fetch $artifact; the 4.0 versions served here are 4.0.4, 4.0.6, 4.0.8 (set PULSAR_VERSION)"
+  fi
+  local m2="${MAVEN_REPO_LOCAL:-$HOME/.m2/repository}"
+  local tarball="$m2/org/apache/pulsar/pulsar-server-distribution/$PULSAR_VERSION/pulsar-server-distribution-$PULSAR_VERSION-bin.tar.gz"
+  [[ -f "$tarball" ]] || die "downloaded file not found at $tarball"
+  mkdir -p "$PULSAR_HOME_DIR"
+  local tmp="$PULSAR_HOME_DIR/.unpack.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  log "unpacking $(du -h "$tarball" | cut -f1) into $PULSAR_HOME_DIR"
+  tar -xzf "$tarball" -C "$tmp"
+  [[ -d "$tmp/apache-pulsar-$PULSAR_VERSION" ]] || die "unexpected tarball layout in $tarball"
+  mv "$tmp/apache-pulsar-$PULSAR_VERSION" "$DIST_DIR"
+  rmdir "$tmp"
+}
+
+install_venv() {
+  local py
+  py="$(pick_python)" || die "no python3 with the venv module found"
+  if [[ ! -x "$PULSAR_VENV/bin/python3" ]]; then
+    log "creating venv $PULSAR_VENV with $($py --version 2>&1)"
+    "$py" -m venv "$PULSAR_VENV"
+  fi
+  local pip=("$PULSAR_VENV/bin/python3" -m pip --disable-pip-version-check)
+  if "$PULSAR_VENV/bin/python3" - "${PY_REQUIREMENTS[@]}" <<'EOF' >/dev/null 2>&1
+import sys
+from importlib.metadata import version
+want = {"pulsar-client": "3.8.0", "protobuf": "6.31.1", "grpcio": "1.73.1"}
+for req in sys.argv[1:]:
+    name = req.split("[")[0].split("==")[0]
+    if name in want and version(name) != want[name]:
+        sys.exit(1)
+import requests, fastavro, bookkeeper, prometheus_client, ratelimit  # noqa
+EOF
+  then
+    log "venv already has the pinned packages"
+  else
+    log "installing ${PY_REQUIREMENTS[*]} into $PULSAR_VENV"
+    "${pip[@]}" install -q "${PY_REQUIREMENTS[@]}" </dev/null
+  fi
+  check_python_instance
+  if [[ -n "${PULSARFLOW_SRC:-}" ]]; then
+    if [[ -f "$PULSARFLOW_SRC/setup.py" || -f "$PULSARFLOW_SRC/pyproject.toml" ]]; then
+      log "installing $PULSARFLOW_SRC into the venv"
+      # Keep the pins above: the library must not drag protobuf/grpcio along.
+      "${pip[@]}" install -q "$PULSARFLOW_SRC" "${PY_REQUIREMENTS[@]}" </dev/null
+    else
+      log "PULSARFLOW_SRC=$PULSARFLOW_SRC has no setup.py/pyproject.toml yet; skipping"
+    fi
+  fi
+}
+
+# The worker runs instances/python-instance/python_instance_main.py with the
+# python3 on its PATH: make sure that interpreter can import every module.
+check_python_instance() {
+  [[ -d "$DIST_DIR/instances/python-instance" ]] || return 0
+  log "checking the python instance imports with the venv's python3"
+  (cd "$DIST_DIR/instances/python-instance" && "$PULSAR_VENV/bin/python3" -c '
+import Function_pb2, InstanceCommunication_pb2, InstanceCommunication_pb2_grpc
+import python_instance, contextimpl, state_context, server, util, log
+import pulsar
+print("python instance imports OK")' </dev/null) || die "the venv cannot import the python instance modules"
+}
+
+cmd_install() {
+  install_distribution
+  install_venv
+  log "installed: $DIST_DIR, venv $PULSAR_VENV"
+}
+
+# --------------------------------------------------------------------------
+# start / stop / status
+# --------------------------------------------------------------------------
+read_pid() {
+  [[ -f "$PID_FILE" ]] && cat "$PID_FILE" || true
+}
+
+is_running() {
+  local pid
+  pid="$(read_pid)"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+http_code() {
+  curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" 2>/dev/null || true
+}
+
+# Set key=value in a properties file, replacing an existing line or appending.
+set_conf() {
+  local file="$1" key="$2" value="$3"
+  if grep -q "^${key}=" "$file"; then
+    sed -i "s|^${key}=.*|${key}=${value}|" "$file"
+  else
+    echo "${key}=${value}" >>"$file"
+  fi
+}
+
+write_conf() {
+  cp "$DIST_DIR/conf/standalone.conf" "$CONF_FILE"
+  set_conf "$CONF_FILE" advertisedAddress 127.0.0.1
+  # Delayed delivery: check every 100 ms and never deliver early.
+  set_conf "$CONF_FILE" delayedDeliveryTickTimeMillis 100
+  set_conf "$CONF_FILE" isDelayedDeliveryDeliverAtTimeStrict true
+  # Tests create topics and expect them to stay.
+  set_conf "$CONF_FILE" brokerDeleteInactiveTopicsEnabled false
+  # Fewer threads on a 2-core machine.
+  set_conf "$CONF_FILE" numIOThreads 2
+  set_conf "$CONF_FILE" numHttpServerThreads 8
+  set_conf "$CONF_FILE" bookkeeperClientNumWorkerThreads 2
+  set_conf "$CONF_FILE" numOrderedExecutorThreads 2
+  set_conf "$CONF_FILE" managedLedgerCacheSizeMB 64
+}
+
+print_log_tail() {
+  log "---- last 60 lines of $LOG_FILE ----"
+  tail -n 60 "$LOG_FILE" >&2 2>/dev/null || true
+  log "---- end of log ----"
+}
+
+wait_ready() {
+  local deadline=$((SECONDS + PULSAR_READY_TIMEOUT))
+  local clusters="" state_ok=0 worker_ok=0 fn_code=""
+  while ((SECONDS < deadline)); do
+    if ! is_running; then
+      log "Pulsar exited during startup"
+      print_log_tail
+      return 1
+    fi
+    clusters="$(curl -s -m 5 "$WEB_URL/admin/v2/clusters" 2>/dev/null || true)"
+    if [[ "$clusters" == *standalone* ]]; then
+      port_open 4181 && state_ok=1 || state_ok=0
+      [[ "$(http_code "$WEB_URL/admin/v2/worker/cluster")" == 200 ]] && worker_ok=1 || worker_ok=0
+      fn_code="$(http_code "$WEB_URL/admin/v3/functions/public/default")"
+      if ((state_ok && worker_ok)) && [[ "$fn_code" == 200 ]]; then
+        return 0
+      fi
+    fi
+    sleep 2
+  done
+  log "not ready after ${PULSAR_READY_TIMEOUT}s: clusters='${clusters}' port4181=${state_ok} worker/cluster=${worker_ok} functions-list=${fn_code:-none}"
+  print_log_tail
+  return 1
+}
+
+cmd_start() {
+  [[ -x "$DIST_DIR/bin/pulsar" ]] || die "Pulsar $PULSAR_VERSION not installed in $DIST_DIR; run: $0 install"
+  [[ -x "$PULSAR_VENV/bin/python3" ]] || die "venv $PULSAR_VENV missing; run: $0 install"
+  if is_running; then
+    log "already running (pid $(read_pid))"
+    wait_ready || die "running Pulsar is not ready"
+    return 0
+  fi
+  local port
+  for port in 6650 8080 2181 3181 4181; do
+    if port_open "$port"; then
+      die "port $port is already in use by another process; stop it first"
+    fi
+  done
+  mkdir -p "$RUN_DIR"
+  write_conf
+
+  if [[ -z "${JAVA_HOME:-}" && -d /usr/lib/jvm/java-17-openjdk-amd64 ]]; then
+    export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
+  fi
+  # One JVM runs ZooKeeper, a bookie, the table service, the broker and the
+  # functions worker. The distribution defaults (-Xms2g/-Xmx2g, 4g direct
+  # memory, ZGC with AlwaysPreTouch) are sized for servers.
+  export PULSAR_MEM="${PULSAR_MEM:--Xms256m -Xmx1536m -XX:MaxDirectMemorySize=1g}"
+  export PULSAR_GC="${PULSAR_GC:--XX:+UseG1GC -XX:ParallelGCThreads=2 -XX:ConcGCThreads=1 -XX:CICompilerCount=2 -XX:+PerfDisableSharedMem}"
+  export PULSAR_GC_LOG="${PULSAR_GC_LOG:- }"
+  export PULSAR_STANDALONE_CONF="$CONF_FILE"
+  export PULSAR_STANDALONE_USE_ZOOKEEPER=1
+  export PULSAR_LOG_DIR="$RUN_DIR/logs"
+  # The worker launches each Python instance with the python3 found on PATH.
+  export PATH="$PULSAR_VENV/bin:$PATH"
+  export VIRTUAL_ENV="$PULSAR_VENV"
+
+  local args=(standalone)
+  [[ "${PULSAR_KEEP_DATA:-0}" == 1 ]] || args+=(--wipe-data)
+
+  log "starting Pulsar $PULSAR_VERSION (log: $LOG_FILE)"
+  local t0=$SECONDS
+  # setsid: own process group, so stop can end the JVM and the function
+  # instances it spawned together.
+  setsid "$DIST_DIR/bin/pulsar" "${args[@]}" >"$LOG_FILE" 2>&1 </dev/null &
+  echo $! >"$PID_FILE"
+  if wait_ready; then
+    log "ready in $((SECONDS - t0))s (pid $(read_pid)): $WEB_URL, pulsar://127.0.0.1:6650, state bk://127.0.0.1:4181"
+  else
+    log "start failed; stopping"
+    cmd_stop || true
+    exit 1
+  fi
+}
+
+# Processes whose command line mentions our distribution directory
+# (the JVM and the python/java function instances it launched).
+our_pids() {
+  local d cmd
+  for d in /proc/[0-9]*; do
+    cmd="$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null || true)"
+    if [[ "$cmd" == *"$DIST_DIR"* ]] && [[ "$cmd" == *java* || "$cmd" == *python_instance_main* ]]; then
+      echo "${d#/proc/}"
+    fi
+  done
+  return 0
+}
+
+cmd_stop() {
+  local pid i
+  pid="$(read_pid)"
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    log "stopping pid $pid"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 60); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "still running after 30s; killing"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  # Anything left from this installation (e.g. orphaned function instances).
+  local left
+  left="$(our_pids | tr '\n' ' ')"
+  if [[ -n "${left// /}" ]]; then
+    log "killing leftover processes: $left"
+    # shellcheck disable=SC2086
+    kill -KILL $left 2>/dev/null || true
+    sleep 1
+  fi
+  rm -f "$PID_FILE"
+  left="$(our_pids | tr '\n' ' ')"
+  [[ -z "${left// /}" ]] || die "processes still alive: $left"
+  log "stopped"
+}
+
+cmd_status() {
+  if is_running; then
+    echo "running (pid $(read_pid)), version $PULSAR_VERSION"
+    echo "clusters:        $(curl -s -m 5 "$WEB_URL/admin/v2/clusters" || echo unreachable)"
+    echo "worker cluster:  $(curl -s -m 5 "$WEB_URL/admin/v2/worker/cluster" || echo unreachable)"
+    echo "functions (public/default): $(curl -s -m 5 "$WEB_URL/admin/v3/functions/public/default" || echo unreachable)"
+    if port_open 4181; then echo "state storage:   port 4181 open"; else echo "state storage:   port 4181 closed"; fi
+    return 0
+  fi
+  echo "not running"
+  return 3
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  restart) cmd_stop; cmd_start ;;
+  status) cmd_status ;;
+  logs) tail -n "${2:-100}" "$LOG_FILE" ;;
+  *)
+    echo "usage: $0 install|start|stop|restart|status|logs [lines]" >&2
+    exit 2
+    ;;
+esac

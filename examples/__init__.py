@@ -1,0 +1,1 @@
+"""Runnable example workflows: ``python -m examples.order`` and friends."""

@@ -1,0 +1,38 @@
+"""pulsarflow: durable workflows as plain Python code, on Apache Pulsar.
+
+Declare tasks with ``@task`` and workflows with ``@workflow``; run them embedded with
+``EmbeddedEnvironment`` (or ``pulsarflow.testing.TestEnvironment`` in tests), or on
+Pulsar with the engines deployed as Pulsar Functions.
+"""
+
+from pulsarflow.embedded import EmbeddedEnvironment
+from pulsarflow.errors import (
+    ChildWorkflowFailedError,
+    DefinitionError,
+    ErrorInfo,
+    NonDeterminismError,
+    PulsarflowError,
+    ResultTimeoutError,
+    SandboxViolationError,
+    SerializationError,
+    SignalTimeoutError,
+    TaskFailedError,
+    TaskTimeoutError,
+    WorkflowError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+)
+from pulsarflow.runtime.executor import TaskInfo, task_info
+from pulsarflow.sdk.client import Client, WorkflowDescription, WorkflowHandle
+from pulsarflow.sdk.context import WorkflowContext
+from pulsarflow.sdk.definitions import RetryPolicy, task, workflow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChildWorkflowFailedError", "Client", "DefinitionError", "EmbeddedEnvironment", "ErrorInfo",
+    "NonDeterminismError", "PulsarflowError", "ResultTimeoutError", "RetryPolicy", "SandboxViolationError",
+    "SerializationError", "SignalTimeoutError", "TaskFailedError", "TaskInfo", "TaskTimeoutError",
+    "WorkflowContext", "WorkflowDescription", "WorkflowError", "WorkflowFailedError", "WorkflowHandle",
+    "WorkflowNotFoundError", "task", "task_info", "workflow",
+]

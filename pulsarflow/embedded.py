@@ -1,0 +1,138 @@
+"""The embedded runtime: every engine and executor in one process, on in-memory backends.
+
+The engines, codec and ``MessageHandler`` are the ones that run inside Pulsar; only the
+transport and the state store are in memory. Every message is Avro-encoded on send and
+decoded on receipt. The loop is single-threaded and driven by whoever waits: a client's
+``result()`` runs it until the answer arrives, sleeping until the next timer when idle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pulsarflow.clock import Clock, SystemClock
+from pulsarflow.codec import Codec
+from pulsarflow.converter import JsonConverter, PayloadConverter
+from pulsarflow.engines.workflow import WorkflowEngine
+from pulsarflow.messages import DeadLetter
+from pulsarflow.runtime.executor import TaskExecutor
+from pulsarflow.runtime.handler import MessageHandler
+from pulsarflow.sdk.client import Client
+from pulsarflow.sdk.registry import Registry
+from pulsarflow.storage import StateStore
+from pulsarflow.storage.memory import InMemoryStateStore
+from pulsarflow.topics import Topics
+from pulsarflow.transport.memory import InMemoryTransport
+
+log = logging.getLogger("pulsarflow.embedded")
+
+
+class EmbeddedEnvironment:
+    """Runs workflows in this process. ``fail_fast`` re-raises handler crashes and dead letters."""
+
+    def __init__(self, *items: Any, clock: Clock | None = None, store: StateStore | None = None,
+                 converter: PayloadConverter | None = None, topics: Topics | None = None,
+                 fail_fast: bool = False, duplicate_messages: bool = False) -> None:
+        self.clock = clock or SystemClock()
+        self.codec = Codec()
+        self.converter = converter or JsonConverter()
+        self.topics = topics or Topics()
+        self.registry = Registry(items)
+        self.store = store or InMemoryStateStore()
+        self.transport = InMemoryTransport(self.clock, duplicate=duplicate_messages)
+        self.fail_fast = fail_fast
+        self.dead_letters: list[DeadLetter] = []
+        self.processed = 0
+        engine = WorkflowEngine(self.registry, self.converter, self.topics)
+        self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock)
+        self._workflows = self._handler(engine, self.store)
+        self._tasks = self._handler(self._executor, None)
+        self._listeners: dict[str, Callable[[bytes], None]] = {}
+
+    def register(self, *items: Any) -> None:
+        self.registry.register(*items)
+
+    def client(self) -> Client:
+        return Client(_EmbeddedConnection(self), self.codec, self.topics, self.converter, self.registry)
+
+    def step(self) -> bool:
+        """Process one ready message; False when none is ready."""
+        delivery = self.transport.poll()
+        if delivery is None:
+            return False
+        self.processed += 1
+        topic, _, payload = delivery
+        try:
+            self._route(topic)(topic, payload)
+        except Exception as exc:
+            if self.fail_fast:
+                raise
+            log.exception("handler for %s crashed", topic)
+            self._workflows.dead_letter(topic, payload, f"handler crashed: {type(exc).__name__}: {exc}")
+        return True
+
+    def pump(self, done: Callable[[], bool], timeout_s: float | None = None) -> bool:
+        """Run until ``done()``; sleep until the next timer when idle. False on timeout or when stuck."""
+        deadline = None if timeout_s is None else self.clock.now_ms() + int(timeout_s * 1000)
+        while not done():
+            if self.step():
+                continue
+            due = self.transport.next_due_ms()
+            if due is None:
+                return done()  # nothing left to run in this process: waiting would never end
+            if deadline is not None and due > deadline:
+                self.clock.sleep_until(deadline)
+                return done()
+            self.clock.sleep_until(due)
+        return True
+
+    def run_until_idle(self, max_messages: int = 1_000_000) -> int:
+        """Process messages and due timers until none remain; returns how many were processed."""
+        start = self.processed
+        while self.processed - start < max_messages:
+            if not self.step():
+                due = self.transport.next_due_ms()
+                if due is None:
+                    break
+                self.clock.sleep_until(due)
+        return self.processed - start
+
+    def close(self) -> None:
+        self._executor.close()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _handler(self, engine: Any, store: StateStore | None) -> MessageHandler:
+        return MessageHandler(engine, self.codec, self.transport, self.clock, store, self.topics.dead_letters)
+
+    def _route(self, topic: str) -> Callable[[str, bytes], None]:
+        if topic == self.topics.workflow_engine:
+            return self._workflows.handle
+        if topic == self.topics.dead_letters:
+            return self._on_dead_letter
+        listener = self._listeners.get(topic)
+        if listener is not None:
+            return lambda _topic, payload: listener(payload)
+        return self._tasks.handle  # every executor topic: one executor serves all services here
+
+    def _on_dead_letter(self, topic: str, payload: bytes) -> None:
+        letter = self.codec.decode(DeadLetter, payload)
+        self.dead_letters.append(letter)
+        if self.fail_fast:
+            raise RuntimeError(f"message from {letter.topic} dead-lettered: {letter.reason}")
+
+
+class _EmbeddedConnection:
+    def __init__(self, env: EmbeddedEnvironment) -> None:
+        self.env = env
+
+    def send(self, topic: str, key: str, payload: bytes) -> None:
+        self.env.transport.send(topic, key, payload)
+
+    def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None:
+        self.env._listeners[topic] = on_message
+
+    def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
+        return self.env.pump(done, timeout_s)

@@ -1,0 +1,1 @@
+"""Pure engines: functions of (state, message, now) returning (new state, outgoing messages)."""

@@ -1,0 +1,62 @@
+"""Builders of the messages the workflow engine sends, with deterministic ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulsarflow.engines.errors import error_info
+from pulsarflow.engines.outgoing import Outgoing
+from pulsarflow.errors import ErrorInfo
+from pulsarflow.messages import (
+    ChildCompleted,
+    ChildFailed,
+    ClientMessage,
+    ExecuteTask,
+    ReplyTo,
+    TaskExecutorMessage,
+    WorkflowCompleted,
+    WorkflowEngineMessage,
+    WorkflowFailed,
+    WorkflowState,
+)
+from pulsarflow.topics import Topics
+
+
+def to_workflow(topics: Topics, workflow_id: str, message: Any, now: int,
+                deliver_at_ms: int | None = None, about: str = "") -> Outgoing:
+    position = getattr(message, "position", "")
+    message_id = f"{workflow_id}:{type(message).__name__}:{position}{about}"
+    envelope = WorkflowEngineMessage(message_id, workflow_id, now, message)
+    return Outgoing(topics.workflow_engine, workflow_id, envelope, deliver_at_ms)
+
+
+def to_client(reply: ReplyTo, workflow_id: str, message: Any, now: int) -> Outgoing:
+    message_id = f"{workflow_id}:{type(message).__name__}:{reply.request_id}"
+    envelope = ClientMessage(message_id, workflow_id, reply.request_id, now, message)
+    return Outgoing(reply.topic, reply.request_id, envelope)
+
+
+def to_executor(topics: Topics, task: ExecuteTask, now: int, deliver_at_ms: int | None = None) -> Outgoing:
+    message_id = f"{task.task_id}:{task.attempt}"
+    envelope = TaskExecutorMessage(message_id, task.task_id, now, task)
+    return Outgoing(topics.executor(task.service), task.task_id, envelope, deliver_at_ms)
+
+
+def closed(topics: Topics, state: WorkflowState, waiters: list[ReplyTo], now: int,
+           notify_parent: bool) -> list[Outgoing]:
+    """Answers owed once a workflow has ended: to each waiting client, and to its parent."""
+    if state.error is not None:
+        answer: Any = WorkflowFailed(state.error)
+    else:
+        answer = WorkflowCompleted(state.result or b"null")
+    messages = [to_client(reply, state.workflow_id, answer, now) for reply in waiters]
+    parent = state.parent
+    if notify_parent and parent is not None:
+        child_outcome: Any = (ChildFailed(parent.position, state.error) if state.error is not None
+                              else ChildCompleted(parent.position, state.result or b"null"))
+        messages.append(to_workflow(topics, parent.workflow_id, child_outcome, now))
+    return messages
+
+
+def workflow_error(exc: BaseException, state: WorkflowState) -> ErrorInfo:
+    return error_info(exc, workflow_id=state.workflow_id)

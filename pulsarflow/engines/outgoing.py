@@ -1,0 +1,27 @@
+"""What an engine returns: its new state and the messages to publish."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to publish on ``topic`` with routing ``key``, optionally delayed."""
+
+    topic: str
+    key: str
+    message: Any
+    deliver_at_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision(Generic[S]):
+    """An engine's answer: ``state`` is the state to save (``unchanged`` when nothing to save)."""
+
+    state: S | None
+    outgoing: list[Outgoing] = field(default_factory=list)
+    unchanged: bool = False

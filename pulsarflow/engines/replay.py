@@ -1,0 +1,157 @@
+"""Deterministic replay of workflow code against its recorded history.
+
+The workflow coroutine is run from the start. Each ``ctx`` call issues a step at the
+next position; recorded positions are checked against the code (a mismatch is a
+:class:`NonDeterminismError`), new ones are collected for the engine to dispatch.
+Recorded arrivals (step outcomes) are applied one by one, in their original order, and
+only while the code is blocked: the first run and every replay see the same sequence.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pulsarflow.converter import PayloadConverter, decode_one
+from pulsarflow.errors import NonDeterminismError, SandboxViolationError, SerializationError
+from pulsarflow.messages import Arrival, Command, WorkflowState
+from pulsarflow.messages import state as kinds
+from pulsarflow.sdk import sandbox
+from pulsarflow.sdk.context import WorkflowContext
+from pulsarflow.sdk.definitions import WorkflowDefinition
+from pulsarflow.sdk.steps import AllOf, AnyOf, Step, StepRequest
+from pulsarflow.engines.errors import step_exception
+
+OnNewStep = Callable[[int, StepRequest, int], Arrival | None]
+
+
+class Replay:
+    """Runs one workflow's code over its history; the engine reads the outcome fields."""
+
+    def __init__(self, state: WorkflowState, definition: WorkflowDefinition,
+                 converter: PayloadConverter, on_new_step: OnNewStep) -> None:
+        self.state = state
+        self.definition = definition
+        self.converter = converter
+        self.on_new_step = on_new_step
+        self.now_ms = state.started_at_ms
+        self.steps: list[tuple[Step, StepRequest]] = []
+        self.new_arrivals: list[Arrival] = []
+        self.queue: deque[Arrival] = deque(state.arrivals)
+        self.applied = 0
+        self.finished = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.fatal: BaseException | None = None  # not catchable by workflow code
+        self._waiting: Step | AllOf | AnyOf | None = None
+
+    @property
+    def new_steps(self) -> Sequence[tuple[Step, StepRequest]]:
+        return self.steps[len(self.state.commands):]
+
+    def run(self) -> None:
+        ctx = WorkflowContext(self, self.state.workflow_id, self.state.workflow_name)
+        try:
+            args = self.converter.decode(self.state.input, self.definition.arg_hints)
+        except SerializationError as exc:
+            self._finish(error=exc)
+            return
+        self._coro = self.definition.fn(ctx, *args)
+        self._advance()
+        while self.queue and not self.finished and self.fatal is None:
+            self._apply(self.queue.popleft())
+        self._check_all_recorded_issued()
+        if self.fatal is not None:
+            self.finished, self.error = True, self.fatal
+
+    def issue(self, request: StepRequest) -> Step:
+        position = len(self.steps)
+        step = Step(position)
+        recorded = self.state.commands
+        if position < len(recorded):
+            expected = recorded[position]
+            if (expected.kind, expected.name) != (request.kind, request.name):
+                found = Command(position, request.kind, request.name).describe()
+                self._fail_fatal(NonDeterminismError(self.state.workflow_id, position, expected.describe(), found))
+        self.steps.append((step, request))
+        if position >= len(recorded) and self.fatal is None:
+            immediate = self.on_new_step(position, request, self.now_ms)
+            if immediate is not None:
+                self.new_arrivals.append(immediate)
+                self.queue.append(immediate)
+        return step
+
+    def encode_args(self, args: tuple[Any, ...], target: str) -> bytes:
+        try:
+            return self.converter.encode(args)
+        except SerializationError as exc:
+            raise SerializationError(f"arguments of {target!r} cannot be serialized: {exc}") from exc
+
+    def _apply(self, arrival: Arrival) -> None:
+        if arrival.position >= len(self.steps):
+            self._record_fatal(NonDeterminismError(
+                self.state.workflow_id, arrival.position, self.state.commands[arrival.position].describe(),
+                "no such step (the code no longer reaches it)"))
+            return
+        step, request = self.steps[arrival.position]
+        self.now_ms = arrival.at_ms
+        if arrival.error is not None:
+            step.resolve(None, step_exception(request.kind, arrival.error), self.applied)
+        else:
+            step.resolve(self._decode_value(request, arrival.value), None, self.applied)
+        self.applied += 1
+        if self._waiting is not None and self._waiting.ready():
+            self._advance()
+
+    def _decode_value(self, request: StepRequest, value: bytes | None) -> Any:
+        if value is None:
+            return None
+        if request.kind == kinds.SIGNAL:
+            hint = request.definition
+        elif request.kind in (kinds.TASK, kinds.CHILD):
+            hint = request.definition.return_hint
+        else:
+            hint = None
+        return decode_one(self.converter, value, hint)
+
+    def _advance(self) -> None:
+        while not self.finished:
+            try:
+                with sandbox.workflow_code(self.state.workflow_id, self._record_fatal):
+                    awaited = self._coro.send(None)
+            except StopIteration as stop:
+                self._finish(result=stop.value)
+                return
+            except BaseException as exc:  # the workflow's own error ends it
+                self._finish(error=exc)
+                return
+            if not isinstance(awaited, (Step, AllOf, AnyOf)):
+                self._record_fatal(SandboxViolationError(
+                    f"workflow {self.state.workflow_id!r} awaited {awaited!r}; a workflow may only await "
+                    "ctx steps (ctx.task, ctx.sleep, ...). Put asyncio code in a task."))
+                self._coro.close()
+                self._finish(error=self.fatal)
+                return
+            self._waiting = awaited
+            if not awaited.ready():
+                return
+
+    def _finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        self.finished, self.result, self.error = True, result, self.fatal or error
+
+    def _record_fatal(self, exc: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+
+    def _fail_fatal(self, exc: BaseException) -> None:
+        self._record_fatal(exc)
+        raise exc
+
+    def _check_all_recorded_issued(self) -> None:
+        recorded = self.state.commands
+        if len(self.steps) < len(recorded) and self.fatal is None:
+            position = len(self.steps)
+            self.fatal = NonDeterminismError(
+                self.state.workflow_id, position, recorded[position].describe(),
+                "no step (the code now waits elsewhere or has returned)")

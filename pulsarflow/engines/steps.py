@@ -1,0 +1,86 @@
+"""Turns the new steps of one replay into messages (tasks, timers, children) or immediate outcomes."""
+
+from __future__ import annotations
+
+from pulsarflow.converter import PayloadConverter
+from pulsarflow.engines import messages_out as out
+from pulsarflow.engines.errors import error_info
+from pulsarflow.engines.outgoing import Outgoing
+from pulsarflow.messages import (
+    Arrival,
+    BufferedSignal,
+    Command,
+    ExecuteTask,
+    ParentRef,
+    StartWorkflow,
+    TimerFired,
+    WorkflowState,
+)
+from pulsarflow.messages import state as kinds
+from pulsarflow.messages import workflow as purposes
+from pulsarflow.sdk import sandbox
+from pulsarflow.sdk.steps import StepRequest
+from pulsarflow.topics import Topics
+
+
+class StepDispatcher:
+    """Collects the commands and messages for steps issued for the first time."""
+
+    def __init__(self, topics: Topics, converter: PayloadConverter, state: WorkflowState) -> None:
+        self.topics = topics
+        self.converter = converter
+        self.state = state
+        self.commands: list[Command] = []
+        self.outgoing: list[Outgoing] = []
+        self._buffered = list(state.buffered_signals)
+
+    def buffered_signals(self) -> tuple[BufferedSignal, ...]:
+        return tuple(self._buffered)
+
+    def on_new_step(self, position: int, request: StepRequest, now: int) -> Arrival | None:
+        self.commands.append(Command(position, request.kind, request.name))
+        handlers = {kinds.TASK: self._task, kinds.CHILD: self._child, kinds.TIMER: self._timer_step,
+                    kinds.SIGNAL: self._signal, kinds.SIDE_EFFECT: self._side_effect}
+        return handlers[request.kind](position, request, now)
+
+    def _task(self, position: int, request: StepRequest, now: int) -> None:
+        defn = request.definition
+        task = ExecuteTask(
+            workflow_id=self.state.workflow_id, position=position, service=defn.service, task_name=defn.name,
+            input=request.input, attempt=1, first_attempt_at_ms=now, retry=request.retry,
+            attempt_timeout_ms=request.timeout_ms,
+        )
+        self.outgoing.append(out.to_executor(self.topics, task, now))
+        if request.fire_at_ms is not None:
+            self._timer(position, purposes.TASK_TIMEOUT, now, request.fire_at_ms)
+
+    def _child(self, position: int, request: StepRequest, now: int) -> None:
+        child_id = f"{self.state.workflow_id}/{position}"
+        start = StartWorkflow(request.name, request.input, parent=ParentRef(self.state.workflow_id, position),
+                              timeout_ms=request.timeout_ms)
+        self.outgoing.append(out.to_workflow(self.topics, child_id, start, now))
+
+    def _timer_step(self, position: int, request: StepRequest, now: int) -> None:
+        self._timer(position, purposes.SLEEP, now, request.fire_at_ms)
+
+    def _timer(self, position: int, purpose: str, now: int, fire_at_ms: int | None) -> None:
+        fired = TimerFired(position, purpose)
+        self.outgoing.append(out.to_workflow(self.topics, self.state.workflow_id, fired, now,
+                                             deliver_at_ms=fire_at_ms, about=f":{purpose}"))
+
+    def _signal(self, position: int, request: StepRequest, now: int) -> Arrival | None:
+        for i, signal in enumerate(self._buffered):
+            if signal.name == request.name:
+                del self._buffered[i]
+                return Arrival(position, now, value=signal.data)
+        if request.fire_at_ms is not None:
+            self._timer(position, purposes.SIGNAL_TIMEOUT, now, request.fire_at_ms)
+        return None
+
+    def _side_effect(self, position: int, request: StepRequest, now: int) -> Arrival:
+        try:
+            with sandbox.outside_workflow():
+                value = request.call()
+            return Arrival(position, now, value=self.converter.encode([value]))
+        except Exception as exc:  # recorded, then raised inside the workflow on every replay
+            return Arrival(position, now, error=error_info(exc, workflow_id=self.state.workflow_id))

@@ -1,0 +1,215 @@
+"""The workflow engine, keyed by workflow id: one handler per message type.
+
+Every handler is idempotent: a step outcome for a position that already has one, a
+timer for a finished step, a signal id seen before and a second start of an existing
+id change nothing (they may re-send an answer, which clients tolerate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable
+
+from pulsarflow.converter import PayloadConverter
+from pulsarflow.engines import messages_out as out
+from pulsarflow.engines.outgoing import Decision, Outgoing
+from pulsarflow.engines.replay import Replay
+from pulsarflow.engines.steps import StepDispatcher
+from pulsarflow.errors import DefinitionError, ErrorInfo
+from pulsarflow.messages import (
+    Arrival,
+    BufferedSignal,
+    ChildCompleted,
+    ChildFailed,
+    GetWorkflowResult,
+    GetWorkflowStatus,
+    ReplyTo,
+    SendSignal,
+    SignalAccepted,
+    StartWorkflow,
+    TaskCompleted,
+    TaskFailed,
+    TimerFired,
+    WorkflowEngineMessage,
+    WorkflowNotFound,
+    WorkflowState,
+    WorkflowStatusReply,
+)
+from pulsarflow.messages import client as status
+from pulsarflow.messages import state as kinds
+from pulsarflow.messages import workflow as purposes
+from pulsarflow.sdk.registry import Registry
+from pulsarflow.topics import Topics
+
+State = WorkflowState | None
+Result = Decision[WorkflowState]
+
+_TIMER_KINDS = {purposes.SLEEP: kinds.TIMER, purposes.SIGNAL_TIMEOUT: kinds.SIGNAL, purposes.TASK_TIMEOUT: kinds.TASK}
+
+
+class WorkflowEngine:
+    """Pure: ``handle(state, envelope, now_ms)`` returns the new state and the messages to send."""
+
+    input_type = WorkflowEngineMessage
+    state_type = WorkflowState
+
+    def __init__(self, registry: Registry, converter: PayloadConverter, topics: Topics) -> None:
+        self.registry = registry
+        self.converter = converter
+        self.topics = topics
+        self._handlers: dict[type, Callable[[State, str, Any, int], Result]] = {
+            StartWorkflow: self._on_start,
+            TaskCompleted: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.TASK, now, value=m.result),
+            TaskFailed: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.TASK, now, error=m.error),
+            ChildCompleted: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.CHILD, now, value=m.result),
+            ChildFailed: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.CHILD, now, error=m.error),
+            TimerFired: self._on_timer,
+            SendSignal: self._on_signal,
+            GetWorkflowResult: self._on_get_result,
+            GetWorkflowStatus: self._on_get_status,
+        }
+
+    @staticmethod
+    def key(envelope: WorkflowEngineMessage) -> str:
+        return envelope.workflow_id
+
+    def handle(self, state: State, envelope: WorkflowEngineMessage, now_ms: int) -> Result:
+        handler = self._handlers[type(envelope.message)]
+        return handler(state, envelope.workflow_id, envelope.message, now_ms)
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def _on_start(self, state: State, workflow_id: str, msg: StartWorkflow, now: int) -> Result:
+        if state is not None:
+            return self._attach(state, msg, now)
+        state = WorkflowState(
+            workflow_id=workflow_id, workflow_name=msg.workflow_name, input=msg.input, status=status.RUNNING,
+            started_at_ms=now, parent=msg.parent, waiters=(msg.reply,) if msg.reply else (),
+            timeout_ms=msg.timeout_ms,
+        )
+        outgoing = []
+        if msg.timeout_ms is not None:
+            outgoing.append(out.to_workflow(self.topics, workflow_id, TimerFired(-1, purposes.WORKFLOW_TIMEOUT),
+                                            now, deliver_at_ms=now + msg.timeout_ms))
+        return self._run(state, now, outgoing)
+
+    def _attach(self, state: WorkflowState, msg: StartWorkflow, now: int) -> Result:
+        if state.status != status.RUNNING:
+            answers = out.closed(self.topics, state, [msg.reply] if msg.reply else [], now, notify_parent=bool(msg.parent))
+            return Decision(state, answers, unchanged=True)
+        if msg.reply is None or msg.reply in state.waiters:
+            return Decision(state, unchanged=True)
+        return Decision(replace(state, waiters=state.waiters + (msg.reply,)))
+
+    def _on_outcome(self, state: State, position: int, kind: str, now: int,
+                    value: bytes | None = None, error: ErrorInfo | None = None) -> Result:
+        if state is None or not _is_open(state, position, kind):
+            return Decision(state, unchanged=True)
+        arrival = Arrival(position=position, at_ms=now, value=value, error=error)
+        return self._run(replace(state, arrivals=state.arrivals + (arrival,)), now, [])
+
+    def _on_timer(self, state: State, workflow_id: str, msg: TimerFired, now: int) -> Result:
+        if msg.purpose == purposes.WORKFLOW_TIMEOUT:
+            if state is None or state.status != status.RUNNING:
+                return Decision(state, unchanged=True)
+            error = ErrorInfo("WorkflowTimeoutError", f"workflow {workflow_id!r} did not finish within "
+                                                      f"{state.timeout_ms} ms", workflow_id=workflow_id)
+            return self._close(state, now, [], error=error)
+        kind = _TIMER_KINDS[msg.purpose]
+        if state is None or not _is_open(state, msg.position, kind):
+            return Decision(state, unchanged=True)
+        error = None if msg.purpose == purposes.SLEEP else _timeout_error(state, msg)
+        return self._on_outcome(state, msg.position, kind, now, error=error)
+
+    def _on_signal(self, state: State, workflow_id: str, msg: SendSignal, now: int) -> Result:
+        if state is None or state.status != status.RUNNING:
+            answers = self._not_found(workflow_id, msg.reply, now, f"no running workflow {workflow_id!r} "
+                                      f"to receive signal {msg.name!r}")
+            return Decision(state, answers, unchanged=True)
+        ack = [out.to_client(msg.reply, workflow_id, SignalAccepted(msg.signal_id), now)] if msg.reply else []
+        if msg.signal_id in state.signal_ids:
+            return Decision(state, ack, unchanged=True)
+        state = replace(state, signal_ids=state.signal_ids + (msg.signal_id,))
+        waiting = _open_signal_wait(state, msg.name)
+        if waiting is None:
+            buffered = BufferedSignal(msg.signal_id, msg.name, msg.data)
+            return Decision(replace(state, buffered_signals=state.buffered_signals + (buffered,)), ack)
+        arrival = Arrival(position=waiting, at_ms=now, value=msg.data)
+        return self._run(replace(state, arrivals=state.arrivals + (arrival,)), now, ack)
+
+    def _on_get_result(self, state: State, workflow_id: str, msg: GetWorkflowResult, now: int) -> Result:
+        if state is None:
+            return Decision(state, self._not_found(workflow_id, msg.reply, now, f"no workflow {workflow_id!r}"),
+                            unchanged=True)
+        return self._attach(state, StartWorkflow(state.workflow_name, b"", reply=msg.reply), now)
+
+    def _on_get_status(self, state: State, workflow_id: str, msg: GetWorkflowStatus, now: int) -> Result:
+        if state is None:
+            return Decision(state, self._not_found(workflow_id, msg.reply, now, f"no workflow {workflow_id!r}"),
+                            unchanged=True)
+        reply = WorkflowStatusReply(state.workflow_name, state.status, len(state.commands))
+        return Decision(state, [out.to_client(msg.reply, workflow_id, reply, now)], unchanged=True)
+
+    # -- running the code -----------------------------------------------------------------
+
+    def _run(self, state: WorkflowState, now: int, outgoing: list[Outgoing]) -> Result:
+        try:
+            definition = self.registry.workflow(state.workflow_name)
+        except DefinitionError as exc:
+            return self._close(state, now, outgoing, error=ErrorInfo("DefinitionError", str(exc),
+                                                                     workflow_id=state.workflow_id))
+        dispatcher = StepDispatcher(self.topics, self.converter, state)
+        replay = Replay(state, definition, self.converter, dispatcher.on_new_step)
+        replay.run()
+        if replay.fatal is not None:
+            return self._close(state, now, outgoing, error=out.workflow_error(replay.fatal, state))
+        new_commands = tuple(dispatcher.commands)
+        state = replace(state, commands=state.commands + new_commands,
+                        arrivals=state.arrivals + tuple(replay.new_arrivals),
+                        buffered_signals=dispatcher.buffered_signals())
+        outgoing = outgoing + dispatcher.outgoing
+        if not replay.finished:
+            return Decision(state, outgoing)
+        if replay.error is not None:
+            return self._close(state, now, outgoing, error=out.workflow_error(replay.error, state))
+        try:
+            result = self.converter.encode([replay.result])
+        except Exception as exc:  # an unserializable result fails the workflow, clearly
+            return self._close(state, now, outgoing, error=out.workflow_error(exc, state))
+        return self._close(state, now, outgoing, result=result)
+
+    def _close(self, state: WorkflowState, now: int, outgoing: list[Outgoing],
+               result: bytes | None = None, error: ErrorInfo | None = None) -> Result:
+        closed = replace(state, status=status.FAILED if error else status.COMPLETED, closed_at_ms=now,
+                         result=result, error=error, waiters=())
+        answers = out.closed(self.topics, closed, list(state.waiters), now, notify_parent=True)
+        return Decision(closed, outgoing + answers)
+
+    def _not_found(self, workflow_id: str, reply: ReplyTo | None, now: int, reason: str) -> list[Outgoing]:
+        return [out.to_client(reply, workflow_id, WorkflowNotFound(reason), now)] if reply else []
+
+
+def _arrived(state: WorkflowState) -> set[int]:
+    return {a.position for a in state.arrivals}
+
+
+def _is_open(state: WorkflowState, position: int, kind: str) -> bool:
+    return (state.status == status.RUNNING and 0 <= position < len(state.commands)
+            and state.commands[position].kind == kind and position not in _arrived(state))
+
+
+def _open_signal_wait(state: WorkflowState, name: str) -> int | None:
+    arrived = _arrived(state)
+    for command in state.commands:
+        if command.kind == kinds.SIGNAL and command.name == name and command.position not in arrived:
+            return command.position
+    return None
+
+
+def _timeout_error(state: WorkflowState, msg: TimerFired) -> ErrorInfo:
+    name = state.commands[msg.position].name
+    if msg.purpose == purposes.SIGNAL_TIMEOUT:
+        return ErrorInfo("SignalTimeoutError", f"no signal {name!r} arrived before the timeout",
+                         workflow_id=state.workflow_id)
+    return ErrorInfo("TaskTimeoutError", f"task {name!r} did not finish within its overall timeout",
+                     task_name=name, workflow_id=state.workflow_id)

@@ -1,0 +1,48 @@
+"""Protocol messages: frozen dataclasses, one per Avro record in ``schemas/``.
+
+Each engine consumes one envelope whose ``message`` field is an Avro union of that
+engine's message records (see docs/schemas.md for why). ``RECORD_CLASSES`` maps every
+Avro record name to its class; the codec and a test use it to keep both in step.
+"""
+
+from pulsarflow.errors import ErrorInfo
+from pulsarflow.messages.client import (
+    ClientMessage,
+    SignalAccepted,
+    WorkflowCompleted,
+    WorkflowFailed,
+    WorkflowNotFound,
+    WorkflowStatusReply,
+)
+from pulsarflow.messages.common import DeadLetter, ParentRef, ReplyTo, RetrySpec
+from pulsarflow.messages.executor import ExecuteTask, TaskExecutorMessage
+from pulsarflow.messages.state import Arrival, BufferedSignal, Command, WorkflowState
+from pulsarflow.messages.workflow import (
+    ChildCompleted,
+    ChildFailed,
+    GetWorkflowResult,
+    GetWorkflowStatus,
+    SendSignal,
+    StartWorkflow,
+    TaskCompleted,
+    TaskFailed,
+    TimerFired,
+    WorkflowEngineMessage,
+)
+
+NAMESPACE = "pulsarflow"
+
+RECORD_CLASSES: dict[str, type] = {
+    f"{NAMESPACE}.{cls.__name__}": cls
+    for cls in (
+        ErrorInfo, RetrySpec, ReplyTo, ParentRef, DeadLetter,
+        StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
+        SendSignal, GetWorkflowResult, GetWorkflowStatus, WorkflowEngineMessage,
+        ExecuteTask, TaskExecutorMessage,
+        WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound,
+        ClientMessage,
+        Command, Arrival, BufferedSignal, WorkflowState,
+    )
+}
+
+__all__ = [name for name in dir() if name[0].isupper()]

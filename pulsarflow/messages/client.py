@@ -1,0 +1,52 @@
+"""Answers consumed by clients, matched to requests by request id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from pulsarflow.errors import ErrorInfo
+
+# Values of the Avro enum WorkflowStatus.
+RUNNING = "RUNNING"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowCompleted:
+    result: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowFailed:
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowStatusReply:
+    workflow_name: str
+    status: str
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignalAccepted:
+    signal_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowNotFound:
+    reason: str
+
+
+ClientAnswer = Union[WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    message_id: str
+    workflow_id: str
+    request_id: str
+    sent_at_ms: int
+    message: ClientAnswer

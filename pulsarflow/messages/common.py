@@ -1,0 +1,38 @@
+"""Records shared by several engines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySpec:
+    """How a failed task attempt is retried (exponential backoff with deterministic jitter)."""
+
+    max_attempts: int = 3
+    initial_delay_ms: int = 1_000
+    backoff_coefficient: float = 2.0
+    max_delay_ms: int = 60_000
+    jitter: float = 0.2
+    non_retryable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTo:
+    topic: str
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParentRef:
+    workflow_id: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    reason: str
+    payload: bytes
+    size: int
+    at_ms: int

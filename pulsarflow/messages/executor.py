@@ -1,0 +1,32 @@
+"""Messages consumed by task executors, keyed by task id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pulsarflow.messages.common import RetrySpec
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteTask:
+    workflow_id: str
+    position: int
+    service: str
+    task_name: str
+    input: bytes
+    attempt: int
+    first_attempt_at_ms: int
+    retry: RetrySpec
+    attempt_timeout_ms: int | None = None
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.workflow_id}/{self.position}"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskExecutorMessage:
+    message_id: str
+    task_id: str
+    sent_at_ms: int
+    message: ExecuteTask

@@ -1,0 +1,62 @@
+"""Stored state of the workflow engine (Avro too, versioned by ``schema_version``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pulsarflow.errors import ErrorInfo
+from pulsarflow.messages.common import ParentRef, ReplyTo
+
+STATE_SCHEMA_VERSION = 1
+
+# Values of the Avro enum CommandKind.
+TASK = "TASK"
+TIMER = "TIMER"
+CHILD = "CHILD"
+SIGNAL = "SIGNAL"
+SIDE_EFFECT = "SIDE_EFFECT"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    position: int
+    kind: str
+    name: str
+
+    def describe(self) -> str:
+        return f"{self.kind.lower().replace('_', ' ')} {self.name!r}" if self.name else self.kind.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    position: int
+    at_ms: int
+    value: bytes | None = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BufferedSignal:
+    signal_id: str
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowState:
+    workflow_id: str
+    workflow_name: str
+    input: bytes
+    status: str
+    started_at_ms: int
+    schema_version: int = STATE_SCHEMA_VERSION
+    closed_at_ms: int | None = None
+    result: bytes | None = None
+    error: ErrorInfo | None = None
+    parent: ParentRef | None = None
+    waiters: tuple[ReplyTo, ...] = ()
+    commands: tuple[Command, ...] = ()
+    arrivals: tuple[Arrival, ...] = ()
+    buffered_signals: tuple[BufferedSignal, ...] = ()
+    signal_ids: tuple[str, ...] = ()
+    timeout_ms: int | None = None

@@ -1,0 +1,87 @@
+"""Messages consumed by the workflow engine, keyed by workflow id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from pulsarflow.errors import ErrorInfo
+from pulsarflow.messages.common import ParentRef, ReplyTo
+
+# Values of the Avro enum TimerPurpose.
+SLEEP = "SLEEP"
+SIGNAL_TIMEOUT = "SIGNAL_TIMEOUT"
+TASK_TIMEOUT = "TASK_TIMEOUT"
+WORKFLOW_TIMEOUT = "WORKFLOW_TIMEOUT"
+
+
+@dataclass(frozen=True, slots=True)
+class StartWorkflow:
+    workflow_name: str
+    input: bytes
+    reply: ReplyTo | None = None
+    parent: ParentRef | None = None
+    timeout_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCompleted:
+    position: int
+    result: bytes
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFailed:
+    position: int
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    position: int
+    purpose: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChildCompleted:
+    position: int
+    result: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChildFailed:
+    position: int
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class SendSignal:
+    signal_id: str
+    name: str
+    data: bytes
+    reply: ReplyTo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetWorkflowResult:
+    reply: ReplyTo
+
+
+@dataclass(frozen=True, slots=True)
+class GetWorkflowStatus:
+    reply: ReplyTo
+
+
+WorkflowInput = Union[
+    StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
+    SendSignal, GetWorkflowResult, GetWorkflowStatus,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowEngineMessage:
+    message_id: str
+    workflow_id: str
+    sent_at_ms: int
+    message: WorkflowInput

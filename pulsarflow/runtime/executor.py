@@ -1,0 +1,112 @@
+"""The task executor: runs user task code, then applies the task engine's decision.
+
+Stateless; many run side by side on a shared subscription. Sync tasks run inline, or
+on a worker thread when they have a per-attempt timeout; async tasks run on the
+executor's own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+from dataclasses import dataclass
+from typing import Any
+
+from pulsarflow.clock import Clock
+from pulsarflow.converter import PayloadConverter
+from pulsarflow.engines import task as task_engine
+from pulsarflow.engines.errors import error_info
+from pulsarflow.engines.outgoing import Decision
+from pulsarflow.messages import ExecuteTask, TaskExecutorMessage
+from pulsarflow.sdk.definitions import TaskDefinition
+from pulsarflow.sdk.registry import Registry
+from pulsarflow.topics import Topics
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a running task can know about itself (``pulsarflow.task_info()``)."""
+
+    workflow_id: str
+    task_id: str
+    task_name: str
+    attempt: int
+
+
+_current: contextvars.ContextVar[TaskInfo | None] = contextvars.ContextVar("pulsarflow_task", default=None)
+
+
+def task_info() -> TaskInfo:
+    info = _current.get()
+    if info is None:
+        raise RuntimeError("pulsarflow.task_info() is only available inside a running task")
+    return info
+
+
+class AttemptTimeoutError(Exception):
+    """One attempt ran past the task's ``timeout``; retried like any other failure."""
+
+
+class TaskExecutor:
+    input_type = TaskExecutorMessage
+    state_type = None
+
+    def __init__(self, registry: Registry, converter: PayloadConverter, topics: Topics, clock: Clock) -> None:
+        self.registry = registry
+        self.converter = converter
+        self.topics = topics
+        self.clock = clock
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+
+    @staticmethod
+    def key(envelope: TaskExecutorMessage) -> str:
+        return envelope.task_id
+
+    def handle(self, state: None, envelope: TaskExecutorMessage, now_ms: int) -> Decision[None]:
+        task = envelope.message
+        try:
+            defn = self.registry.task(task.task_name)
+            args = self.converter.decode(task.input, defn.arg_hints)
+            token = _current.set(TaskInfo(task.workflow_id, task.task_id, task.task_name, task.attempt))
+            try:
+                value = self._call(defn, args, task)
+            finally:
+                _current.reset(token)
+            result = self.converter.encode([value])
+        except Exception as exc:  # every failure is reported: retried or returned to the workflow
+            info = error_info(exc, task_name=task.task_name, attempts=task.attempt, workflow_id=task.workflow_id)
+            return Decision(None, task_engine.after_failure(self.topics, task, info, self.clock.now_ms()),
+                            unchanged=True)
+        return Decision(None, task_engine.after_success(self.topics, task, result, self.clock.now_ms()),
+                        unchanged=True)
+
+    def _call(self, defn: TaskDefinition, args: list[Any], task: ExecuteTask) -> Any:
+        timeout = task.attempt_timeout_ms / 1000 if task.attempt_timeout_ms is not None else None
+        if defn.is_async:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            coro = defn.fn(*args)
+            try:
+                return self._loop.run_until_complete(asyncio.wait_for(coro, timeout))
+            except asyncio.TimeoutError:
+                raise AttemptTimeoutError(f"attempt {task.attempt} ran past {timeout}s") from None
+        if timeout is None:
+            return defn.fn(*args)
+        if self._threads is None:
+            self._threads = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="pulsarflow-task")
+        ctx = contextvars.copy_context()
+        future = self._threads.submit(ctx.run, defn.fn, *args)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise AttemptTimeoutError(
+                f"attempt {task.attempt} ran past {timeout}s (the thread is left to finish; "
+                "its result is ignored)") from None
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)

@@ -1,0 +1,86 @@
+"""``MessageHandler``: the load / compute / publish / save / ack sequence around an engine.
+
+Order matters for at-least-once delivery: outgoing messages are published and flushed
+(acknowledged by the broker) before the new state is saved, and the caller acknowledges
+the input only after ``handle`` returns. A crash anywhere in between leads to a
+redelivery, which the idempotent engines absorb. Bytes that cannot be decoded go to the
+dead-letter topic with the reason, and are acknowledged: they would never decode.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from pulsarflow.clock import Clock
+from pulsarflow.codec import Codec
+from pulsarflow.engines.outgoing import Decision
+from pulsarflow.errors import DecodeError, StateConflictError
+from pulsarflow.messages import DeadLetter
+from pulsarflow.storage import StateStore
+from pulsarflow.transport import Transport
+
+log = logging.getLogger("pulsarflow.runtime")
+
+MAX_CONFLICT_RETRIES = 5
+
+
+class Engine(Protocol):
+    input_type: type
+    state_type: type | None
+
+    def key(self, envelope: Any) -> str: ...
+
+    def handle(self, state: Any, envelope: Any, now_ms: int) -> Decision[Any]: ...
+
+
+class MessageHandler:
+    """Runs one engine (or executor) over incoming bytes. Shared by every deployment."""
+
+    def __init__(self, engine: Engine, codec: Codec, transport: Transport, clock: Clock,
+                 store: StateStore | None, dead_letter_topic: str) -> None:
+        self.engine = engine
+        self.codec = codec
+        self.transport = transport
+        self.clock = clock
+        self.store = store
+        self.dead_letter_topic = dead_letter_topic
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        try:
+            envelope = self.codec.decode(self.engine.input_type, payload)
+        except DecodeError as exc:
+            self.dead_letter(topic, payload, str(exc))
+            return
+        key = self.engine.key(envelope)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            try:
+                self._handle_once(topic, payload, key, envelope)
+                return
+            except StateConflictError:
+                log.warning("state conflict on %s, recomputing", key)
+        raise StateConflictError(f"state {key!r} kept changing under {MAX_CONFLICT_RETRIES} attempts")
+
+    def _handle_once(self, topic: str, payload: bytes, key: str, envelope: Any) -> None:
+        state, version = None, 0
+        if self.store is not None and self.engine.state_type is not None:
+            stored = self.store.get(key)
+            if stored is not None:
+                try:
+                    state, version = self.codec.decode(self.engine.state_type, stored.value), stored.version
+                except DecodeError as exc:
+                    self.dead_letter(topic, payload, f"stored state of {key!r} is unreadable: {exc}")
+                    return
+        decision = self.engine.handle(state, envelope, self.clock.now_ms())
+        for o in decision.outgoing:
+            self.transport.send(o.topic, o.key, self.codec.encode(o.message), o.deliver_at_ms)
+        self.transport.flush()
+        if self.store is not None and not decision.unchanged and decision.state is not None:
+            self.store.put(key, self.codec.encode(decision.state), version)
+
+    def dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
+        log.error("dead-lettering a message from %s: %s", topic, reason)
+        letter = DeadLetter(topic=topic, reason=reason, payload=payload, size=len(payload),
+                            at_ms=self.clock.now_ms())
+        self.transport.send(self.dead_letter_topic, topic, self.codec.encode(letter))
+        self.transport.flush()

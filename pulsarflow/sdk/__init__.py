@@ -1,0 +1,1 @@
+"""What users write workflows with: decorators, the workflow context and the client."""

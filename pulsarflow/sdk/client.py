@@ -1,0 +1,177 @@
+"""The client: start workflows, wait for results, send signals, read status.
+
+It speaks to the engines only through messages, over a ``Connection`` (embedded or
+Pulsar), and matches answers to requests by request id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pulsarflow.clock import SystemClock
+from pulsarflow.codec import Codec
+from pulsarflow.converter import JsonConverter, PayloadConverter, decode_one
+from pulsarflow.errors import (
+    ResultTimeoutError,
+    SerializationError,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+)
+from pulsarflow.messages import (
+    ClientMessage,
+    GetWorkflowResult,
+    GetWorkflowStatus,
+    ReplyTo,
+    SendSignal,
+    SignalAccepted,
+    StartWorkflow,
+    WorkflowCompleted,
+    WorkflowEngineMessage,
+    WorkflowFailed,
+    WorkflowNotFound,
+    WorkflowStatusReply,
+)
+from pulsarflow.sdk.definitions import Duration, WorkflowDefinition, to_ms, workflow_definition
+from pulsarflow.sdk.registry import Registry
+from pulsarflow.topics import Topics
+
+
+class Connection(Protocol):
+    """How a client reaches the engines and hears back."""
+
+    def send(self, topic: str, key: str, payload: bytes) -> None: ...
+
+    def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None: ...
+
+    def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
+        """Block (or drive the embedded loop) until ``done()`` or the timeout; return ``done()``."""
+        ...
+
+
+@dataclass(frozen=True)
+class WorkflowDescription:
+    workflow_id: str
+    workflow_name: str
+    status: str
+    steps: int
+
+
+class Client:
+    def __init__(self, connection: Connection, codec: Codec, topics: Topics,
+                 converter: PayloadConverter | None = None, registry: Registry | None = None,
+                 client_id: str | None = None) -> None:
+        self.connection = connection
+        self.codec = codec
+        self.topics = topics
+        self.converter = converter or JsonConverter()
+        self.registry = registry
+        self.topic = topics.client(client_id or uuid.uuid4().hex)
+        self._answers: dict[str, ClientMessage] = {}
+        self._clock = SystemClock()
+        connection.listen(self.topic, self._on_answer)
+
+    def start(self, workflow: Callable[..., Any] | str, *args: Any, id: str | None = None,
+              timeout: Duration | None = None) -> WorkflowHandle:
+        """Start a workflow. With ``id``, starting twice returns the same run, never a second one."""
+        defn = self._definition(workflow)
+        name = defn.name if defn else str(workflow)
+        try:
+            payload = self.converter.encode(args)
+        except SerializationError as exc:
+            raise SerializationError(f"arguments of workflow {name!r} cannot be serialized: {exc}") from exc
+        workflow_id = id or uuid.uuid4().hex
+        reply = self._reply_to()
+        timeout_ms = to_ms(timeout) if timeout is not None else (defn.timeout_ms if defn else None)
+        self._send(workflow_id, StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms))
+        return WorkflowHandle(self, workflow_id, defn, reply.request_id)
+
+    def get_handle(self, workflow_id: str, workflow: Callable[..., Any] | None = None) -> WorkflowHandle:
+        """A handle on an existing workflow (pass the workflow to decode its result with type hints)."""
+        return WorkflowHandle(self, workflow_id, workflow_definition(workflow) if workflow else None, None)
+
+    def signal(self, workflow_id: str, name: str, data: Any = None, timeout: float | None = 30.0) -> None:
+        """Deliver signal ``name`` with ``data``; raises WorkflowNotFoundError if no such running workflow."""
+        try:
+            payload = self.converter.encode([data])
+        except SerializationError as exc:
+            raise SerializationError(f"data of signal {name!r} cannot be serialized: {exc}") from exc
+        reply = self._reply_to()
+        self._send(workflow_id, SendSignal(uuid.uuid4().hex, name, payload, reply=reply))
+        self._expect(self._await(reply.request_id, workflow_id, timeout), SignalAccepted)
+
+    def status(self, workflow_id: str, timeout: float | None = 30.0) -> WorkflowDescription:
+        reply = self._reply_to()
+        self._send(workflow_id, GetWorkflowStatus(reply))
+        answer = self._expect(self._await(reply.request_id, workflow_id, timeout), WorkflowStatusReply)
+        return WorkflowDescription(workflow_id, answer.workflow_name, answer.status, answer.steps)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _definition(self, workflow: Callable[..., Any] | str) -> WorkflowDefinition | None:
+        if isinstance(workflow, str):
+            return self.registry.workflow(workflow) if self.registry is not None else None
+        defn = workflow_definition(workflow)
+        if self.registry is not None:
+            self.registry.workflow(defn.name)  # an unknown workflow fails here, at the call site
+        return defn
+
+    def _reply_to(self) -> ReplyTo:
+        return ReplyTo(self.topic, uuid.uuid4().hex)
+
+    def _send(self, workflow_id: str, message: Any) -> None:
+        envelope = WorkflowEngineMessage(uuid.uuid4().hex, workflow_id, self._clock.now_ms(), message)
+        self.connection.send(self.topics.workflow_engine, workflow_id, self.codec.encode(envelope))
+
+    def _on_answer(self, payload: bytes) -> None:
+        answer = self.codec.decode(ClientMessage, payload)
+        self._answers.setdefault(answer.request_id, answer)
+
+    def _await(self, request_id: str, workflow_id: str, timeout: float | None) -> Any:
+        if not self.connection.wait(lambda: request_id in self._answers, timeout):
+            raise ResultTimeoutError(
+                f"no answer about workflow {workflow_id!r} within {timeout}s "
+                "(is a worker running the workflow engine, and is the workflow waiting on something?)")
+        return self._answers.pop(request_id).message
+
+    def _expect(self, answer: Any, kind: type) -> Any:
+        if isinstance(answer, WorkflowNotFound):
+            raise WorkflowNotFoundError(f"{answer.reason}; check the id, or start the workflow first")
+        if not isinstance(answer, kind):
+            raise WorkflowNotFoundError(f"unexpected answer {type(answer).__name__}")
+        return answer
+
+
+class WorkflowHandle:
+    """A started (or looked-up) workflow."""
+
+    def __init__(self, client: Client, workflow_id: str, definition: WorkflowDefinition | None,
+                 request_id: str | None) -> None:
+        self.client = client
+        self.id = workflow_id
+        self.definition = definition
+        self._request_id = request_id
+        self._answer: Any = None
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the result; raises WorkflowFailedError (with the cause chain) if it failed."""
+        if self._answer is None:
+            if self._request_id is None:
+                reply = self.client._reply_to()
+                self.client._send(self.id, GetWorkflowResult(reply))
+                self._request_id = reply.request_id
+            self._answer = self.client._await(self._request_id, self.id, timeout)
+        answer = self._answer
+        if isinstance(answer, WorkflowFailed):
+            raise WorkflowFailedError(self.id, answer.error)
+        answer = self.client._expect(answer, WorkflowCompleted)
+        hint = self.definition.return_hint if self.definition else None
+        return decode_one(self.client.converter, answer.result, hint)
+
+    def signal(self, name: str, data: Any = None) -> None:
+        self.client.signal(self.id, name, data)
+
+    def status(self) -> WorkflowDescription:
+        return self.client.status(self.id)

@@ -1,0 +1,105 @@
+"""``WorkflowContext``: everything a workflow may do, each call a recorded, replayable step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random as _random
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pulsarflow.messages import state as kinds
+from pulsarflow.sdk.definitions import Duration, RetryPolicy, task_definition, to_ms, workflow_definition
+from pulsarflow.sdk.steps import AllOf, AnyOf, Step, StepRequest
+
+if TYPE_CHECKING:
+    from pulsarflow.engines.replay import Replay
+
+
+class WorkflowContext:
+    """Passed as first argument to every workflow. Only its methods may wait, read time or randomness."""
+
+    def __init__(self, replay: Replay, workflow_id: str, workflow_name: str) -> None:
+        self._replay = replay
+        self.workflow_id = workflow_id
+        self.workflow_name = workflow_name
+        self._uuids = 0
+        self._random: _random.Random | None = None
+
+    def now(self) -> dt.datetime:
+        """Deterministic current time: when the event being replayed was first processed (UTC)."""
+        return dt.datetime.fromtimestamp(self._replay.now_ms / 1000, tz=dt.timezone.utc)
+
+    def task(self, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None,
+             timeout: Duration | None = None, overall_timeout: Duration | None = None) -> Step:
+        """Start a task now; await the returned step for its result (or start several, then ctx.all)."""
+        defn = task_definition(fn)
+        return self._replay.issue(StepRequest(
+            kinds.TASK, defn.name, definition=defn, input=self._replay.encode_args(args, defn.name),
+            retry=retry.spec() if retry else defn.retry,
+            timeout_ms=to_ms(timeout) if timeout is not None else defn.timeout_ms,
+            fire_at_ms=self._deadline(overall_timeout if overall_timeout is not None else None,
+                                      defn.overall_timeout_ms),
+        ))
+
+    def child(self, wf: Callable[..., Any], *args: Any, timeout: Duration | None = None) -> Step:
+        """Start a child workflow now; await the returned step for its result."""
+        defn = workflow_definition(wf)
+        return self._replay.issue(StepRequest(
+            kinds.CHILD, defn.name, definition=defn, input=self._replay.encode_args(args, defn.name),
+            timeout_ms=to_ms(timeout) if timeout is not None else defn.timeout_ms,
+        ))
+
+    def sleep(self, duration: Duration) -> Step:
+        """A durable timer: await it to sleep for ``duration`` (seconds or timedelta)."""
+        return self._replay.issue(StepRequest(kinds.TIMER, "", fire_at_ms=self._replay.now_ms + (to_ms(duration) or 0)))
+
+    def sleep_until(self, when: dt.datetime) -> Step:
+        """A durable timer firing at ``when`` (a timezone-aware datetime)."""
+        if when.tzinfo is None:
+            raise ValueError("sleep_until needs a timezone-aware datetime, e.g. datetime.now(timezone.utc)")
+        return self._replay.issue(StepRequest(kinds.TIMER, "", fire_at_ms=int(when.timestamp() * 1000)))
+
+    def wait_signal(self, name: str, timeout: Duration | None = None, type: Any = None) -> Step:
+        """Wait for the signal ``name``; raises SignalTimeoutError if ``timeout`` passes first."""
+        return self._replay.issue(StepRequest(
+            kinds.SIGNAL, name, fire_at_ms=self._deadline(timeout, None), definition=type,
+        ))
+
+    async def side_effect(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` once, record its result, and return the recorded result on every replay."""
+        return await self._replay.issue(StepRequest(kinds.SIDE_EFFECT, getattr(fn, "__name__", "fn"), call=fn))
+
+    def all(self, *steps: Step) -> AllOf:
+        """Await every step; returns their results in order, or raises the first failure."""
+        return AllOf(_steps(steps, "all"))
+
+    def any(self, *steps: Step) -> AnyOf:
+        """Await the first step to finish; returns its result (or raises its error)."""
+        return AnyOf(_steps(steps, "any"))
+
+    def uuid4(self) -> uuid.UUID:
+        """A deterministic UUID, the same on every replay."""
+        self._uuids += 1
+        digest = hashlib.sha256(f"{self.workflow_id}/uuid/{self._uuids}".encode()).digest()
+        return uuid.UUID(bytes=digest[:16], version=4)
+
+    def random(self) -> _random.Random:
+        """A random generator seeded by the workflow id: the same sequence on every replay."""
+        if self._random is None:
+            seed = int.from_bytes(hashlib.sha256(self.workflow_id.encode()).digest()[:8], "big")
+            self._random = _random.Random(seed)
+        return self._random
+
+    def _deadline(self, duration: Duration | None, default_ms: int | None) -> int | None:
+        ms = to_ms(duration) if duration is not None else default_ms
+        return None if ms is None else self._replay.now_ms + ms
+
+
+def _steps(steps: tuple[Any, ...], what: str) -> list[Step]:
+    flat: list[Any] = list(steps[0]) if len(steps) == 1 and isinstance(steps[0], (list, tuple)) else list(steps)
+    for s in flat:
+        if not isinstance(s, Step):
+            raise TypeError(f"ctx.{what}() takes steps returned by ctx.task/child/sleep/wait_signal, got {s!r}")
+    return flat

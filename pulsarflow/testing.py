@@ -1,0 +1,39 @@
+"""A test environment: the embedded runtime on a virtual clock, failing fast.
+
+Timers of days pass in milliseconds; a crashed handler or a dead-lettered message is
+re-raised at once from whatever call drives the loop (``result()``, ``run_until_idle()``).
+``duplicate_messages=True`` delivers every message twice to prove handlers idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulsarflow.clock import VirtualClock
+from pulsarflow.embedded import EmbeddedEnvironment
+from pulsarflow.messages import WorkflowState
+
+
+class TestEnvironment(EmbeddedEnvironment):
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, *items: Any, duplicate_messages: bool = False, **options: Any) -> None:
+        self.virtual_clock = VirtualClock()
+        options.setdefault("fail_fast", True)
+        super().__init__(*items, clock=self.virtual_clock, duplicate_messages=duplicate_messages, **options)
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and run whatever becomes due."""
+        self.virtual_clock.advance(seconds)
+        self.run_ready()
+
+    def run_ready(self) -> int:
+        """Process ready messages only, without moving time."""
+        count = 0
+        while self.step():
+            count += 1
+        return count
+
+    def state(self, workflow_id: str) -> WorkflowState | None:
+        stored = self.store.get(workflow_id)
+        return None if stored is None else self.codec.decode(WorkflowState, stored.value)

@@ -1,0 +1,32 @@
+"""Topic names, all derived from one prefix (tenant/namespace/app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Names of the topics one pulsarflow application uses."""
+
+    tenant: str = "public"
+    namespace: str = "default"
+    app: str = "pulsarflow"
+
+    @property
+    def prefix(self) -> str:
+        return f"persistent://{self.tenant}/{self.namespace}/{self.app}"
+
+    @property
+    def workflow_engine(self) -> str:
+        return f"{self.prefix}-workflow-engine"
+
+    def executor(self, service: str) -> str:
+        return f"{self.prefix}-tasks-{service}"
+
+    def client(self, client_id: str) -> str:
+        return f"non-persistent://{self.tenant}/{self.namespace}/{self.app}-client-{client_id}"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}-dead-letters"

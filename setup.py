@@ -1,0 +1,31 @@
+"""Packaging for pulsarflow. The Avro schemas in ``schemas/`` ship as ``pulsarflow/_schemas``."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="pulsarflow",
+    version="0.1.0",
+    description="Durable workflows as plain Python code, with engines running as Apache Pulsar Functions",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["pulsarflow", "pulsarflow.*"]) + [
+        "pulsarflow._schemas", "pulsarflow._schemas.history",
+    ],
+    package_dir={"pulsarflow._schemas": "schemas"},
+    package_data={"pulsarflow._schemas": ["*.avsc", "history/*/*.avsc"]},
+    install_requires=["fastavro>=1.9,<2"],
+    extras_require={
+        "pulsar": ["pulsar-client>=3.5", "requests>=2.28"],
+        "redis": ["redis>=5"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "pydantic>=2"],
+        "dev": ["ruff>=0.6", "mypy>=1.10"],
+    },
+    entry_points={"console_scripts": ["pulsarflow=pulsarflow.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: System :: Distributed Computing",
+    ],
+)
