@@ -1,12 +1,14 @@
 """Packaging for pulsarflow. The Avro schemas in ``schemas/`` ship as ``pulsarflow/_schemas``."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="pulsarflow",
     version="0.1.0",
     description="Durable workflows as plain Python code, with engines running as Apache Pulsar Functions",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",

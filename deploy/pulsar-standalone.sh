@@ -44,6 +44,7 @@ PY_REQUIREMENTS=(
 DIST_DIR="$PULSAR_HOME_DIR/apache-pulsar-$PULSAR_VERSION"
 RUN_DIR="$PULSAR_HOME_DIR/run"
 CONF_FILE="$RUN_DIR/standalone.conf"
+WORKER_CONF_FILE="$RUN_DIR/functions_worker.yml"
 LOG_FILE="$RUN_DIR/standalone.out"
 PID_FILE="$RUN_DIR/standalone.pid"
 WEB_URL="http://127.0.0.1:8080"
@@ -188,6 +189,13 @@ write_conf() {
   set_conf "$CONF_FILE" bookkeeperClientNumWorkerThreads 2
   set_conf "$CONF_FILE" numOrderedExecutorThreads 2
   set_conf "$CONF_FILE" managedLedgerCacheSizeMB 64
+
+  # Functions worker: notice a dead function instance after 5 s instead of
+  # 30 s. (With parallelism > 1 the instances of a new function race to
+  # create its state table and the loser exits; the worker restarts it on
+  # its next liveness check.)
+  sed -e 's|^instanceLivenessCheckFreqMs:.*|instanceLivenessCheckFreqMs: 5000|' \
+    "$DIST_DIR/conf/functions_worker.yml" >"$WORKER_CONF_FILE"
 }
 
 print_log_tail() {
@@ -198,7 +206,7 @@ print_log_tail() {
 
 wait_ready() {
   local deadline=$((SECONDS + PULSAR_READY_TIMEOUT))
-  local clusters="" state_ok=0 worker_ok=0 fn_code=""
+  local clusters="" state_ok=0 worker_ok=0 leader_ok=0 fn_code=""
   while ((SECONDS < deadline)); do
     if ! is_running; then
       log "Pulsar exited during startup"
@@ -209,14 +217,15 @@ wait_ready() {
     if [[ "$clusters" == *standalone* ]]; then
       port_open 4181 && state_ok=1 || state_ok=0
       [[ "$(http_code "$WEB_URL/admin/v2/worker/cluster")" == 200 ]] && worker_ok=1 || worker_ok=0
+      [[ "$(http_code "$WEB_URL/admin/v2/worker/cluster/leader")" == 200 ]] && leader_ok=1 || leader_ok=0
       fn_code="$(http_code "$WEB_URL/admin/v3/functions/public/default")"
-      if ((state_ok && worker_ok)) && [[ "$fn_code" == 200 ]]; then
+      if ((state_ok && worker_ok && leader_ok)) && [[ "$fn_code" == 200 ]]; then
         return 0
       fi
     fi
     sleep 2
   done
-  log "not ready after ${PULSAR_READY_TIMEOUT}s: clusters='${clusters}' port4181=${state_ok} worker/cluster=${worker_ok} functions-list=${fn_code:-none}"
+  log "not ready after ${PULSAR_READY_TIMEOUT}s: clusters='${clusters}' port4181=${state_ok} worker/cluster=${worker_ok} worker/cluster/leader=${leader_ok} functions-list=${fn_code:-none}"
   print_log_tail
   return 1
 }
@@ -254,7 +263,7 @@ cmd_start() {
   export PATH="$PULSAR_VENV/bin:$PATH"
   export VIRTUAL_ENV="$PULSAR_VENV"
 
-  local args=(standalone)
+  local args=(standalone --functions-worker-conf "$WORKER_CONF_FILE")
   [[ "${PULSAR_KEEP_DATA:-0}" == 1 ]] || args+=(--wipe-data)
 
   log "starting Pulsar $PULSAR_VERSION (log: $LOG_FILE)"

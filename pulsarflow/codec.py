@@ -109,15 +109,28 @@ class _ConverterBuilder:
         cls = RECORD_CLASSES.get(name)
         if cls is None:
             raise SchemaError(f"record {name} has no message class in pulsarflow.messages")
-        fields: list[tuple[str, Convert | None]] = []
+        plain: list[str] = []
+        nested: list[tuple[str, Convert]] = []
 
-        def convert(value: Any) -> Any:
-            if self.to_avro:
-                return {f: (c(getattr(value, f)) if c else getattr(value, f)) for f, c in fields}
-            return cls(**{f: (c(value[f]) if c else value[f]) for f, c in fields})
+        if self.to_avro:
+            def convert(value: Any) -> Any:
+                out = {f: getattr(value, f) for f in plain}
+                for f, c in nested:
+                    out[f] = c(getattr(value, f))
+                return out
+        else:
+            def convert(value: Any) -> Any:
+                for f, c in nested:
+                    value[f] = c(value[f])
+                return cls(**value)
 
         self.cache[name] = convert  # registered before its fields, for recursive records
-        fields.extend((f["name"], self.of(f["type"])) for f in self.named[name]["fields"])
+        for f in self.named[name]["fields"]:
+            conv = self.of(f["type"])
+            if conv is None:
+                plain.append(f["name"])
+            else:
+                nested.append((f["name"], conv))
         return convert
 
     def of(self, schema: schemas.Schema) -> Convert | None:
@@ -134,8 +147,9 @@ class _ConverterBuilder:
         return None
 
     def _lazy(self, name: str) -> Convert:
-        # Resolved at first call so that recursive records (ErrorInfo.cause) terminate.
-        return lambda value: (self.cache.get(name) or self.record(name))(value)
+        if name in self.cache:  # already built, or being built (a recursive record): bind late
+            return lambda value: self.cache[name](value)
+        return self.record(name)
 
     def _array(self, item: Convert | None) -> Convert:
         if self.to_avro:

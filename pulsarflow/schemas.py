@@ -95,4 +95,4 @@ def expand(name: str, named: dict[str, dict[str, Any]]) -> dict[str, Any]:
             return dict(schema, values=walk(schema["values"]))
         return schema
 
-    return walk(name)  # type: ignore[no-any-return]
+    return walk(name)

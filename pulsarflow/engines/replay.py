@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pulsarflow.converter import PayloadConverter, decode_one
+from pulsarflow.engines.errors import step_exception
 from pulsarflow.errors import NonDeterminismError, SandboxViolationError, SerializationError
 from pulsarflow.messages import Arrival, Command, WorkflowState
 from pulsarflow.messages import state as kinds
@@ -21,7 +22,6 @@ from pulsarflow.sdk import sandbox
 from pulsarflow.sdk.context import WorkflowContext
 from pulsarflow.sdk.definitions import WorkflowDefinition
 from pulsarflow.sdk.steps import AllOf, AnyOf, Step, StepRequest
-from pulsarflow.engines.errors import step_exception
 
 OnNewStep = Callable[[int, StepRequest, int], Arrival | None]
 
@@ -124,12 +124,12 @@ class Replay:
                 self._finish(result=stop.value)
                 return
             except BaseException as exc:  # the workflow's own error ends it
-                self._finish(error=exc)
+                self._finish(error=_explain(exc, self.state.workflow_id))
                 return
             if not isinstance(awaited, (Step, AllOf, AnyOf)):
                 self._record_fatal(SandboxViolationError(
                     f"workflow {self.state.workflow_id!r} awaited {awaited!r}; a workflow may only await "
-                    "ctx steps (ctx.task, ctx.sleep, ...). Put asyncio code in a task."))
+                    "ctx steps (ctx.task, ctx.sleep, ...); put asyncio code in a task."))
                 self._coro.close()
                 self._finish(error=self.fatal)
                 return
@@ -155,3 +155,14 @@ class Replay:
             self.fatal = NonDeterminismError(
                 self.state.workflow_id, position, recorded[position].describe(),
                 "no step (the code now waits elsewhere or has returned)")
+
+
+def _explain(exc: BaseException, workflow_id: str) -> BaseException:
+    """Turn the usual symptom of asyncio inside a workflow into an error that says what to do."""
+    if isinstance(exc, RuntimeError) and "no running event loop" in str(exc):
+        error = SandboxViolationError(
+            f"workflow {workflow_id!r} used asyncio (no event loop runs workflow code); a workflow may only "
+            "await ctx steps (ctx.task, ctx.sleep, ...); put asyncio code in a task.")
+        error.__cause__ = exc
+        return error
+    return exc

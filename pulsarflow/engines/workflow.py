@@ -7,8 +7,9 @@ id change nothing (they may re-send an answer, which clients tolerate).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
@@ -95,7 +96,8 @@ class WorkflowEngine:
 
     def _attach(self, state: WorkflowState, msg: StartWorkflow, now: int) -> Result:
         if state.status != status.RUNNING:
-            answers = out.closed(self.topics, state, [msg.reply] if msg.reply else [], now, notify_parent=bool(msg.parent))
+            replies = [msg.reply] if msg.reply else []
+            answers = out.closed(self.topics, state, replies, now, notify_parent=bool(msg.parent))
             return Decision(state, answers, unchanged=True)
         if msg.reply is None or msg.reply in state.waiters:
             return Decision(state, unchanged=True)
@@ -118,8 +120,8 @@ class WorkflowEngine:
         kind = _TIMER_KINDS[msg.purpose]
         if state is None or not _is_open(state, msg.position, kind):
             return Decision(state, unchanged=True)
-        error = None if msg.purpose == purposes.SLEEP else _timeout_error(state, msg)
-        return self._on_outcome(state, msg.position, kind, now, error=error)
+        timed_out = None if msg.purpose == purposes.SLEEP else _timeout_error(state, msg)
+        return self._on_outcome(state, msg.position, kind, now, error=timed_out)
 
     def _on_signal(self, state: State, workflow_id: str, msg: SendSignal, now: int) -> Result:
         if state is None or state.status != status.RUNNING:

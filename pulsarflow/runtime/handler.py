@@ -23,6 +23,7 @@ from pulsarflow.transport import Transport
 log = logging.getLogger("pulsarflow.runtime")
 
 MAX_CONFLICT_RETRIES = 5
+STATE_CACHE_SIZE = 10_000
 
 
 class Engine(Protocol):
@@ -45,6 +46,9 @@ class MessageHandler:
         self.clock = clock
         self.store = store
         self.dead_letter_topic = dead_letter_topic
+        # Decoded state by key, reused only while the stored bytes are identical: the
+        # store stays the truth, the cache only saves a decode.
+        self._cache: dict[str, tuple[bytes, Any]] = {}
 
     def handle(self, topic: str, payload: bytes) -> None:
         try:
@@ -67,7 +71,7 @@ class MessageHandler:
             stored = self.store.get(key)
             if stored is not None:
                 try:
-                    state, version = self.codec.decode(self.engine.state_type, stored.value), stored.version
+                    state, version = self._decode_state(key, stored.value), stored.version
                 except DecodeError as exc:
                     self.dead_letter(topic, payload, f"stored state of {key!r} is unreadable: {exc}")
                     return
@@ -76,7 +80,23 @@ class MessageHandler:
             self.transport.send(o.topic, o.key, self.codec.encode(o.message), o.deliver_at_ms)
         self.transport.flush()
         if self.store is not None and not decision.unchanged and decision.state is not None:
-            self.store.put(key, self.codec.encode(decision.state), version)
+            encoded = self.codec.encode(decision.state)
+            self._cache.pop(key, None)
+            self.store.put(key, encoded, version)
+            self._remember(key, encoded, decision.state)
+
+    def _decode_state(self, key: str, value: bytes) -> Any:
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == value:
+            return cached[1]
+        state = self.codec.decode(self.engine.state_type, value)  # type: ignore[arg-type]
+        self._remember(key, value, state)
+        return state
+
+    def _remember(self, key: str, value: bytes, state: Any) -> None:
+        if len(self._cache) >= STATE_CACHE_SIZE:
+            del self._cache[next(iter(self._cache))]
+        self._cache[key] = (value, state)
 
     def dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
         log.error("dead-lettering a message from %s: %s", topic, reason)

@@ -71,6 +71,7 @@ class Client:
         self.topic = topics.client(client_id or uuid.uuid4().hex)
         self._answers: dict[str, ClientMessage] = {}
         self._clock = SystemClock()
+        self._answer_listeners: list[Callable[[ClientMessage], None]] = []
         connection.listen(self.topic, self._on_answer)
 
     def start(self, workflow: Callable[..., Any] | str, *args: Any, id: str | None = None,
@@ -125,9 +126,15 @@ class Client:
         envelope = WorkflowEngineMessage(uuid.uuid4().hex, workflow_id, self._clock.now_ms(), message)
         self.connection.send(self.topics.workflow_engine, workflow_id, self.codec.encode(envelope))
 
+    def add_answer_listener(self, listener: Callable[[ClientMessage], None]) -> None:
+        """Call ``listener`` with every answer this client receives (monitoring, benchmarks)."""
+        self._answer_listeners.append(listener)
+
     def _on_answer(self, payload: bytes) -> None:
         answer = self.codec.decode(ClientMessage, payload)
         self._answers.setdefault(answer.request_id, answer)
+        for listener in self._answer_listeners:
+            listener(answer)
 
     def _await(self, request_id: str, workflow_id: str, timeout: float | None) -> Any:
         if not self.connection.wait(lambda: request_id in self._answers, timeout):
@@ -169,6 +176,15 @@ class WorkflowHandle:
         answer = self.client._expect(answer, WorkflowCompleted)
         hint = self.definition.return_hint if self.definition else None
         return decode_one(self.client.converter, answer.result, hint)
+
+    @property
+    def request_id(self) -> str | None:
+        """Id under which this handle's answer arrives (None until a result is requested)."""
+        return self._request_id
+
+    def done(self) -> bool:
+        """True once the result (or failure) has arrived; never blocks."""
+        return self._answer is not None or (self._request_id is not None and self._request_id in self.client._answers)
 
     def signal(self, name: str, data: Any = None) -> None:
         self.client.signal(self.id, name, data)

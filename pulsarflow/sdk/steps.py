@@ -9,7 +9,7 @@ from typing import Any
 class Step:
     """One recorded step (task, timer, child, signal, side effect) at a history position."""
 
-    __slots__ = ("position", "done", "value", "error", "order")
+    __slots__ = ("done", "error", "order", "position", "value")
 
     def __init__(self, position: int) -> None:
         self.position = position
@@ -79,7 +79,7 @@ Awaitable = Step | AllOf | AnyOf
 class StepRequest:
     """What workflow code asked for at one position; the engine turns new ones into messages."""
 
-    __slots__ = ("kind", "name", "input", "definition", "fire_at_ms", "timeout_ms", "retry", "call")
+    __slots__ = ("call", "definition", "fire_at_ms", "input", "kind", "name", "retry", "timeout_ms")
 
     def __init__(self, kind: str, name: str, **details: Any) -> None:
         self.kind = kind

@@ -1,0 +1,1 @@
+"""Benchmarks. Each prints one JSON line per case; see docs/benchmarks.md."""

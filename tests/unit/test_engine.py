@@ -1,0 +1,134 @@
+"""The workflow engine as a pure function: no environment, no mocks."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pulsarflow as pf
+from pulsarflow.converter import JsonConverter
+from pulsarflow.engines.workflow import WorkflowEngine
+from pulsarflow.messages import (
+    ExecuteTask,
+    ReplyTo,
+    SendSignal,
+    StartWorkflow,
+    TaskCompleted,
+    TimerFired,
+    WorkflowEngineMessage,
+    WorkflowFailed,
+)
+from pulsarflow.sdk.registry import Registry
+from pulsarflow.topics import Topics
+
+JSON = JsonConverter()
+
+
+@pf.task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@pf.workflow
+async def twice(ctx: pf.WorkflowContext, x: int) -> int:
+    a = await ctx.task(double, x)
+    return await ctx.task(double, a)
+
+
+@pf.workflow(name="twice")
+async def changed(ctx: pf.WorkflowContext, x: int) -> int:
+    await ctx.sleep(5)
+    return x
+
+
+@pf.workflow
+async def waits(ctx: pf.WorkflowContext) -> str:
+    await ctx.sleep(60)
+    return str(await ctx.wait_signal("go"))
+
+
+def engine(*items: object) -> WorkflowEngine:
+    return WorkflowEngine(Registry(items or (twice, double, waits)), JSON, Topics())
+
+
+def envelope(message: object, workflow_id: str = "w1") -> WorkflowEngineMessage:
+    return WorkflowEngineMessage("m", workflow_id, 0, message)
+
+
+def start(eng: WorkflowEngine, name: str = "twice", args: list[object] = [3]) -> pf.WorkflowContext:  # noqa: B006
+    return eng.handle(None, envelope(StartWorkflow(name, JSON.encode(args), reply=ReplyTo("t", "r"))), 1000)
+
+
+def test_start_dispatches_the_first_task_with_a_deterministic_id() -> None:
+    decision = start(engine())
+    assert decision.state.status == "RUNNING"
+    [out] = decision.outgoing
+    task = out.message.message
+    assert isinstance(task, ExecuteTask) and (task.task_name, task.position, task.attempt) == ("double", 0, 1)
+    assert out.key == "w1/0" and out.message.message_id == "w1/0:1"
+    assert start(engine()).outgoing == decision.outgoing
+
+
+def test_each_completion_advances_and_the_last_one_answers_the_client() -> None:
+    eng = engine()
+    state = start(eng).state
+    d1 = eng.handle(state, envelope(TaskCompleted(0, JSON.encode([6]), 1)), 2000)
+    assert d1.outgoing[0].message.message.input == JSON.encode([6])
+    d2 = eng.handle(d1.state, envelope(TaskCompleted(1, JSON.encode([12]), 1)), 3000)
+    assert d2.state.status == "COMPLETED" and JSON.decode(d2.state.result) == [12]
+    assert [o.topic for o in d2.outgoing] == ["t"]
+
+
+def test_every_message_handled_twice_changes_nothing_the_second_time() -> None:
+    eng = engine()
+    state = start(eng).state
+    again = eng.handle(state, envelope(StartWorkflow("twice", JSON.encode([3]))), 1500)
+    assert again.unchanged and again.outgoing == []
+    completed = envelope(TaskCompleted(0, JSON.encode([6]), 1))
+    d1 = eng.handle(state, completed, 2000)
+    d2 = eng.handle(d1.state, completed, 2001)
+    assert d2.unchanged and d2.outgoing == []
+
+
+def test_timer_for_a_finished_step_is_ignored() -> None:
+    eng = engine()
+    state = eng.handle(None, envelope(StartWorkflow("waits", JSON.encode([]))), 0).state
+    fired = envelope(TimerFired(0, "SLEEP"))
+    d1 = eng.handle(state, fired, 60_000)
+    assert d1.state.commands[-1].kind == "SIGNAL"
+    assert eng.handle(d1.state, fired, 60_001).unchanged
+
+
+def test_duplicate_signal_id_is_delivered_once() -> None:
+    eng = engine()
+    state = eng.handle(None, envelope(StartWorkflow("waits", JSON.encode([]))), 0).state
+    signal = envelope(SendSignal("s1", "go", JSON.encode(["x"]), reply=ReplyTo("t", "r2")))
+    d1 = eng.handle(state, signal, 10)
+    d2 = eng.handle(d1.state, signal, 11)
+    assert len(d1.state.buffered_signals) == 1 and d2.unchanged
+    assert [type(o.message.message).__name__ for o in d2.outgoing] == ["SignalAccepted"]
+
+
+def test_changed_code_fails_with_position_expected_and_found() -> None:
+    state = start(engine()).state
+    new_code = engine(changed, double)
+    decision = new_code.handle(state, envelope(TaskCompleted(0, JSON.encode([6]), 1)), 2000)
+    assert decision.state.status == "FAILED"
+    error = decision.state.error
+    assert error.type == "NonDeterminismError"
+    assert "'w1'" in error.message and "step 0" in error.message
+    assert "task 'double'" in error.message and "timer" in error.message
+    assert isinstance(decision.outgoing[0].message.message, WorkflowFailed)
+
+
+def test_unknown_workflow_name_fails_the_run_with_the_registered_names() -> None:
+    decision = start(engine(), name="nope")
+    assert decision.state.status == "FAILED"
+    assert "unknown workflow 'nope'" in decision.state.error.message and "twice" in decision.state.error.message
+
+
+def test_engine_does_not_mutate_the_state_it_was_given() -> None:
+    eng = engine()
+    state = start(eng).state
+    snapshot = replace(state)
+    eng.handle(state, envelope(TaskCompleted(0, JSON.encode([6]), 1)), 2000)
+    assert state == snapshot
