@@ -27,7 +27,6 @@ setup(
     entry_points={"console_scripts": ["pulsarflow=pulsarflow.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: Apache Software License",
         "Topic :: System :: Distributed Computing",
     ],
 )

@@ -1,0 +1,80 @@
+"""The ``pulsarflow`` command.
+
+    pulsarflow schemas check [--root DIR]        validate schemas, print compatibility with history
+    pulsarflow schemas freeze VERSION [--root]   copy the current schemas to history/VERSION
+    pulsarflow example NAME                      run an example workflow embedded
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from pulsarflow import evolution, schemas
+from pulsarflow.errors import PulsarflowError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pulsarflow", description="Durable workflows on Apache Pulsar")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sch = sub.add_parser("schemas", help="validate, check and freeze the Avro schemas")
+    sch_sub = sch.add_subparsers(dest="action", required=True)
+    check = sch_sub.add_parser("check", help="validate schemas and check them against schemas/history")
+    check.add_argument("--root", type=Path, default=None)
+    check.add_argument("--json", action="store_true")
+    freeze = sch_sub.add_parser("freeze", help="freeze the current schemas as a release")
+    freeze.add_argument("version")
+    freeze.add_argument("--root", type=Path, default=Path("schemas"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "schemas" and args.action == "check":
+            return schemas_check(args.root, args.json)
+        if args.command == "schemas" and args.action == "freeze":
+            return schemas_freeze(args.root, args.version)
+    except PulsarflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def schemas_check(root: Path | None, as_json: bool) -> int:
+    from pulsarflow.codec import Codec
+
+    folder = root or schemas.schema_dir()
+    codec = Codec(folder)
+    records = sorted(n for n, s in codec.named.items() if s["type"] == "record")
+    for name in records:
+        codec._schema(name)  # parses: raises SchemaError naming the schema if invalid
+    report = evolution.check_history(folder)
+    if as_json:
+        print(json.dumps({"schemas": len(records), "history": report}, indent=2))
+    else:
+        print(f"{len(records)} record schemas in {folder} are valid")
+        for version, result in report.items():
+            verdict = "compatible" if not result["backward"] else "INCOMPATIBLE"
+            print(f"  reads data written by {version}: {verdict}")
+            for problem in result["backward"]:
+                print(f"    - {problem}")
+            if result["forward"]:
+                print(f"    ({len(result['forward'])} change(s) that {version} readers cannot read: fine "
+                      "under BACKWARD_TRANSITIVE, deploy readers first)")
+    return 1 if any(r["backward"] for r in report.values()) else 0
+
+
+def schemas_freeze(root: Path, version: str) -> int:
+    target = root / "history" / version
+    if target.exists():
+        print(f"error: {target} already exists; frozen schemas never change", file=sys.stderr)
+        return 2
+    target.mkdir(parents=True)
+    for path in sorted(root.glob("*.avsc")):
+        shutil.copy2(path, target / path.name)
+    print(f"froze {len(list(target.glob('*.avsc')))} schemas into {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
