@@ -26,7 +26,9 @@ class Codec:
     """Encodes and decodes messages with the schemas of one folder (the current ones by default)."""
 
     def __init__(self, folder: Path | None = None) -> None:
-        self.named = schemas.load_folder(folder or schemas.schema_dir())
+        self.folder = folder or schemas.schema_dir()
+        self.named = schemas.load_folder(self.folder)
+        self._history: dict[str, Codec] = {}
         self._parsed: dict[str, Any] = {}
         self._to_avro: dict[str, Convert] = {}
         self._from_avro: dict[str, Convert] = {}
@@ -61,6 +63,20 @@ class Codec:
             return self._reader(name)(raw)
         except (TypeError, KeyError, ValueError) as exc:
             raise DecodeError(name, len(data), f"decoded record does not fit {name}: {exc}") from exc
+
+    def decode_version(self, cls: type | str, data: bytes, version: str | None) -> Any:
+        """Decode data written with the frozen schemas ``version`` (None: the current ones)."""
+        if version is None:
+            return self.decode(cls, data)
+        writer = self._history.get(version)
+        if writer is None:
+            folder = self.folder / "history" / version
+            if not folder.is_dir():
+                name = cls if isinstance(cls, str) else cls.__name__
+                known = sorted(p.name for p in (self.folder / "history").glob("*") if p.is_dir())
+                raise DecodeError(name, len(data), f"unknown schema version {version!r} (known: {known})")
+            writer = self._history[version] = Codec(folder)
+        return self.decode(cls, data, writer=writer)
 
     def _fullname(self, name: str) -> str:
         full = name if "." in name else f"{NAMESPACE}.{name}"

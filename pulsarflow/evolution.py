@@ -55,6 +55,9 @@ class Checker:
 
     def _readable(self, w_branch: Any, r: Any, where: str) -> bool:
         if isinstance(r, list):
+            same = _same_name(self._resolve(w_branch, self.writer), [self._resolve(b, self.reader) for b in r])
+            if same is not None:
+                return self._compare(w_branch, same, where)
             if any(self._quiet(w_branch, b) for b in r):
                 return True
             self.problems.append(f"{where}: union branch {_label(self._resolve(w_branch, self.writer))} "
@@ -106,10 +109,20 @@ class Checker:
             old = w_fields.get(field["name"]) or _by_alias(w_fields, field)
             if old is None:
                 if "default" not in field:
-                    self.problems.append(f"{name}.{field['name']}: new field without a default")
+                    self.problems.append(f"{name}.{field['name']}: required by the reader (no default) but "
+                                         "absent from the writer (a field added without a default, or removed)")
             else:
                 self._compare(old["type"], field["type"], f"{name}.{field['name']}")
         return len(self.problems) == before
+
+
+def _same_name(w: Any, branches: list[Any]) -> Any:
+    if not (isinstance(w, dict) and "name" in w):
+        return None
+    for b in branches:
+        if isinstance(b, dict) and "name" in b and schemas.fullname(b) == schemas.fullname(w):
+            return b
+    return None
 
 
 def _by_alias(w_fields: dict[str, dict[str, Any]], field: dict[str, Any]) -> dict[str, Any] | None:
@@ -136,7 +149,7 @@ def problems(writer: dict[str, dict[str, Any]], reader: dict[str, dict[str, Any]
     """Every reason ``reader`` cannot read data written with ``writer`` (empty: compatible)."""
     out: list[str] = []
     for name in names or sorted(n for n, s in writer.items() if s.get("type") == "record"):
-        out += Checker(writer, reader).check(name)
+        out += [p for p in Checker(writer, reader).check(name) if p not in out]
     return out
 
 

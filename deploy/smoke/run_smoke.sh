@@ -225,6 +225,10 @@ if errs:
     check(min(lat) >= -5, "no delayed message delivered early")
 check(len(errs) == len(due), "all delayed messages delivered")
 
+final = requests.get(FN_URL + "/status", timeout=10).json()
+print("instance restarts: " + ", ".join(
+    f"{i['instanceId']}={i['status'].get('numRestarts')}" for i in final.get("instances", [])))
+
 client.close()
 print(f"SMOKE SUMMARY: {len(failures)} failed check(s)" + (f": {failures}" if failures else ""))
 sys.exit(1 if failures else 0)

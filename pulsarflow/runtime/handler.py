@@ -17,6 +17,7 @@ from pulsarflow.codec import Codec
 from pulsarflow.engines.outgoing import Decision
 from pulsarflow.errors import DecodeError, StateConflictError
 from pulsarflow.messages import DeadLetter
+from pulsarflow.messages.state import STATE_SCHEMA_VERSION
 from pulsarflow.storage import StateStore
 from pulsarflow.transport import Transport
 
@@ -90,6 +91,10 @@ class MessageHandler:
         if cached is not None and cached[0] == value:
             return cached[1]
         state = self.codec.decode(self.engine.state_type, value)  # type: ignore[arg-type]
+        if getattr(state, "schema_version", 0) > STATE_SCHEMA_VERSION:
+            raise DecodeError(self.engine.state_type.__name__, len(value),  # type: ignore[union-attr]
+                              f"state layout version {state.schema_version} is newer than this release reads "
+                              f"({STATE_SCHEMA_VERSION}); upgrade pulsarflow on every engine")
         self._remember(key, value, state)
         return state
 
