@@ -19,7 +19,7 @@ setup(
     package_data={"pulsarflow._schemas": ["*.avsc", "history/*/*.avsc"]},
     install_requires=["fastavro>=1.9,<2"],
     extras_require={
-        "pulsar": ["pulsar-client>=3.5", "requests>=2.28"],
+        "pulsar": ["pulsar-client>=3.8", "requests>=2.28", "pyyaml>=6"],
         "redis": ["redis>=5"],
         "test": ["pytest>=8", "hypothesis>=6.100", "pydantic>=2"],
         "dev": ["ruff>=0.6", "mypy>=1.10"],

@@ -28,12 +28,29 @@ def main(argv: list[str] | None = None) -> int:
     freeze = sch_sub.add_parser("freeze", help="freeze the current schemas as a release")
     freeze.add_argument("version")
     freeze.add_argument("--root", type=Path, default=Path("schemas"))
+    worker = sub.add_parser("worker", help="run task executors against Pulsar")
+    worker.add_argument("--service-url", default="pulsar://127.0.0.1:6650")
+    worker.add_argument("--modules", required=True, help="comma-separated modules with your tasks")
+    worker.add_argument("--tenant", default="public")
+    worker.add_argument("--namespace", default="default")
+    worker.add_argument("--app", default="pulsarflow")
+    deploy = sub.add_parser("deploy", help="deploy the functions of functions.yaml (see pulsarflow.deploy)")
+    deploy.add_argument("action", choices=["apply", "delete", "status", "configs", "schemas"])
+    deploy.add_argument("--manifest", type=Path, default=Path("functions.yaml"))
+    deploy.add_argument("--admin-url", default="http://127.0.0.1:8080")
+    deploy.add_argument("--out", type=Path, default=Path("deploy/generated"))
     args = parser.parse_args(argv)
     try:
         if args.command == "schemas" and args.action == "check":
             return schemas_check(args.root, args.json)
         if args.command == "schemas" and args.action == "freeze":
             return schemas_freeze(args.root, args.version)
+        if args.command == "worker":
+            return worker_main(args)
+        if args.command == "deploy":
+            from pulsarflow.deploy.tool import run as deploy_run
+
+            return deploy_run(args.action, args.manifest, args.admin_url, args.out)
     except PulsarflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -62,6 +79,22 @@ def schemas_check(root: Path | None, as_json: bool) -> int:
                 print(f"    ({len(result['forward'])} change(s) that {version} readers cannot read: fine "
                       "under BACKWARD_TRANSITIVE, deploy readers first)")
     return 1 if any(r["backward"] for r in report.values()) else 0
+
+
+def worker_main(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from pulsarflow.topics import Topics
+    from pulsarflow.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    run_worker(args.service_url, args.modules.split(","), Topics(args.tenant, args.namespace, args.app), stop)
+    return 0
 
 
 def schemas_freeze(root: Path, version: str) -> int:

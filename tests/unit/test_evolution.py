@@ -62,8 +62,12 @@ def test_new_optional_field_with_default_is_compatible_both_ways(tmp_path: Path)
     assert evolution.problems(CURRENT.named, new) == []
     assert evolution.problems(new, CURRENT.named) == []
     old_bytes = CURRENT.encode(RECORD_CLASSES["pulsarflow.TaskCompleted"](1, b"x", 2))
-    raw_reader = Codec(root)
-    assert raw_reader._schema("pulsarflow.TaskCompleted")  # the changed schema parses
+    raw = Codec(root)._schema("pulsarflow.TaskCompleted")  # the changed schema parses and resolves
+    import io
+
+    import fastavro
+    decoded = fastavro.schemaless_reader(io.BytesIO(old_bytes), CURRENT._schema("pulsarflow.TaskCompleted"), raw)
+    assert decoded["worker"] is None and decoded["attempts"] == 2
     assert cli(["schemas", "check", "--root", str(root)]) == 0
 
 

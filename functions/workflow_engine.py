@@ -1,0 +1,7 @@
+"""Pulsar Function entry point: the workflow engine (keyed by workflow id, Key_Shared)."""
+
+from pulsarflow.functions import EngineFunction
+
+
+class WorkflowEngineFunction(EngineFunction):
+    """Runs pulsarflow's workflow engine; configured by userConfig (see functions.yaml)."""

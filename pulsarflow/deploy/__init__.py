@@ -1,0 +1,1 @@
+"""The deploy tool: functions.yaml to Pulsar Functions, schemas to the registry."""

@@ -1,0 +1,93 @@
+"""A small client of Pulsar's admin REST API (functions, schemas, namespace policies)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pulsarflow.errors import BackendError
+
+try:
+    import requests
+except ImportError as exc:  # pragma: no cover
+    raise ImportError("the deploy tool needs requests: pip install 'pulsarflow[pulsar]'") from exc
+
+
+class PulsarAdmin:
+    def __init__(self, url: str = "http://127.0.0.1:8080", timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.http = requests.Session()
+
+    # -- functions ------------------------------------------------------------------------
+
+    def function(self, tenant: str, namespace: str, name: str) -> dict[str, Any] | None:
+        response = self._call("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}", ok=(200, 404))
+        return None if response.status_code == 404 else response.json()
+
+    def create_or_update(self, config: dict[str, Any], package: Path) -> str:
+        path = f"/admin/v3/functions/{config['tenant']}/{config['namespace']}/{config['name']}"
+        method = "PUT" if self.function(config["tenant"], config["namespace"], config["name"]) else "POST"
+        with package.open("rb") as data:
+            files = {"functionConfig": (None, json.dumps(config), "application/json"),
+                     "data": (package.name, data, "application/octet-stream")}
+            self._call(method, path, files=files, retry_503=True)
+        return "updated" if method == "PUT" else "created"
+
+    def delete_function(self, tenant: str, namespace: str, name: str) -> bool:
+        response = self._call("DELETE", f"/admin/v3/functions/{tenant}/{namespace}/{name}", ok=(200, 204, 404))
+        return response.status_code != 404
+
+    def function_status(self, tenant: str, namespace: str, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}/status").json()
+
+    def function_state(self, tenant: str, namespace: str, name: str, key: str) -> dict[str, Any] | None:
+        response = self._call("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}/state/{key}",
+                              ok=(200, 404))
+        return None if response.status_code == 404 else response.json()
+
+    # -- schemas --------------------------------------------------------------------------
+
+    def set_compatibility(self, tenant: str, namespace: str, strategy: str) -> None:
+        self._call("PUT", f"/admin/v2/namespaces/{tenant}/{namespace}/schemaCompatibilityStrategy",
+                   json=strategy, ok=(200, 204))
+
+    def schema(self, topic: str) -> dict[str, Any] | None:
+        response = self._call("GET", f"/admin/v2/schemas/{_topic_path(topic)}/schema", ok=(200, 404))
+        return None if response.status_code == 404 else response.json()
+
+    def is_compatible(self, topic: str, avro: dict[str, Any]) -> bool:
+        response = self._call("POST", f"/admin/v2/schemas/{_topic_path(topic)}/compatibility",
+                              json=_payload(avro), ok=(200, 404))
+        return response.status_code == 404 or bool(response.json().get("compatibility"))
+
+    def upload_schema(self, topic: str, avro: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", f"/admin/v2/schemas/{_topic_path(topic)}/schema",
+                          json=_payload(avro)).json()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, ok: tuple[int, ...] = (200, 204), retry_503: bool = False,
+              **kwargs: Any) -> Any:
+        for attempt in range(20 if retry_503 else 1):
+            try:
+                response = self.http.request(method, self.url + path, timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                raise BackendError(f"{method} {self.url}{path} failed: {exc}; is Pulsar running?") from exc
+            if response.status_code == 503 and attempt < 19 and retry_503:
+                time.sleep(1.5)  # the functions worker answers 503 while it starts
+                continue
+            if response.status_code not in ok:
+                raise BackendError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
+            return response
+        raise BackendError(f"{method} {path} kept answering 503")
+
+
+def _topic_path(topic: str) -> str:
+    return topic.split("://", 1)[-1]
+
+
+def _payload(avro: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "AVRO", "schema": json.dumps(avro), "properties": {}}

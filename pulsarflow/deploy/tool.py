@@ -1,0 +1,104 @@
+"""``pulsarflow deploy``: apply, delete and inspect the functions of a manifest.
+
+apply    check and upload the message schemas, package, create or update every function
+delete   delete every function of the manifest
+status   print each function's status
+configs  write the pulsar-admin --function-config-file YAMLs only
+schemas  check and upload the message schemas only
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pulsarflow import evolution, schemas
+from pulsarflow.codec import Codec
+from pulsarflow.deploy import manifest as mf
+from pulsarflow.deploy import package
+from pulsarflow.deploy.admin import PulsarAdmin
+from pulsarflow.errors import SchemaError
+from pulsarflow.topics import Topics
+
+COMPATIBILITY = "BACKWARD_TRANSITIVE"
+
+
+def topic_schemas(topics: Topics, services: list[str]) -> dict[str, str]:
+    """Which envelope schema each engine topic carries."""
+    out = {topics.workflow_engine: "WorkflowEngineMessage", topics.dead_letters: "DeadLetter"}
+    out.update({topics.executor(s): "TaskExecutorMessage" for s in services})
+    return out
+
+
+def upload_schemas(admin: PulsarAdmin, manifest: mf.Manifest, codec: Codec) -> list[str]:
+    """Check every topic's schema against the registry first; upload only if all are compatible."""
+    t = manifest.topics
+    admin.set_compatibility(t.tenant, t.namespace, COMPATIBILITY)
+    plan = topic_schemas(t, [f.service for f in manifest.functions if f.service])
+    problems: list[str] = []
+    for topic, record in plan.items():
+        new = codec.schema_json(record)
+        registered = admin.schema(topic)
+        if registered is not None:
+            old = json.loads(registered["data"]) if isinstance(registered.get("data"), str) else registered["data"]
+            found = evolution.problems(_named(old), _named(new), [f"pulsarflow.{record}"])
+            if found or not admin.is_compatible(topic, new):
+                problems += [f"{topic}: {p}" for p in found] or [f"{topic}: {record} refused by the registry"]
+    if problems:
+        raise SchemaError("incompatible schema change, nothing uploaded (namespace strategy "
+                          f"{COMPATIBILITY}):\n  " + "\n  ".join(problems) +
+                          "\nAdd new fields with defaults; never remove or retype a field without a default.")
+    return [f"{topic}: version {admin.upload_schema(topic, codec.schema_json(record)).get('version')}"
+            for topic, record in plan.items()]
+
+
+def _named(expanded: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    named: dict[str, dict[str, Any]] = {}
+    schemas._collect(expanded, named, "registry")
+    return named
+
+
+def write_configs(manifest: mf.Manifest, out: Path) -> list[Path]:
+    import yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for spec in manifest.functions:
+        path = out / f"{spec.name}.yaml"
+        path.write_text(yaml.safe_dump(mf.function_config(manifest, spec, f"{spec.name}.zip"), sort_keys=False))
+        written.append(path)
+    return written
+
+
+def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path) -> list[str]:
+    report = upload_schemas(admin, manifest, Codec())
+    write_configs(manifest, out)
+    for spec in manifest.functions:
+        entry = mf.ENTRY_POINTS[spec.engine][0]
+        zipped = package.build(out, spec.name, entry, manifest.modules)
+        config = mf.function_config(manifest, spec, zipped.name)
+        report.append(f"{spec.name}: {admin.create_or_update(config, zipped)}")
+    return report
+
+
+def run(action: str, manifest_path: Path, admin_url: str, out: Path) -> int:
+    manifest = mf.load(manifest_path)
+    if action == "configs":
+        for path in write_configs(manifest, out):
+            print(f"wrote {path}")
+        return 0
+    admin = PulsarAdmin(admin_url)
+    t = manifest.topics
+    if action == "schemas":
+        lines = upload_schemas(admin, manifest, Codec())
+    elif action == "apply":
+        lines = apply(admin, manifest, out)
+    elif action == "delete":
+        lines = [f"{s.name}: {'deleted' if admin.delete_function(t.tenant, t.namespace, s.name) else 'absent'}"
+                 for s in manifest.functions]
+    else:
+        lines = [f"{s.name}: {json.dumps(admin.function_status(t.tenant, t.namespace, s.name))}"
+                 for s in manifest.functions]
+    print("\n".join(lines))
+    return 0

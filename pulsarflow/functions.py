@@ -1,0 +1,79 @@
+"""The base of every pulsarflow Pulsar Function: build the shared runtime from the Context.
+
+A function's ``userConfig`` (see functions.yaml) says what it runs::
+
+    engine: workflow | executor       which engine this function is
+    modules: "shop.tasks,shop.flows"  user modules holding the tasks and workflows
+    tenant / namespace / app          topic naming (see pulsarflow.topics.Topics)
+    state: function | redis           state backend of the workflow engine
+    redis_url: redis://...            when state is redis
+
+The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulsarflow.clock import SystemClock
+from pulsarflow.codec import Codec
+from pulsarflow.converter import JsonConverter
+from pulsarflow.engines.workflow import WorkflowEngine
+from pulsarflow.errors import DefinitionError
+from pulsarflow.runtime.executor import TaskExecutor
+from pulsarflow.runtime.handler import MessageHandler
+from pulsarflow.storage import StateStore
+from pulsarflow.topics import Topics
+from pulsarflow.transport.pulsar import PulsarTransport
+from pulsarflow.usercode import load_registry
+
+try:
+    from pulsar import Function
+except ImportError:  # pragma: no cover - only inside the Pulsar Functions runtime
+    Function = object
+
+
+def build_handler(config: dict[str, Any], client: Any, state_store: StateStore | None) -> MessageHandler:
+    """The MessageHandler a function (or a test) runs, from a function's user config."""
+    topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
+                    config.get("app", "pulsarflow"))
+    registry = load_registry(str(config.get("modules", "")).split(","))
+    converter, clock = JsonConverter(), SystemClock()
+    kind = config.get("engine")
+    engine: Any
+    if kind == "workflow":
+        engine = WorkflowEngine(registry, converter, topics)
+    elif kind == "executor":
+        engine, state_store = TaskExecutor(registry, converter, topics, clock), None
+    else:
+        raise DefinitionError(f"userConfig.engine must be 'workflow' or 'executor', got {kind!r}")
+    return MessageHandler(engine, Codec(), PulsarTransport(client), clock, state_store, topics.dead_letters)
+
+
+def state_store_for(config: dict[str, Any], context: Any) -> StateStore:
+    backend = config.get("state", "function")
+    if backend == "function":
+        from pulsarflow.storage.function_state import FunctionStateStore
+
+        return FunctionStateStore(context)
+    if backend == "redis":
+        from pulsarflow.storage.redis import RedisStateStore
+
+        return RedisStateStore.from_url(config["redis_url"], namespace=config.get("app", "pulsarflow"))
+    raise DefinitionError(f"userConfig.state must be 'function' or 'redis', got {backend!r}")
+
+
+class EngineFunction(Function):
+    """A stateful Pulsar Function running one pulsarflow engine over raw Avro bytes."""
+
+    def __init__(self) -> None:
+        self._handler: MessageHandler | None = None
+
+    def process(self, input: bytes, context: Any) -> None:
+        if self._handler is None:
+            config = dict(context.get_user_config_map())
+            store = state_store_for(config, context) if config.get("engine") == "workflow" else None
+            self._handler = build_handler(config, context.get_pulsar_client(), store)
+        context.get_logger().debug("pulsarflow message key=%s id=%s", context.get_partition_key(),
+                                   context.get_message_id())
+        self._handler.handle(context.get_current_message_topic_name(), input)

@@ -1,0 +1,96 @@
+"""Running on Pulsar outside Functions: a client connection and a task worker process.
+
+    client = pulsarflow.worker.connect("pulsar://127.0.0.1:6650", modules=["shop.flows"])
+    pulsarflow worker --service-url pulsar://127.0.0.1:6650 --modules shop.tasks
+
+The worker runs task executors on a Shared subscription (scale out by starting more);
+the engines themselves run as Pulsar Functions (see functions.yaml).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pulsar
+
+from pulsarflow.codec import Codec
+from pulsarflow.functions import build_handler
+from pulsarflow.sdk.client import Client
+from pulsarflow.topics import Topics
+from pulsarflow.transport.pulsar import PulsarTransport
+from pulsarflow.usercode import load_registry
+
+log = logging.getLogger("pulsarflow.worker")
+
+
+class PulsarConnection:
+    """A client's link to the engines: publish to the engine topic, listen on its own topic."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.transport = PulsarTransport(client)
+        self._changed = threading.Condition()
+        self._consumers: list[Any] = []
+
+    def send(self, topic: str, key: str, payload: bytes) -> None:
+        self.transport.send(topic, key, payload)
+        self.transport.flush()
+
+    def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None:
+        def deliver(consumer: Any, message: Any) -> None:
+            with self._changed:
+                on_message(message.data())
+                self._changed.notify_all()
+            consumer.acknowledge(message)
+
+        self._consumers.append(self.client.subscribe(
+            topic, f"client-{uuid.uuid4().hex[:8]}", message_listener=deliver))
+
+    def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
+        with self._changed:
+            return self._changed.wait_for(done, timeout_s)
+
+    def close(self) -> None:
+        for consumer in self._consumers:
+            consumer.close()
+        self.transport.close()
+
+
+def connect(service_url: str, modules: Iterable[str] = (), topics: Topics | None = None) -> Client:
+    """A Client over Pulsar. ``modules`` lets it check workflow names and decode typed results."""
+    pulsar_client = pulsar.Client(service_url)
+    registry = load_registry(modules) if modules else None
+    return Client(PulsarConnection(pulsar_client), Codec(), topics or Topics(), registry=registry)
+
+
+def run_worker(service_url: str, modules: list[str], topics: Topics, stop: threading.Event,
+               services: Iterable[str] | None = None) -> None:
+    """Consume executor topics and run tasks until ``stop`` is set."""
+    config = {"engine": "executor", "modules": ",".join(modules), "tenant": topics.tenant,
+              "namespace": topics.namespace, "app": topics.app}
+    client = pulsar.Client(service_url)
+    handler = build_handler(config, client, None)
+    names = sorted(services or load_registry(modules).services())
+    consumer = client.subscribe([topics.executor(s) for s in names], f"{topics.app}-executors",
+                                consumer_type=pulsar.ConsumerType.Shared,
+                                initial_position=pulsar.InitialPosition.Earliest)
+    log.info("worker serving %s", names)
+    try:
+        while not stop.is_set():
+            try:
+                message = consumer.receive(timeout_millis=200)
+            except pulsar.Timeout:
+                continue
+            try:
+                handler.handle(message.topic_name(), message.data())
+                consumer.acknowledge(message)
+            except Exception:
+                log.exception("task message failed; it will be redelivered")
+                consumer.negative_acknowledge(message)
+    finally:
+        consumer.close()
+        client.close()
