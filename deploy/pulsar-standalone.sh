@@ -11,7 +11,9 @@
 #   PULSAR_VENV           Python venv whose python3 runs the function instances
 #                         (default $HOME/.cache/pulsarflow/pulsar-venv)
 #   PULSARFLOW_SRC        directory with a setup.py/pyproject.toml to pip install
-#                         into the venv (skipped when absent)
+#                         into the venv (skipped when absent); a plain install
+#                         is a copy: run install again after changing the code
+#   PULSARFLOW_EDITABLE   1 = install PULSARFLOW_SRC with pip install -e
 #   PULSAR_READY_TIMEOUT  seconds to wait for readiness on start (default 240)
 #   PULSAR_KEEP_DATA      1 = keep data of a previous run (default: wipe on start)
 #   PULSAR_MEM, PULSAR_GC JVM settings (defaults tuned for 2 cores below)
@@ -117,9 +119,11 @@ EOF
   check_python_instance
   if [[ -n "${PULSARFLOW_SRC:-}" ]]; then
     if [[ -f "$PULSARFLOW_SRC/setup.py" || -f "$PULSARFLOW_SRC/pyproject.toml" ]]; then
-      log "installing $PULSARFLOW_SRC into the venv"
+      local src=("$PULSARFLOW_SRC")
+      [[ "${PULSARFLOW_EDITABLE:-0}" == 1 ]] && src=(-e "$PULSARFLOW_SRC")
+      log "installing ${src[*]} into the venv"
       # Keep the pins above: the library must not drag protobuf/grpcio along.
-      "${pip[@]}" install -q "$PULSARFLOW_SRC" "${PY_REQUIREMENTS[@]}" </dev/null
+      "${pip[@]}" install -q "${src[@]}" "${PY_REQUIREMENTS[@]}" </dev/null
     else
       log "PULSARFLOW_SRC=$PULSARFLOW_SRC has no setup.py/pyproject.toml yet; skipping"
     fi
@@ -185,7 +189,6 @@ write_conf() {
   set_conf "$CONF_FILE" brokerDeleteInactiveTopicsEnabled false
   # Fewer threads on a 2-core machine.
   set_conf "$CONF_FILE" numIOThreads 2
-  set_conf "$CONF_FILE" numHttpServerThreads 8
   set_conf "$CONF_FILE" bookkeeperClientNumWorkerThreads 2
   set_conf "$CONF_FILE" numOrderedExecutorThreads 2
   set_conf "$CONF_FILE" managedLedgerCacheSizeMB 64
@@ -215,21 +218,23 @@ wait_ready() {
     fi
     clusters="$(curl -s -m 5 "$WEB_URL/admin/v2/clusters" 2>/dev/null || true)"
     if [[ "$clusters" == *standalone* ]]; then
-      port_open 4181 && state_ok=1 || state_ok=0
-      [[ "$(http_code "$WEB_URL/admin/v2/worker/cluster")" == 200 ]] && worker_ok=1 || worker_ok=0
-      [[ "$(http_code "$WEB_URL/admin/v2/worker/cluster/leader")" == 200 ]] && leader_ok=1 || leader_ok=0
+      state_ok=0; worker_ok=0; leader_ok=0
+      port_open 4181 && state_ok=1
+      [[ "$(http_code "$WEB_URL/admin/v2/worker/cluster")" == 200 ]] && worker_ok=1
       fn_code="$(http_code "$WEB_URL/admin/v3/functions/public/default")"
       # Function create/update/delete answer 503 "Leader not yet ready" until
-      # the worker leader has taken over the metadata topic; no REST call
-      # exposes that, the log line does.
-      grep -q 'FunctionMetaDataManager done becoming leader' "$LOG_FILE" && leader_ok=$((leader_ok * 2)) || true
-      if ((state_ok && worker_ok && leader_ok == 2)) && [[ "$fn_code" == 200 ]]; then
+      # the worker leader has taken over the function metadata topic, about
+      # a second after /admin/v2/worker/cluster/leader already answers 200.
+      # No REST call exposes that moment; this log line marks it.
+      grep -q 'FunctionMetaDataManager done becoming leader' "$LOG_FILE" && leader_ok=1
+      if ((state_ok && worker_ok && leader_ok)) && [[ "$fn_code" == 200 ]]; then
         return 0
       fi
     fi
     sleep 2
   done
-  log "not ready after ${PULSAR_READY_TIMEOUT}s: clusters='${clusters}' port4181=${state_ok} worker/cluster=${worker_ok} worker/cluster/leader=${leader_ok} functions-list=${fn_code:-none}"
+  log "not ready after ${PULSAR_READY_TIMEOUT}s: clusters='${clusters}' port4181=${state_ok}" \
+    "worker/cluster=${worker_ok} worker-leader=${leader_ok} functions-list=${fn_code:-none}"
   print_log_tail
   return 1
 }

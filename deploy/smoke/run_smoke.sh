@@ -156,6 +156,7 @@ num = by_key.get("numeric", [{}])[0]
 print(f"  payload b'42' arrived in process() as {num.get('input_type')!r}")
 print(f"  del_counter test: {by_key.get('deltest', [{}])[0].get('del_counter')}")
 sample = by_key.get("alpha", [{}])[-1]
+print(f"  get_state before the last alpha message returned {sample.get('previous_raw')}")
 print(f"  incr_counter/get_counter for alpha.hits: {sample.get('hits_after_incr')!r}/{sample.get('counter')!r}")
 
 st = requests.get(FN_URL + "/state/alpha", timeout=10)
