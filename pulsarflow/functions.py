@@ -28,9 +28,19 @@ from pulsarflow.transport.pulsar import PulsarTransport
 from pulsarflow.usercode import load_registry
 
 try:
-    from pulsar import Function
+    from pulsar import Function, SerDe
 except ImportError:  # pragma: no cover - only inside the Pulsar Functions runtime
-    Function = object
+    Function = SerDe = object
+
+
+class RawBytesSerDe(SerDe):
+    """Hands ``process`` the message bytes untouched (the default SerDe turns b'42' into 42)."""
+
+    def serialize(self, input: bytes) -> bytes:
+        return bytes(input)
+
+    def deserialize(self, input_bytes: bytes) -> bytes:
+        return bytes(input_bytes)
 
 
 def build_handler(config: dict[str, Any], client: Any, state_store: StateStore | None) -> MessageHandler:

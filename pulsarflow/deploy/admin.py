@@ -60,7 +60,7 @@ class PulsarAdmin:
 
     def is_compatible(self, topic: str, avro: dict[str, Any]) -> bool:
         response = self._call("POST", f"/admin/v2/schemas/{_topic_path(topic)}/compatibility",
-                              json=_payload(avro), ok=(200, 404))
+                              json=_payload(avro), ok=(200, 202, 404))
         return response.status_code == 404 or bool(response.json().get("compatibility"))
 
     def upload_schema(self, topic: str, avro: dict[str, Any]) -> dict[str, Any]:

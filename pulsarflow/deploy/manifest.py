@@ -35,9 +35,14 @@ class Manifest:
     state: str
     redis_url: str | None
     functions: list[FunctionSpec] = field(default_factory=list)
+    bundle_library: bool = True  # ship the pulsarflow wheel in each package
 
 
 def load(path: Path) -> Manifest:
+    return parse(_read_yaml(path), str(path))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         import yaml
     except ImportError as exc:
@@ -46,6 +51,12 @@ def load(path: Path) -> Manifest:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise DefinitionError(f"cannot read manifest {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DefinitionError(f"manifest {path} must be a mapping of settings")
+    return raw
+
+
+def parse(raw: dict[str, Any], path: str = "manifest") -> Manifest:
     topics = Topics(raw.get("tenant", "public"), raw.get("namespace", "default"), raw.get("app", "pulsarflow"))
     functions = []
     for i, item in enumerate(raw.get("functions") or []):
@@ -59,7 +70,7 @@ def load(path: Path) -> Manifest:
                                       engine, item.get("service"), int(item.get("parallelism", 1)),
                                       dict(item.get("config") or {})))
     return Manifest(topics, list(raw.get("modules") or []), raw.get("state", "function"),
-                    raw.get("redis_url"), functions)
+                    raw.get("redis_url"), functions, bool(raw.get("bundle_library", True)))
 
 
 def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -> dict[str, Any]:
@@ -79,7 +90,7 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         "runtime": "PYTHON",
         "className": f"{module}.{cls}",
         "py": package_name,
-        "inputs": [source],
+        "customSerdeInputs": {source: "pulsarflow.functions.RawBytesSerDe"},
         "subscriptionName": f"{topics.app}-{spec.engine}",
         "subscriptionPosition": "Earliest",
         # Key_Shared for the stateful engine: one writer per workflow id.

@@ -31,8 +31,9 @@ def topic_schemas(topics: Topics, services: list[str]) -> dict[str, str]:
     return out
 
 
-def upload_schemas(admin: PulsarAdmin, manifest: mf.Manifest, codec: Codec) -> list[str]:
+def upload_schemas(admin: PulsarAdmin, manifest: mf.Manifest, codec: Codec | None = None) -> list[str]:
     """Check every topic's schema against the registry first; upload only if all are compatible."""
+    codec = codec or Codec()
     t = manifest.topics
     admin.set_compatibility(t.tenant, t.namespace, COMPATIBILITY)
     plan = topic_schemas(t, [f.service for f in manifest.functions if f.service])
@@ -72,11 +73,11 @@ def write_configs(manifest: mf.Manifest, out: Path) -> list[Path]:
 
 
 def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path) -> list[str]:
-    report = upload_schemas(admin, manifest, Codec())
+    report = upload_schemas(admin, manifest)
     write_configs(manifest, out)
     for spec in manifest.functions:
         entry = mf.ENTRY_POINTS[spec.engine][0]
-        zipped = package.build(out, spec.name, entry, manifest.modules)
+        zipped = package.build(out, spec.name, entry, manifest.modules, with_wheel=manifest.bundle_library)
         config = mf.function_config(manifest, spec, zipped.name)
         report.append(f"{spec.name}: {admin.create_or_update(config, zipped)}")
     return report

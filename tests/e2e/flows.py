@@ -178,6 +178,13 @@ async def uses_asyncio(ctx: pf.WorkflowContext) -> None:
     await asyncio.sleep(1)
 
 
+@pf.workflow
+async def nap(ctx: pf.WorkflowContext, seconds: float) -> float:
+    start = ctx.now()
+    await ctx.sleep(seconds)
+    return (ctx.now() - start).total_seconds()
+
+
 ALL = [add, shift, flaky, picky, slow, sequence, fan, race, points, parent, sleeper, approval, two_signals,
        determinism, retrying, non_retryable, timing_out, overall_timeout, too_long, catches, child_fails,
-       uses_wall_clock, uses_asyncio]
+       uses_wall_clock, uses_asyncio, nap]
