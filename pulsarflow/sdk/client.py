@@ -74,8 +74,13 @@ class Client:
         self._answer_listeners: list[Callable[[ClientMessage], None]] = []
         connection.listen(self.topic, self._on_answer)
 
+    def start_with_request_id(self, workflow: Callable[..., Any] | str, *args: Any, request_id: str,
+                              id: str | None = None) -> WorkflowHandle:
+        """``start`` with a caller-chosen request id (to match answers, e.g. in benchmarks)."""
+        return self.start(workflow, *args, id=id, request_id=request_id)
+
     def start(self, workflow: Callable[..., Any] | str, *args: Any, id: str | None = None,
-              timeout: Duration | None = None) -> WorkflowHandle:
+              timeout: Duration | None = None, request_id: str | None = None) -> WorkflowHandle:
         """Start a workflow. With ``id``, starting twice returns the same run, never a second one."""
         defn = self._definition(workflow)
         name = defn.name if defn else str(workflow)
@@ -84,7 +89,7 @@ class Client:
         except SerializationError as exc:
             raise SerializationError(f"arguments of workflow {name!r} cannot be serialized: {exc}") from exc
         workflow_id = id or uuid.uuid4().hex
-        reply = self._reply_to()
+        reply = ReplyTo(self.topic, request_id) if request_id else self._reply_to()
         timeout_ms = to_ms(timeout) if timeout is not None else (defn.timeout_ms if defn else None)
         self._send(workflow_id, StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms))
         return WorkflowHandle(self, workflow_id, defn, reply.request_id)

@@ -1,0 +1,84 @@
+"""Throughput and latency on a real Pulsar standalone, engines deployed as functions.
+
+    python -m bench.pulsar [--workflows 200] [--concurrency 32] [--admin-url ...] [--service-url ...]
+
+Deploys the workflow engine and the 'bench' executor under a fresh app name, runs the
+cases with a closed loop, prints one JSON line per case, then deletes the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from bench import workloads
+from bench.report import line
+from pulsarflow.deploy import manifest as mf
+from pulsarflow.deploy import tool
+from pulsarflow.deploy.admin import PulsarAdmin
+from pulsarflow.worker import connect
+
+
+def run_case(client, case: str, workflows: int, concurrency: int) -> None:  # type: ignore[no-untyped-def]
+    wf, tasks, _ = workloads.CASES[case]
+    started: dict[str, float] = {}
+    latencies: list[float] = []
+    done = threading.Semaphore(0)
+
+    def on_answer(answer) -> None:  # type: ignore[no-untyped-def]
+        t0 = started.pop(answer.request_id, None)
+        if t0 is not None:
+            latencies.append((time.perf_counter() - t0) * 1000)
+            done.release()
+
+    client.add_answer_listener(on_answer)
+    slots = threading.Semaphore(concurrency)
+    before = client.connection.transport.sent
+    t0 = time.perf_counter()
+    for _ in range(workflows):
+        slots.acquire()
+        request_id = uuid.uuid4().hex
+        started[request_id] = time.perf_counter()
+        client.start_with_request_id(wf, tasks, request_id=request_id)
+        threading.Thread(target=lambda: (done.acquire(), slots.release()), daemon=True).start()
+    while len(latencies) < workflows and time.perf_counter() - t0 < 600:
+        time.sleep(0.01)
+    seconds = time.perf_counter() - t0
+    client_messages = client.connection.transport.sent - before
+    # The engines are the embedded ones: per workflow, the client's start plus 2 messages per
+    # task plus the answer; the workflow engine reads and writes state once per message it handles.
+    per_workflow = client_messages / max(1, workflows) + 2 * tasks + 1
+    line(case, "pulsar", len(latencies), seconds, latencies, int(per_workflow * len(latencies)),
+         tasks_per_workflow=tasks, concurrency=concurrency, state_round_trips_per_workflow=1 + tasks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="pulsarflow on a real Pulsar standalone")
+    parser.add_argument("--workflows", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--admin-url", default="http://127.0.0.1:8080")
+    parser.add_argument("--service-url", default="pulsar://127.0.0.1:6650")
+    parser.add_argument("--cases", default="sequential-3,sequential-1")
+    args = parser.parse_args()
+    app = f"bench{uuid.uuid4().hex[:6]}"
+    manifest = mf.parse({"app": app, "modules": ["bench.workloads"], "bundle_library": False, "functions": [
+        {"name": f"{app}-workflow-engine", "engine": "workflow"},
+        {"name": f"{app}-executor-bench", "engine": "executor", "service": "bench"}]})
+    admin = PulsarAdmin(args.admin_url)
+    tool.apply(admin, manifest, Path(tempfile.mkdtemp()))
+    try:
+        client = connect(args.service_url, modules=["bench.workloads"], topics=manifest.topics)
+        run_case(client, "sequential-1", 5, 1)  # warm-up: functions start, producers connect
+        for case in args.cases.split(","):
+            run_case(client, case, args.workflows, args.concurrency)
+    finally:
+        for spec in manifest.functions:
+            admin.delete_function(manifest.topics.tenant, manifest.topics.namespace, spec.name)
+
+
+if __name__ == "__main__":
+    main()
