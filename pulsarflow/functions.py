@@ -5,8 +5,7 @@ A function's ``userConfig`` (see functions.yaml) says what it runs::
     engine: workflow | executor       which engine this function is
     modules: "shop.tasks,shop.flows"  user modules holding the tasks and workflows
     tenant / namespace / app          topic naming (see pulsarflow.topics.Topics)
-    state: function | redis           state backend of the workflow engine
-    redis_url: redis://...            when state is redis
+    state: function                   state backend of the workflow engine
 
 The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
 """
@@ -66,11 +65,8 @@ def state_store_for(config: dict[str, Any], context: Any) -> StateStore:
         from pulsarflow.storage.function_state import FunctionStateStore
 
         return FunctionStateStore(context)
-    if backend == "redis":
-        from pulsarflow.storage.redis import RedisStateStore
-
-        return RedisStateStore.from_url(config["redis_url"], namespace=config.get("app", "pulsarflow"))
-    raise DefinitionError(f"userConfig.state must be 'function' or 'redis', got {backend!r}")
+    raise DefinitionError(f"userConfig.state must be 'function' (the Redis state backend is not part of "
+                          f"this release), got {backend!r}")
 
 
 class EngineFunction(Function):
