@@ -88,15 +88,18 @@ def test_removed_field_without_default_breaks_old_readers(tmp_path: Path) -> Non
     assert problem.startswith("pulsarflow.TaskCompleted.attempts: required by the reader")
 
 
+def _retype(field: str, new_type: str) -> object:
+    def change(schema: dict) -> None:
+        for f in schema["fields"]:
+            if f["name"] == field:
+                f["type"] = new_type
+
+    return change
+
+
 def test_changed_type_is_refused_naming_schema_and_field(tmp_path: Path) -> None:
     root = _copy(tmp_path)
-
-    def to_string(schema: dict) -> None:
-        for f in schema["fields"]:
-            if f["name"] == "position":
-                f["type"] = "string"
-
-    _edit(root, "TaskFailed", to_string)
+    _edit(root, "TaskFailed", _retype("position", "string"))
     found = evolution.problems(CURRENT.named, schemas.load_folder(root))
     assert "pulsarflow.TaskFailed.position: type changed from int to string" in found
     frozen_root = root / "history" / "9.9.9"
@@ -113,13 +116,7 @@ def test_removed_union_branch_is_refused(tmp_path: Path) -> None:
 
 def test_widening_int_to_long_is_compatible(tmp_path: Path) -> None:
     root = _copy(tmp_path)
-
-    def widen(schema: dict) -> None:
-        for f in schema["fields"]:
-            if f["name"] == "attempts":
-                f["type"] = "long"
-
-    _edit(root, "TaskCompleted", widen)
+    _edit(root, "TaskCompleted", _retype("attempts", "long"))
     assert evolution.problems(CURRENT.named, schemas.load_folder(root)) == []
     assert evolution.problems(schemas.load_folder(root), CURRENT.named) != []  # narrowing back is not
 
