@@ -9,11 +9,14 @@ cases with a closed loop, prints one JSON line per case, then deletes the functi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from bench import workloads
 from bench.report import line
@@ -23,7 +26,7 @@ from pulsarflow.deploy.admin import PulsarAdmin
 from pulsarflow.worker import connect
 
 
-def run_case(client, case: str, workflows: int, concurrency: int) -> None:  # type: ignore[no-untyped-def]
+def run_case(client, case: str, workflows: int, concurrency: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     wf, tasks, _ = workloads.CASES[case]
     started: dict[str, float] = {}
     latencies: list[float] = []
@@ -52,8 +55,26 @@ def run_case(client, case: str, workflows: int, concurrency: int) -> None:  # ty
     # The engines are the embedded ones: per workflow, the client's start plus 2 messages per
     # task plus the answer; the workflow engine reads and writes state once per message it handles.
     per_workflow = client_messages / max(1, workflows) + 2 * tasks + 1
-    line(case, "pulsar", len(latencies), seconds, latencies, int(per_workflow * len(latencies)),
-         tasks_per_workflow=tasks, concurrency=concurrency, state_round_trips_per_workflow=1 + tasks)
+    return line(case, "pulsar", len(latencies), seconds, latencies, int(per_workflow * len(latencies)),
+                tasks_per_workflow=tasks, concurrency=concurrency, state_round_trips_per_workflow=1 + tasks)
+
+
+@contextlib.contextmanager
+def deployed(admin_url: str, service_url: str) -> Iterator[Any]:
+    """Deploy the engine and the 'bench' executor under a fresh app name; yield a warmed-up client."""
+    app = f"bench{uuid.uuid4().hex[:6]}"
+    manifest = mf.parse({"app": app, "modules": ["bench.workloads"], "bundle_library": False, "functions": [
+        {"name": f"{app}-workflow-engine", "engine": "workflow"},
+        {"name": f"{app}-executor-bench", "engine": "executor", "service": "bench"}]})
+    admin = PulsarAdmin(admin_url)
+    tool.apply(admin, manifest, Path(tempfile.mkdtemp()))
+    try:
+        client = connect(service_url, modules=["bench.workloads"], topics=manifest.topics)
+        run_case(client, "sequential-1", 5, 1)  # warm-up: functions start, producers connect
+        yield client
+    finally:
+        for spec in manifest.functions:
+            admin.delete_function(manifest.topics.tenant, manifest.topics.namespace, spec.name)
 
 
 def main() -> None:
@@ -64,20 +85,9 @@ def main() -> None:
     parser.add_argument("--service-url", default="pulsar://127.0.0.1:6650")
     parser.add_argument("--cases", default="sequential-3,sequential-1")
     args = parser.parse_args()
-    app = f"bench{uuid.uuid4().hex[:6]}"
-    manifest = mf.parse({"app": app, "modules": ["bench.workloads"], "bundle_library": False, "functions": [
-        {"name": f"{app}-workflow-engine", "engine": "workflow"},
-        {"name": f"{app}-executor-bench", "engine": "executor", "service": "bench"}]})
-    admin = PulsarAdmin(args.admin_url)
-    tool.apply(admin, manifest, Path(tempfile.mkdtemp()))
-    try:
-        client = connect(args.service_url, modules=["bench.workloads"], topics=manifest.topics)
-        run_case(client, "sequential-1", 5, 1)  # warm-up: functions start, producers connect
+    with deployed(args.admin_url, args.service_url) as client:
         for case in args.cases.split(","):
             run_case(client, case, args.workflows, args.concurrency)
-    finally:
-        for spec in manifest.functions:
-            admin.delete_function(manifest.topics.tenant, manifest.topics.namespace, spec.name)
 
 
 if __name__ == "__main__":
