@@ -8,6 +8,7 @@ Pulsar with the engines deployed as Pulsar Functions.
 from pulsarflow.embedded import EmbeddedEnvironment
 from pulsarflow.errors import (
     ChildWorkflowFailedError,
+    ControlRefusedError,
     DefinitionError,
     ErrorInfo,
     NonDeterminismError,
@@ -18,6 +19,7 @@ from pulsarflow.errors import (
     SignalTimeoutError,
     TaskFailedError,
     TaskTimeoutError,
+    WorkflowCancelledError,
     WorkflowError,
     WorkflowFailedError,
     WorkflowNotFoundError,
@@ -30,9 +32,11 @@ from pulsarflow.sdk.definitions import RetryPolicy, task, workflow
 __version__ = "0.1.0"
 
 __all__ = [
-    "ChildWorkflowFailedError", "Client", "DefinitionError", "EmbeddedEnvironment", "ErrorInfo",
-    "NonDeterminismError", "PulsarflowError", "ResultTimeoutError", "RetryPolicy", "SandboxViolationError",
-    "SerializationError", "SignalTimeoutError", "TaskFailedError", "TaskInfo", "TaskTimeoutError",
-    "WorkflowContext", "WorkflowDescription", "WorkflowError", "WorkflowFailedError", "WorkflowHandle",
-    "WorkflowNotFoundError", "task", "task_info", "workflow",
+    "ChildWorkflowFailedError", "Client", "ControlRefusedError", "DefinitionError",
+    "EmbeddedEnvironment", "ErrorInfo", "NonDeterminismError", "PulsarflowError",
+    "ResultTimeoutError", "RetryPolicy", "SandboxViolationError", "SerializationError",
+    "SignalTimeoutError", "TaskFailedError", "TaskInfo", "TaskTimeoutError",
+    "WorkflowCancelledError", "WorkflowContext", "WorkflowDescription", "WorkflowError",
+    "WorkflowFailedError", "WorkflowHandle", "WorkflowNotFoundError", "task", "task_info",
+    "workflow",
 ]

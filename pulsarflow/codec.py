@@ -187,4 +187,12 @@ class _ConverterBuilder:
                 full, conv = by_class[type(value).__name__]
                 return (full, conv(value))
             return write
-        return lambda pair: by_name[pair[0]](pair[1])
+        fields = {frozenset(f["name"] for f in self.named[b]["fields"]): conv for b, conv in by_class.values()}
+
+        def read(pair: Any) -> Any:
+            if isinstance(pair, tuple):
+                return by_name[pair[0]](pair[1])
+            # Written under a one-branch union (an older schema): fastavro gives the bare
+            # record, so the branch is the record whose fields it has.
+            return fields[frozenset(pair)](pair)
+        return read

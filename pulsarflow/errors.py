@@ -112,6 +112,19 @@ class WorkflowFailedError(PulsarflowError):
         return "\n".join(c.traceback for c in self.error.chain() if c.traceback)
 
 
+class WorkflowCancelledError(WorkflowFailedError):
+    """The workflow was cancelled.
+
+    Inside workflow code it is raised at every step pending when the cancel arrived: catch
+    it to clean up (steps issued afterwards run normally), or let it end the workflow as
+    CANCELLED. Clients see it from ``result()`` of a cancelled workflow.
+    """
+
+
+class ControlRefusedError(PulsarflowError):
+    """A cancel or retry request was refused; the message says why."""
+
+
 class WorkflowError(PulsarflowError):
     """Raised inside workflow code; workflows may catch it."""
 

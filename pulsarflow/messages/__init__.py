@@ -8,6 +8,7 @@ Avro record name to its class; the codec and a test use it to keep both in step.
 from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages.client import (
     ClientMessage,
+    ControlAnswer,
     SignalAccepted,
     WorkflowCompleted,
     WorkflowFailed,
@@ -15,13 +16,16 @@ from pulsarflow.messages.client import (
     WorkflowStatusReply,
 )
 from pulsarflow.messages.common import DeadLetter, ParentRef, ReplyTo, RetrySpec
-from pulsarflow.messages.executor import ExecuteTask, TaskExecutorMessage
+from pulsarflow.messages.events import WorkflowEvent
+from pulsarflow.messages.executor import CancelTask, ExecuteTask, TaskExecutorMessage
 from pulsarflow.messages.state import Arrival, BufferedSignal, Command, WorkflowState
 from pulsarflow.messages.workflow import (
+    CancelWorkflow,
     ChildCompleted,
     ChildFailed,
     GetWorkflowResult,
     GetWorkflowStatus,
+    RetryWorkflow,
     SendSignal,
     StartWorkflow,
     TaskCompleted,
@@ -37,11 +41,12 @@ RECORD_CLASSES: dict[str, type] = {
     for cls in (
         ErrorInfo, RetrySpec, ReplyTo, ParentRef, DeadLetter,
         StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
-        SendSignal, GetWorkflowResult, GetWorkflowStatus, WorkflowEngineMessage,
-        ExecuteTask, TaskExecutorMessage,
-        WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound,
+        SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow, WorkflowEngineMessage,
+        ExecuteTask, CancelTask, TaskExecutorMessage,
+        WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound, ControlAnswer,
         ClientMessage,
         Command, Arrival, BufferedSignal, WorkflowState,
+        WorkflowEvent,
     )
 }
 

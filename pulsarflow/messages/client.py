@@ -11,6 +11,7 @@ from pulsarflow.errors import ErrorInfo
 RUNNING = "RUNNING"
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
+CANCELLED = "CANCELLED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,15 @@ class WorkflowNotFound:
     reason: str
 
 
-ClientAnswer = Union[WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound]
+@dataclass(frozen=True, slots=True)
+class ControlAnswer:
+    action: str
+    accepted: bool
+    detail: str
+
+
+ClientAnswer = Union[WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound,
+                     ControlAnswer]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,18 @@ class ExecuteTask:
     first_attempt_at_ms: int
     retry: RetrySpec
     attempt_timeout_ms: int | None = None
+    generation: int = 0
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.workflow_id}/{self.position}"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTask:
+    workflow_id: str
+    position: int
+    reason: str
 
     @property
     def task_id(self) -> str:
@@ -29,4 +41,4 @@ class TaskExecutorMessage:
     message_id: str
     task_id: str
     sent_at_ms: int
-    message: ExecuteTask
+    message: ExecuteTask | CancelTask

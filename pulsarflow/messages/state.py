@@ -60,3 +60,6 @@ class WorkflowState:
     buffered_signals: tuple[BufferedSignal, ...] = ()
     signal_ids: tuple[str, ...] = ()
     timeout_ms: int | None = None
+    generation: int = 0
+    cancel_requested: bool = False
+    retry_ids: tuple[str, ...] = ()

@@ -29,18 +29,21 @@ class TaskCompleted:
     position: int
     result: bytes
     attempts: int
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class TaskFailed:
     position: int
     error: ErrorInfo
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
     position: int
     purpose: str
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +76,22 @@ class GetWorkflowStatus:
     reply: ReplyTo
 
 
+@dataclass(frozen=True, slots=True)
+class CancelWorkflow:
+    reason: str
+    reply: ReplyTo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryWorkflow:
+    retry_id: str
+    positions: tuple[int, ...] = ()
+    reply: ReplyTo | None = None
+
+
 WorkflowInput = Union[
     StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
-    SendSignal, GetWorkflowResult, GetWorkflowStatus,
+    SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow,
 ]
 
 

@@ -28,20 +28,21 @@ PRIMS: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
-def strategy(schema: Any, depth: int = 0) -> st.SearchStrategy[Any]:
+def strategy(schema: Any, depth: int = 0, codec: Codec = CODEC) -> st.SearchStrategy[Any]:
+    """Values of ``schema`` as ``codec``'s schemas define it (an older codec: only what it can write)."""
     if isinstance(schema, str):
-        return PRIMS[schema] if schema in PRIMS else strategy(CODEC.named[schema], depth)
+        return PRIMS[schema] if schema in PRIMS else strategy(codec.named[schema], depth, codec)
     if isinstance(schema, list):
         branches = [b for b in schema if b != "null"]
-        inner = st.one_of(*[strategy(b, depth + 1) for b in branches]) if depth < 3 else st.nothing()
+        inner = st.one_of(*[strategy(b, depth + 1, codec) for b in branches]) if depth < 3 else st.nothing()
         return st.none() | inner if "null" in schema else inner
     kind = schema["type"]
     if kind == "enum":
         return st.sampled_from(schema["symbols"])
     if kind == "array":
-        return st.lists(strategy(schema["items"], depth + 1), max_size=3).map(tuple)
+        return st.lists(strategy(schema["items"], depth + 1, codec), max_size=3).map(tuple)
     name = schema["name"] if "." in schema["name"] else f"{schema['namespace']}.{schema['name']}"
-    fields = {f["name"]: strategy(f["type"], depth + 1) for f in schema["fields"]}
+    fields = {f["name"]: strategy(f["type"], depth + 1, codec) for f in schema["fields"]}
     return st.builds(RECORD_CLASSES[name], **fields)
 
 
