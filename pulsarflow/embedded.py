@@ -16,6 +16,9 @@ from pulsarflow.clock import Clock, SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
 from pulsarflow.engines.workflow import WorkflowEngine
+from pulsarflow.events import EventSink, Observer
+from pulsarflow.events.metrics import Metrics
+from pulsarflow.events.recorder import recorder_for
 from pulsarflow.messages import DeadLetter
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
@@ -34,7 +37,8 @@ class EmbeddedEnvironment:
 
     def __init__(self, *items: Any, clock: Clock | None = None, store: StateStore | None = None,
                  converter: PayloadConverter | None = None, topics: Topics | None = None,
-                 fail_fast: bool = False, duplicate_messages: bool = False) -> None:
+                 fail_fast: bool = False, duplicate_messages: bool = False,
+                 events: EventSink | None = None, metrics: Metrics | None = None) -> None:
         self.clock = clock or SystemClock()
         self.codec = Codec()
         self.converter = converter or JsonConverter()
@@ -45,10 +49,13 @@ class EmbeddedEnvironment:
         self.fail_fast = fail_fast
         self.dead_letters: list[DeadLetter] = []
         self.processed = 0
+        self.events = events  # where every event goes (e.g. an InMemoryEventStore); None: not derived
+        self.metrics = metrics
         engine = WorkflowEngine(self.registry, self.converter, self.topics)
         self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock)
-        self._workflows = self._handler(engine, self.store)
-        self._tasks = self._handler(self._executor, None)
+        observer = recorder_for(self.clock, events, metrics)
+        self._workflows = self._handler(engine, self.store, observer)
+        self._tasks = self._handler(self._executor, None, observer)
         self._listeners: dict[str, Callable[[bytes], None]] = {}
 
     def register(self, *items: Any) -> None:
@@ -104,8 +111,9 @@ class EmbeddedEnvironment:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _handler(self, engine: Any, store: StateStore | None) -> MessageHandler:
-        return MessageHandler(engine, self.codec, self.transport, self.clock, store, self.topics.dead_letters)
+    def _handler(self, engine: Any, store: StateStore | None, observer: Observer | None) -> MessageHandler:
+        return MessageHandler(engine, self.codec, self.transport, self.clock, store, self.topics.dead_letters,
+                              observer)
 
     def _route(self, topic: str) -> Callable[[str, bytes], None]:
         if topic == self.topics.workflow_engine:

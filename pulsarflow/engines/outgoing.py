@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from pulsarflow.errors import ErrorInfo
+
 S = TypeVar("S")
 
 
@@ -20,8 +22,13 @@ class Outgoing:
 
 @dataclass(frozen=True, slots=True)
 class Decision(Generic[S]):
-    """An engine's answer: ``state`` is the state to save (``unchanged`` when nothing to save)."""
+    """An engine's answer: ``state`` is the state to save (``unchanged`` when nothing to save).
+
+    ``errors`` are errors the decision handled that neither the state nor the messages
+    carry (the error of a task attempt that will be retried), for the event storage.
+    """
 
     state: S | None
     outgoing: list[Outgoing] = field(default_factory=list)
     unchanged: bool = False
+    errors: tuple[ErrorInfo, ...] = ()

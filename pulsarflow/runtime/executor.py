@@ -78,7 +78,7 @@ class TaskExecutor:
         except Exception as exc:  # every failure is reported: retried or returned to the workflow
             info = error_info(exc, task_name=task.task_name, attempts=task.attempt, workflow_id=task.workflow_id)
             return Decision(None, task_engine.after_failure(self.topics, task, info, self.clock.now_ms()),
-                            unchanged=True)
+                            unchanged=True, errors=(info,))
         return Decision(None, task_engine.after_success(self.topics, task, result, self.clock.now_ms()),
                         unchanged=True)
 

@@ -10,7 +10,7 @@ dead-letter topic with the reason, and are acknowledged: they would never decode
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pulsarflow.clock import Clock
 from pulsarflow.codec import Codec
@@ -20,6 +20,9 @@ from pulsarflow.messages import DeadLetter
 from pulsarflow.messages.state import STATE_SCHEMA_VERSION
 from pulsarflow.storage import StateStore
 from pulsarflow.transport import Transport
+
+if TYPE_CHECKING:
+    from pulsarflow.events import Observer
 
 log = logging.getLogger("pulsarflow.runtime")
 
@@ -40,13 +43,16 @@ class MessageHandler:
     """Runs one engine (or executor) over incoming bytes. Shared by every deployment."""
 
     def __init__(self, engine: Engine, codec: Codec, transport: Transport, clock: Clock,
-                 store: StateStore | None, dead_letter_topic: str) -> None:
+                 store: StateStore | None, dead_letter_topic: str, observer: Observer | None = None) -> None:
         self.engine = engine
         self.codec = codec
         self.transport = transport
         self.clock = clock
         self.store = store
         self.dead_letter_topic = dead_letter_topic
+        # Event storage and metrics. Called before the flush, so events are published
+        # with the outgoing messages: a crash before the state is saved resends both.
+        self.observer = observer
         # Decoded state by key, reused only while the stored bytes are identical: the
         # store stays the truth, the cache only saves a decode.
         self._cache: dict[str, tuple[bytes, Any]] = {}
@@ -76,14 +82,17 @@ class MessageHandler:
                 except DecodeError as exc:
                     self.dead_letter(topic, payload, f"stored state of {key!r} is unreadable: {exc}")
                     return
-        decision = self.engine.handle(state, envelope, self.clock.now_ms())
+        now = self.clock.now_ms()
+        decision = self.engine.handle(state, envelope, now)
         for o in decision.outgoing:
             self.transport.send(o.topic, o.key, self.codec.encode(o.message), o.deliver_at_ms)
+        if self.observer is not None:
+            self.observer.observe(envelope, state, decision, now)
         self.transport.flush()
         if self.store is not None and not decision.unchanged and decision.state is not None:
             encoded = self.codec.encode(decision.state)
             self._cache.pop(key, None)
-            self.store.put(key, encoded, version)
+            self.store.put(key, encoded, version, finished=_is_finished(decision.state))
             self._remember(key, encoded, decision.state)
 
     def _decode_state(self, key: str, value: bytes) -> Any:
@@ -109,3 +118,8 @@ class MessageHandler:
                             at_ms=self.clock.now_ms())
         self.transport.send(self.dead_letter_topic, topic, self.codec.encode(letter))
         self.transport.flush()
+
+
+def _is_finished(state: Any) -> bool:
+    """A closed workflow's state is finished: a store with a retention lets it expire."""
+    return getattr(state, "closed_at_ms", None) is not None
