@@ -17,7 +17,6 @@ from pulsarflow.messages.client import (
 )
 from pulsarflow.messages.common import DeadLetter, ParentRef, ReplyTo, RetrySpec
 from pulsarflow.messages.events import WorkflowEvent
-from pulsarflow.messages.events import WorkflowEvent
 from pulsarflow.messages.executor import CancelTask, ExecuteTask, TaskExecutorMessage
 from pulsarflow.messages.state import Arrival, BufferedSignal, Command, WorkflowState
 from pulsarflow.messages.workflow import (
@@ -47,7 +46,6 @@ RECORD_CLASSES: dict[str, type] = {
         WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound, ControlAnswer,
         ClientMessage,
         Command, Arrival, BufferedSignal, WorkflowState,
-        WorkflowEvent,
         WorkflowEvent,
     )
 }
