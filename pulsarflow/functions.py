@@ -5,7 +5,7 @@ A function's ``userConfig`` (see functions.yaml) says what it runs::
     engine: workflow | executor       which engine this function is
     modules: "shop.tasks,shop.flows"  user modules holding the tasks and workflows
     tenant / namespace / app          topic naming (see pulsarflow.topics.Topics)
-    state: function                   state backend of the workflow engine
+    state: function | redis           state backend of the workflow engine (redis_url, retention_ms)
 
 The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
 """
@@ -60,13 +60,10 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
 
 
 def state_store_for(config: dict[str, Any], context: Any) -> StateStore:
-    backend = config.get("state", "function")
-    if backend == "function":
-        from pulsarflow.storage.function_state import FunctionStateStore
+    """The workflow engine's store: ``state: function`` or ``state: redis`` (see storage.config)."""
+    from pulsarflow.storage.config import state_store_from_config
 
-        return FunctionStateStore(context)
-    raise DefinitionError(f"userConfig.state must be 'function' (the Redis state backend is not part of "
-                          f"this release), got {backend!r}")
+    return state_store_from_config(config, context)
 
 
 class EngineFunction(Function):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pulsarflow.errors import DefinitionError
+from pulsarflow.storage.config import parse_backend, parse_retention
 from pulsarflow.topics import Topics
 
 ENTRY_POINTS = {
@@ -36,6 +37,8 @@ class Manifest:
     redis_url: str | None
     functions: list[FunctionSpec] = field(default_factory=list)
     bundle_library: bool = True  # ship the pulsarflow wheel in each package
+    retention_ms: int | None = None  # keep a finished workflow's state this long (state: redis)
+    redis_url_secret: str | None = None  # the function secret holding the Redis URL
 
 
 def load(path: Path) -> Manifest:
@@ -69,8 +72,26 @@ def parse(raw: dict[str, Any], path: str = "manifest") -> Manifest:
         functions.append(FunctionSpec(item.get("name") or f"{topics.app}-{engine}-{item.get('service', '')}",
                                       engine, item.get("service"), int(item.get("parallelism", 1)),
                                       dict(item.get("config") or {})))
-    return Manifest(topics, list(raw.get("modules") or []), raw.get("state", "function"),
-                    raw.get("redis_url"), functions, bool(raw.get("bundle_library", True)))
+    state, retention, secret = _state_settings(raw, path)
+    return Manifest(topics, list(raw.get("modules") or []), state, raw.get("redis_url"), functions,
+                    bool(raw.get("bundle_library", True)), retention, secret)
+
+
+def _state_settings(raw: dict[str, Any], path: str) -> tuple[str, int | None, str | None]:
+    state = parse_backend(raw.get("state"), path)
+    retention = parse_retention(raw.get("retention_ms"), f"{path}: retention_ms")
+    url, secret = raw.get("redis_url"), raw.get("redis_url_secret")
+    if state == "function" and (url or secret or retention is not None):
+        raise DefinitionError(f"{path}: redis_url, redis_url_secret and retention_ms need 'state: redis' "
+                              "(Pulsar function state has no URL and cannot expire values)")
+    if state == "redis" and not (url or secret):
+        raise DefinitionError(f"{path}: state: redis needs redis_url (e.g. redis://127.0.0.1:6379/0) or "
+                              "redis_url_secret (the name of a function secret holding the URL)")
+    if url and (not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://"))):
+        raise DefinitionError(f"{path}: redis_url must look like redis://host:6379/0 (or rediss://, unix://)")
+    if secret is not None and not (isinstance(secret, str) and secret):
+        raise DefinitionError(f"{path}: redis_url_secret must be the name (or path) of a function secret")
+    return state, retention, secret
 
 
 def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -> dict[str, Any]:
@@ -81,8 +102,10 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
     user_config = {
         "engine": spec.engine, "modules": ",".join(manifest.modules), "tenant": topics.tenant,
         "namespace": topics.namespace, "app": topics.app, "state": manifest.state,
-        **({"redis_url": manifest.redis_url} if manifest.redis_url else {}), **spec.config,
+        **({"redis_url": manifest.redis_url} if manifest.redis_url else {}),
+        **({"retention_ms": manifest.retention_ms} if manifest.retention_ms is not None else {}), **spec.config,
     }
+    secrets = {"redis_url": manifest.redis_url_secret} if manifest.redis_url_secret else {}
     return {
         "tenant": topics.tenant,
         "namespace": topics.namespace,
@@ -99,4 +122,5 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         "autoAck": True,
         "parallelism": spec.parallelism,
         "userConfig": user_config,
+        **({"secrets": secrets} if secrets and spec.engine == "workflow" else {}),
     }

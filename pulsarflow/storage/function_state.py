@@ -5,6 +5,11 @@ The Python Functions API stores ``str`` values, so each value is kept as
 store relies on one writer per key (engine inputs are consumed with Key_Shared and
 ``retainKeyOrdering``), so ``supports_cas`` is False and the expected version is only
 used to number writes. Deleting writes an empty value (``del_counter`` is not usable).
+
+What it cannot do (reported as "not applicable" by the contract checks): detect a stale
+write (no compare-and-set), and expire finished values (the table service has no TTL),
+so ``retention_ms`` is always None and ``finished`` is ignored; finished workflows stay
+until the function is deleted.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pulsarflow.storage import Versioned
 
 class FunctionStateStore:
     supports_cas = False
+    retention_ms: int | None = None
 
     def __init__(self, context: Any, prefix: str = "") -> None:
         self.context = context
@@ -34,7 +40,7 @@ class FunctionStateStore:
         version, _, encoded = text.partition(":")
         return Versioned(base64.b64decode(encoded), int(version))
 
-    def put(self, key: str, value: bytes, expected_version: int) -> int:
+    def put(self, key: str, value: bytes, expected_version: int, finished: bool = False) -> int:
         version = expected_version + 1
         try:
             self.context.put_state(self.prefix + key, f"{version}:{base64.b64encode(value).decode()}")

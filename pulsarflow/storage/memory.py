@@ -1,36 +1,57 @@
-"""In-memory state storage: a dict guarded by a lock, with the same contract as the others."""
+"""In-memory state storage: a dict guarded by a lock, with the same contract as the others.
+
+Expiry of finished values is checked against the given clock when a key is read, so a
+``VirtualClock`` makes retention testable without waiting.
+"""
 
 from __future__ import annotations
 
 import threading
 
+from pulsarflow.clock import Clock, SystemClock
 from pulsarflow.errors import StateConflictError
-from pulsarflow.storage import Versioned
+from pulsarflow.storage import Versioned, check_retention
 
 
 class InMemoryStateStore:
     supports_cas = True
 
-    def __init__(self) -> None:
+    def __init__(self, retention_ms: int | None = None, clock: Clock | None = None) -> None:
+        self.retention_ms = check_retention(retention_ms)
+        self.clock = clock or SystemClock()
         self._data: dict[str, Versioned] = {}
+        self._expires_at: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Versioned | None:
-        return self._data.get(key)
-
-    def put(self, key: str, value: bytes, expected_version: int) -> int:
         with self._lock:
-            current = self._data.get(key)
+            return self._live(key)
+
+    def put(self, key: str, value: bytes, expected_version: int, finished: bool = False) -> int:
+        with self._lock:
+            current = self._live(key)
             version = current.version if current else 0
             if version != expected_version:
                 raise StateConflictError(
                     f"state {key!r} is at version {version}, the write expected {expected_version}")
             self._data[key] = Versioned(bytes(value), version + 1)
+            if finished and self.retention_ms is not None:
+                self._expires_at[key] = self.clock.now_ms() + self.retention_ms
+            else:
+                self._expires_at.pop(key, None)
             return version + 1
 
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+            self._expires_at.pop(key, None)
 
     def __len__(self) -> int:
-        return len(self._data)
+        with self._lock:
+            return sum(self._live(key) is not None for key in list(self._data))
+
+    def _live(self, key: str) -> Versioned | None:
+        expires_at = self._expires_at.get(key)
+        if expires_at is not None and self.clock.now_ms() >= expires_at:
+            del self._data[key], self._expires_at[key]
+        return self._data.get(key)

@@ -1,72 +1,59 @@
-"""One contract for every StateStore backend (Redis and Pulsar function state join in their suites)."""
+"""The StateStore contract (pulsarflow.storage.contract) over every backend pytest can reach.
+
+Pulsar function state runs the very same checks inside a deployed function:
+tests/integration/test_function_state_contract.py.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import pytest
 
-from pulsarflow.errors import StateConflictError
-from pulsarflow.storage import StateStore
+from pulsarflow.clock import VirtualClock
+from pulsarflow.storage.contract import CHECKS, NotApplicable, Subject
 from pulsarflow.storage.memory import InMemoryStateStore
+from tests.redis.support import require_redis, unique_prefix
 
-BACKENDS: dict[str, Callable[[], StateStore]] = {"memory": InMemoryStateStore}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def store(request: pytest.FixtureRequest) -> StateStore:
-    return BACKENDS[request.param]()
+RETENTION_MS = 300
 
 
-def test_missing_key_reads_as_none(store: StateStore) -> None:
-    assert store.get("absent") is None
-    store.delete("absent")  # no error
+def memory_subject() -> Subject:
+    clock = VirtualClock()
+    store = InMemoryStateStore(retention_ms=RETENTION_MS, clock=clock)
+    return Subject(store, let_time_pass=lambda ms: clock.advance(ms / 1000))
 
 
-def test_put_get_delete(store: StateStore) -> None:
-    assert store.put("k", b"v1", 0) == 1
-    assert store.get("k").value == b"v1" and store.get("k").version == 1
-    assert store.put("k", b"v2", 1) == 2
-    store.delete("k")
-    assert store.get("k") is None
-    assert store.put("k", b"v3", 0) == 1
+def redis_subject() -> Subject:
+    from pulsarflow.storage.redis import RedisStateStore
+
+    store = RedisStateStore.from_url(require_redis(), prefix=unique_prefix("contract"), retention_ms=RETENTION_MS)
+    return Subject(store)
 
 
-def test_stale_version_is_refused_and_changes_nothing(store: StateStore) -> None:
-    if not store.supports_cas:
-        pytest.skip("backend relies on one writer per key")
-    store.put("k", b"v1", 0)
-    with pytest.raises(StateConflictError, match="version 1"):
-        store.put("k", b"lost", 0)
-    assert store.get("k").value == b"v1"
+BACKENDS = {"memory": memory_subject, "redis": redis_subject}
 
 
-def test_racing_writers_lose_no_update(store: StateStore) -> None:
-    if not store.supports_cas:
-        pytest.skip("backend relies on one writer per key")
-    store.put("counter", b"0", 0)
-
-    def increment() -> None:
-        for _ in range(50):
-            while True:
-                current = store.get("counter")
-                try:
-                    store.put("counter", str(int(current.value) + 1).encode(), current.version)
-                    break
-                except StateConflictError:
-                    continue
-
-    threads = [threading.Thread(target=increment) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert store.get("counter").value == b"200"
+@pytest.fixture(params=[pytest.param("memory"), pytest.param("redis", marks=pytest.mark.redis)])
+def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
+    made = BACKENDS[request.param]()
+    yield made
+    made.cleanup()
 
 
-def test_unicode_keys_and_large_binary_values(store: StateStore) -> None:
-    value = bytes(range(256)) * 8192  # 2 MiB, every byte value
-    store.put("wörkflow/日本/🚀", value, 0)
-    assert store.get("wörkflow/日本/🚀").value == value
-    assert store.get("workflow/日本/🚀") is None
+@pytest.mark.parametrize("check", sorted(CHECKS))
+def test_contract(subject: Subject, check: str) -> None:
+    try:
+        CHECKS[check](subject)
+    except NotApplicable as exc:
+        pytest.fail(f"{type(subject.store).__name__} should offer what {check} needs: {exc}")
+
+
+def test_a_store_without_retention_keeps_finished_values() -> None:
+    clock = VirtualClock()
+    subject = Subject(InMemoryStateStore(clock=clock), let_time_pass=lambda ms: clock.advance(ms / 1000))
+    subject.store.put("k", b"done", 0, finished=True)
+    clock.advance(10 * 365 * 86400)
+    assert subject.store.get("k") is not None
+    with pytest.raises(NotApplicable, match="no retention"):
+        CHECKS["finished_values_expire"](subject)

@@ -1,0 +1,112 @@
+"""Redis behind the StateStore port, with compare-and-set through a Lua script.
+
+Each key is a hash ``{v: version, d: value bytes}`` under a prefix naming the application
+(see :func:`key_prefix`), so several applications and engines share one Redis safely.
+A write runs as one Lua script: it compares the stored version with the expected one
+and, only if they match, stores the value with the next version and sets or clears the
+key's expiry, all atomically. Finished values get ``PEXPIRE retention_ms``; any other
+write clears a previous expiry (``PERSIST``).
+
+Connection problems are retried briefly (a restart of Redis is ridden through), then
+raised as BackendError; the message being handled is not acknowledged, so it comes back
+once Redis does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from pulsarflow.errors import BackendError, DefinitionError, StateConflictError
+from pulsarflow.storage import Versioned, check_retention
+from pulsarflow.topics import Topics
+
+log = logging.getLogger("pulsarflow.storage.redis")
+
+# KEYS[1] = key; ARGV = expected version, value, expiry in ms ('' = keep for good).
+# Returns {1, new version} or {0, current version} when the expected version is stale.
+_PUT = """
+local current = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0
+if current ~= tonumber(ARGV[1]) then return {0, current} end
+redis.call('HSET', KEYS[1], 'v', current + 1, 'd', ARGV[2])
+if ARGV[3] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return {1, current + 1}
+"""
+
+
+def key_prefix(topics: Topics, engine: str = "workflow") -> str:
+    """The prefix of every key one engine of one application keeps in Redis."""
+    return f"pulsarflow:{topics.tenant}/{topics.namespace}/{topics.app}:{engine}:"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for error messages and logs."""
+    return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url)
+
+
+class RedisStateStore:
+    supports_cas = True
+
+    def __init__(self, client: Any, prefix: str = "pulsarflow:", retention_ms: int | None = None,
+                 where: str = "redis") -> None:
+        self.client = client
+        self.prefix = prefix
+        self.retention_ms = check_retention(retention_ms)
+        self.where = where
+        self._put = client.register_script(_PUT)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "pulsarflow:", retention_ms: int | None = None,
+                 timeout_s: float = 5.0) -> RedisStateStore:
+        """A store over a new connection pool; ``url`` like ``redis://127.0.0.1:6379/0``."""
+        try:
+            import redis
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+        except ImportError as exc:
+            raise DefinitionError("the Redis state backend needs redis-py: pip install 'pulsarflow[redis]'") from exc
+        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+            raise DefinitionError(f"redis_url must look like redis://host:6379/0 (or rediss://, unix://), "
+                                  f"got {redact(str(url))!r}")
+        try:
+            client = redis.Redis.from_url(
+                url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 4),
+                retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+        except ValueError as exc:
+            raise DefinitionError(f"invalid redis_url {redact(url)!r}: {exc}") from exc
+        return cls(client, prefix, retention_ms, where=redact(url))
+
+    def get(self, key: str) -> Versioned | None:
+        version, value = self._call("read", key, self.client.hmget, self.prefix + key, "v", "d")
+        if version is None or value is None:
+            return None
+        return Versioned(bytes(value), int(version))
+
+    def put(self, key: str, value: bytes, expected_version: int, finished: bool = False) -> int:
+        expiry = self.retention_ms if finished and self.retention_ms is not None else ""
+        ok, version = self._call("write", key, self._put, keys=[self.prefix + key],
+                                 args=[expected_version, bytes(value), expiry])
+        if not ok:
+            raise StateConflictError(
+                f"state {key!r} is at version {version}, the write expected {expected_version}")
+        return int(version)
+
+    def delete(self, key: str) -> None:
+        self._call("delete", key, self.client.delete, self.prefix + key)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _call(self, what: str, key: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import redis
+
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            message = (f"Redis {what} of state {key!r} at {self.where} failed: {type(exc).__name__}: "
+                       f"{str(exc).rstrip('.')}. Is redis-server running and reachable (deploy/redis.sh "
+                       "status)? The engine leaves its message unacknowledged, so it is handled again later.")
+            log.error(message)
+            raise BackendError(message) from exc
