@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +60,24 @@ def deployment(pulsar_admin, tmp_path_factory):  # type: ignore[no-untyped-def]
     yield manifest, report, out
     for spec in manifest.functions:
         pulsar_admin.delete_function(manifest.topics.tenant, manifest.topics.namespace, spec.name)
+
+
+@contextmanager
+def deployed_app(admin: Any, out: Path, modules: list[str], functions: list[dict[str, Any]],
+                 bundle_library: bool = False, prefix: str = "it") -> Iterator[Any]:
+    """Deploy ``functions`` (manifest entries; ``{app}`` in a name is replaced) under a fresh app name.
+
+    Yields the manifest; every function is deleted afterwards, also when the body fails.
+    """
+    from pulsarflow.deploy import manifest as mf
+    from pulsarflow.deploy import tool
+
+    app = f"{prefix}{uuid.uuid4().hex[:6]}"
+    entries = [{**f, "name": f["name"].format(app=app)} for f in functions]
+    manifest = mf.parse({"app": app, "modules": modules, "bundle_library": bundle_library, "functions": entries})
+    try:
+        tool.apply(admin, manifest, out)
+        yield manifest
+    finally:
+        for spec in manifest.functions:
+            admin.delete_function(manifest.topics.tenant, manifest.topics.namespace, spec.name)
