@@ -9,6 +9,7 @@
     ├── SchemaError              a schema file is invalid or incompatible with its history
     ├── StateConflictError       a versioned state write lost a race
     ├── BackendError             a storage or transport backend failed (wraps the cause)
+    ├── QueryError               a visibility search or command got bad input (filter, time, cursor)
     ├── WorkflowNotFoundError    no workflow has the requested id
     ├── ResultTimeoutError       a client stopped waiting for an answer
     ├── WorkflowFailedError      raised by the client: the workflow failed (carries the cause)
@@ -61,6 +62,10 @@ class StateConflictError(PulsarflowError):
 
 class BackendError(PulsarflowError):
     """A storage or transport backend failed; the cause is chained."""
+
+
+class QueryError(PulsarflowError):
+    """A visibility search or command was given bad input: a filter, a time, a cursor or a store URL."""
 
 
 class WorkflowNotFoundError(PulsarflowError):
@@ -119,6 +124,10 @@ class WorkflowCancelledError(WorkflowFailedError):
     it to clean up (steps issued afterwards run normally), or let it end the workflow as
     CANCELLED. Clients see it from ``result()`` of a cancelled workflow.
     """
+
+    def __init__(self, workflow_id: str, error: ErrorInfo) -> None:
+        super().__init__(workflow_id, error)
+        self.args = (error.message,)
 
 
 class ControlRefusedError(PulsarflowError):

@@ -19,6 +19,7 @@ from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import DefinitionError
+from pulsarflow.runtime.cancellations import follow as follow_cancellations
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.storage import StateStore
@@ -54,6 +55,7 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
         engine = WorkflowEngine(registry, converter, topics)
     elif kind == "executor":
         engine, state_store = TaskExecutor(registry, converter, topics, clock), None
+        follow_cancellations(client, topics.cancellations, Codec(), engine.cancellations)
     else:
         raise DefinitionError(f"userConfig.engine must be 'workflow' or 'executor', got {kind!r}")
     return MessageHandler(engine, Codec(), PulsarTransport(client), clock, state_store, topics.dead_letters)

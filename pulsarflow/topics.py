@@ -24,6 +24,11 @@ class Topics:
     def executor(self, service: str) -> str:
         return f"{self.prefix}-tasks-{service}"
 
+    @property
+    def cancellations(self) -> str:
+        """Broadcast of task cancellations: every executor reads all of it (non-persistent)."""
+        return f"non-persistent://{self.tenant}/{self.namespace}/{self.app}-cancellations"
+
     def client(self, client_id: str) -> str:
         return f"non-persistent://{self.tenant}/{self.namespace}/{self.app}-client-{client_id}"
 

@@ -8,6 +8,7 @@ from pulsarflow.engines.errors import error_info
 from pulsarflow.engines.outgoing import Outgoing
 from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages import (
+    CancelTask,
     ChildCompleted,
     ChildFailed,
     ClientMessage,
@@ -25,7 +26,8 @@ from pulsarflow.topics import Topics
 def to_workflow(topics: Topics, workflow_id: str, message: Any, now: int,
                 deliver_at_ms: int | None = None, about: str = "") -> Outgoing:
     position = getattr(message, "position", "")
-    message_id = f"{workflow_id}:{type(message).__name__}:{position}{about}"
+    run = f"@{message.generation}" if getattr(message, "generation", 0) else ""
+    message_id = f"{workflow_id}:{type(message).__name__}:{position}{about}{run}"
     envelope = WorkflowEngineMessage(message_id, workflow_id, now, message)
     return Outgoing(topics.workflow_engine, workflow_id, envelope, deliver_at_ms)
 
@@ -37,9 +39,16 @@ def to_client(reply: ReplyTo, workflow_id: str, message: Any, now: int) -> Outgo
 
 
 def to_executor(topics: Topics, task: ExecuteTask, now: int, deliver_at_ms: int | None = None) -> Outgoing:
-    message_id = f"{task.task_id}:{task.attempt}"
+    run = f"@{task.generation}" if task.generation else ""
+    message_id = f"{task.task_id}:{task.attempt}{run}"
     envelope = TaskExecutorMessage(message_id, task.task_id, now, task)
     return Outgoing(topics.executor(task.service), task.task_id, envelope, deliver_at_ms)
+
+
+def cancel_task(topics: Topics, notice: CancelTask, now: int) -> Outgoing:
+    """A cancellation notice, broadcast to every executor (the one running the task stops it)."""
+    envelope = TaskExecutorMessage(f"{notice.task_id}:cancel", notice.task_id, now, notice)
+    return Outgoing(topics.cancellations, notice.task_id, envelope)
 
 
 def closed(topics: Topics, state: WorkflowState, waiters: list[ReplyTo], now: int,

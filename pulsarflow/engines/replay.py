@@ -15,7 +15,12 @@ from typing import Any
 
 from pulsarflow.converter import PayloadConverter, decode_one
 from pulsarflow.engines.errors import step_exception
-from pulsarflow.errors import NonDeterminismError, SandboxViolationError, SerializationError
+from pulsarflow.errors import (
+    NonDeterminismError,
+    SandboxViolationError,
+    SerializationError,
+    WorkflowCancelledError,
+)
 from pulsarflow.messages import Arrival, Command, WorkflowState
 from pulsarflow.messages import state as kinds
 from pulsarflow.sdk import sandbox
@@ -23,6 +28,7 @@ from pulsarflow.sdk.context import WorkflowContext
 from pulsarflow.sdk.definitions import WorkflowDefinition
 from pulsarflow.sdk.steps import AllOf, AnyOf, Step, StepRequest
 
+CANCELLED = WorkflowCancelledError.__name__  # type of the outcome a cancel records for pending steps
 OnNewStep = Callable[[int, StepRequest, int], Arrival | None]
 
 
@@ -30,13 +36,15 @@ class Replay:
     """Runs one workflow's code over its history; the engine reads the outcome fields."""
 
     def __init__(self, state: WorkflowState, definition: WorkflowDefinition,
-                 converter: PayloadConverter, on_new_step: OnNewStep) -> None:
+                 converter: PayloadConverter, on_new_step: OnNewStep, partial_history: bool = False) -> None:
         self.state = state
         self.definition = definition
         self.converter = converter
         self.on_new_step = on_new_step
         self.now_ms = state.started_at_ms
         self.steps: list[tuple[Step, StepRequest]] = []
+        self.issued_at: list[int] = []  # replay time at which each step was issued
+        self.partial_history = partial_history  # recorded steps past the last arrival may go unreached
         self.new_arrivals: list[Arrival] = []
         self.queue: deque[Arrival] = deque(state.arrivals)
         self.applied = 0
@@ -75,6 +83,7 @@ class Replay:
                 found = Command(position, request.kind, request.name).describe()
                 self._fail_fatal(NonDeterminismError(self.state.workflow_id, position, expected.describe(), found))
         self.steps.append((step, request))
+        self.issued_at.append(self.now_ms)
         if position >= len(recorded) and self.fatal is None:
             immediate = self.on_new_step(position, request, self.now_ms)
             if immediate is not None:
@@ -96,7 +105,10 @@ class Replay:
             return
         step, request = self.steps[arrival.position]
         self.now_ms = arrival.at_ms
-        if arrival.error is not None:
+        if arrival.error is not None and arrival.error.type == CANCELLED and \
+                arrival.error.workflow_id == self.state.workflow_id:
+            step.resolve(None, WorkflowCancelledError(self.state.workflow_id, arrival.error), self.applied)
+        elif arrival.error is not None:
             step.resolve(None, step_exception(request.kind, arrival.error), self.applied)
         else:
             step.resolve(self._decode_value(request, arrival.value), None, self.applied)
@@ -150,7 +162,7 @@ class Replay:
 
     def _check_all_recorded_issued(self) -> None:
         recorded = self.state.commands
-        if len(self.steps) < len(recorded) and self.fatal is None:
+        if len(self.steps) < len(recorded) and self.fatal is None and not self.partial_history:
             position = len(self.steps)
             self.fatal = NonDeterminismError(
                 self.state.workflow_id, position, recorded[position].describe(),

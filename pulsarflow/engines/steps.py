@@ -43,16 +43,33 @@ class StepDispatcher:
                     kinds.SIGNAL: self._signal, kinds.SIDE_EFFECT: self._side_effect}
         return handlers[request.kind](position, request, now)
 
-    def _task(self, position: int, request: StepRequest, now: int) -> None:
+    def redispatch(self, position: int, request: StepRequest, issued_at_ms: int, now: int) -> None:
+        """Send again what an open step waits for, after a retry reopened the workflow.
+
+        Tasks start over at attempt 1 and children are started again (a finished child
+        answers at once); timeouts restart from now, a sleep keeps its wake-up time.
+        """
+        fire_at = None if request.fire_at_ms is None else now + max(0, request.fire_at_ms - issued_at_ms)
+        if request.kind == kinds.TASK:
+            self._task(position, request, now, fire_at)
+        elif request.kind == kinds.CHILD:
+            self._child(position, request, now)
+        elif request.kind == kinds.TIMER:
+            self._timer_step(position, request, now)
+        elif request.kind == kinds.SIGNAL and fire_at is not None:
+            self._timer(position, purposes.SIGNAL_TIMEOUT, now, fire_at)
+
+    def _task(self, position: int, request: StepRequest, now: int, timeout_at_ms: int | None = None) -> None:
         defn = request.definition
         task = ExecuteTask(
             workflow_id=self.state.workflow_id, position=position, service=defn.service, task_name=defn.name,
             input=request.input, attempt=1, first_attempt_at_ms=now, retry=request.retry,
-            attempt_timeout_ms=request.timeout_ms,
+            attempt_timeout_ms=request.timeout_ms, generation=self.state.generation,
         )
         self.outgoing.append(out.to_executor(self.topics, task, now))
-        if request.fire_at_ms is not None:
-            self._timer(position, purposes.TASK_TIMEOUT, now, request.fire_at_ms)
+        timeout_at_ms = request.fire_at_ms if timeout_at_ms is None else timeout_at_ms
+        if timeout_at_ms is not None:
+            self._timer(position, purposes.TASK_TIMEOUT, now, timeout_at_ms)
 
     def _child(self, position: int, request: StepRequest, now: int) -> None:
         child_id = f"{self.state.workflow_id}/{position}"
@@ -64,7 +81,7 @@ class StepDispatcher:
         self._timer(position, purposes.SLEEP, now, request.fire_at_ms)
 
     def _timer(self, position: int, purpose: str, now: int, fire_at_ms: int | None) -> None:
-        fired = TimerFired(position, purpose)
+        fired = TimerFired(position, purpose, self.state.generation)
         self.outgoing.append(out.to_workflow(self.topics, self.state.workflow_id, fired, now,
                                              deliver_at_ms=fire_at_ms, about=f":{purpose}"))
 

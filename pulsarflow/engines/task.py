@@ -30,7 +30,7 @@ def should_retry(policy: RetrySpec, attempt: int, error: ErrorInfo) -> bool:
 
 
 def after_success(topics: Topics, task: ExecuteTask, result: bytes, now: int) -> list[Outgoing]:
-    completed = TaskCompleted(task.position, result, task.attempt)
+    completed = TaskCompleted(task.position, result, task.attempt, task.generation)
     return [out.to_workflow(topics, task.workflow_id, completed, now)]
 
 
@@ -41,4 +41,4 @@ def after_failure(topics: Topics, task: ExecuteTask, error: ErrorInfo, now: int)
         retry = replace(task, attempt=task.attempt + 1)
         return [out.to_executor(topics, retry, now, deliver_at_ms=now + delay)]
     final = replace(error, task_name=task.task_name, attempts=task.attempt, workflow_id=task.workflow_id)
-    return [out.to_workflow(topics, task.workflow_id, TaskFailed(task.position, final), now)]
+    return [out.to_workflow(topics, task.workflow_id, TaskFailed(task.position, final, task.generation), now)]

@@ -12,19 +12,23 @@ from dataclasses import replace
 from typing import Any
 
 from pulsarflow.converter import PayloadConverter
+from pulsarflow.engines import lifecycle
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Decision, Outgoing
-from pulsarflow.engines.replay import Replay
+from pulsarflow.engines.replay import CANCELLED, Replay
 from pulsarflow.engines.steps import StepDispatcher
-from pulsarflow.errors import DefinitionError, ErrorInfo
+from pulsarflow.errors import ControlRefusedError, DefinitionError, ErrorInfo
 from pulsarflow.messages import (
     Arrival,
     BufferedSignal,
+    CancelWorkflow,
     ChildCompleted,
     ChildFailed,
+    ControlAnswer,
     GetWorkflowResult,
     GetWorkflowStatus,
     ReplyTo,
+    RetryWorkflow,
     SendSignal,
     SignalAccepted,
     StartWorkflow,
@@ -45,6 +49,7 @@ from pulsarflow.topics import Topics
 State = WorkflowState | None
 Result = Decision[WorkflowState]
 
+MAX_RETRY_IDS = 32  # ids of applied retry requests kept, against redelivered duplicates
 _TIMER_KINDS = {purposes.SLEEP: kinds.TIMER, purposes.SIGNAL_TIMEOUT: kinds.SIGNAL, purposes.TASK_TIMEOUT: kinds.TASK}
 
 
@@ -60,14 +65,16 @@ class WorkflowEngine:
         self.topics = topics
         self._handlers: dict[type, Callable[[State, str, Any, int], Result]] = {
             StartWorkflow: self._on_start,
-            TaskCompleted: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.TASK, now, value=m.result),
-            TaskFailed: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.TASK, now, error=m.error),
+            TaskCompleted: lambda s, w, m, now: self._on_task(s, m, now, value=m.result),
+            TaskFailed: lambda s, w, m, now: self._on_task(s, m, now, error=m.error),
             ChildCompleted: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.CHILD, now, value=m.result),
             ChildFailed: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.CHILD, now, error=m.error),
             TimerFired: self._on_timer,
             SendSignal: self._on_signal,
             GetWorkflowResult: self._on_get_result,
             GetWorkflowStatus: self._on_get_status,
+            CancelWorkflow: self._on_cancel,
+            RetryWorkflow: self._on_retry,
         }
 
     @staticmethod
@@ -103,6 +110,12 @@ class WorkflowEngine:
             return Decision(state, unchanged=True)
         return Decision(replace(state, waiters=state.waiters + (msg.reply,)))
 
+    def _on_task(self, state: State, msg: TaskCompleted | TaskFailed, now: int,
+                 value: bytes | None = None, error: ErrorInfo | None = None) -> Result:
+        if state is not None and msg.generation < state.generation:  # from a run before a retry
+            return Decision(state, unchanged=True)
+        return self._on_outcome(state, msg.position, kinds.TASK, now, value=value, error=error)
+
     def _on_outcome(self, state: State, position: int, kind: str, now: int,
                     value: bytes | None = None, error: ErrorInfo | None = None) -> Result:
         if state is None or not _is_open(state, position, kind):
@@ -111,6 +124,8 @@ class WorkflowEngine:
         return self._run(replace(state, arrivals=state.arrivals + (arrival,)), now, [])
 
     def _on_timer(self, state: State, workflow_id: str, msg: TimerFired, now: int) -> Result:
+        if state is not None and msg.generation < state.generation:  # armed by a run before a retry
+            return Decision(state, unchanged=True)
         if msg.purpose == purposes.WORKFLOW_TIMEOUT:
             if state is None or state.status != status.RUNNING:
                 return Decision(state, unchanged=True)
@@ -152,6 +167,40 @@ class WorkflowEngine:
         reply = WorkflowStatusReply(state.workflow_name, state.status, len(state.commands))
         return Decision(state, [out.to_client(msg.reply, workflow_id, reply, now)], unchanged=True)
 
+    def _on_cancel(self, state: State, workflow_id: str, msg: CancelWorkflow, now: int) -> Result:
+        if state is None or state.status != status.RUNNING:
+            detail = f"no workflow {workflow_id!r}" if state is None else f"workflow {workflow_id!r} is {state.status}"
+            return Decision(state, self._control(workflow_id, msg.reply, now, "cancel", False,
+                                                 f"{detail}; only a running workflow can be cancelled"), unchanged=True)
+        if state.cancel_requested:
+            return Decision(state, self._control(workflow_id, msg.reply, now, "cancel", True,
+                                                 "cancellation already requested"), unchanged=True)
+        cancelled, notices = lifecycle.cancel(state, msg.reason, self.topics, now)
+        ack = self._control(workflow_id, msg.reply, now, "cancel", True, "cancellation requested")
+        return self._run(cancelled, now, ack + notices)
+
+    def _on_retry(self, state: State, workflow_id: str, msg: RetryWorkflow, now: int) -> Result:
+        if state is None:
+            return Decision(state, self._control(workflow_id, msg.reply, now, "retry", False,
+                                                 f"no workflow {workflow_id!r}"), unchanged=True)
+        if msg.retry_id in state.retry_ids:
+            return Decision(state, self._control(workflow_id, msg.reply, now, "retry", True, "already retried"),
+                            unchanged=True)
+        try:
+            definition = self.registry.workflow(state.workflow_name)
+            reopened, resent = lifecycle.reopen(state, msg.positions, definition, self.converter, self.topics, now)
+        except (ControlRefusedError, DefinitionError) as exc:
+            return Decision(state, self._control(workflow_id, msg.reply, now, "retry", False, str(exc)),
+                            unchanged=True)
+        reopened = replace(reopened, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
+        ack = self._control(workflow_id, msg.reply, now, "retry", True,
+                            f"run {reopened.generation} resumes at step {len(reopened.commands) - 1}")
+        return self._run(reopened, now, ack + resent)
+
+    def _control(self, workflow_id: str, reply: ReplyTo | None, now: int, action: str, accepted: bool,
+                 detail: str) -> list[Outgoing]:
+        return [out.to_client(reply, workflow_id, ControlAnswer(action, accepted, detail), now)] if reply else []
+
     # -- running the code -----------------------------------------------------------------
 
     def _run(self, state: WorkflowState, now: int, outgoing: list[Outgoing]) -> Result:
@@ -182,7 +231,13 @@ class WorkflowEngine:
 
     def _close(self, state: WorkflowState, now: int, outgoing: list[Outgoing],
                result: bytes | None = None, error: ErrorInfo | None = None) -> Result:
-        closed = replace(state, status=status.FAILED if error else status.COMPLETED, closed_at_ms=now,
+        if error is None:
+            ending = status.COMPLETED
+        elif error.type == CANCELLED and state.cancel_requested:
+            ending = status.CANCELLED
+        else:
+            ending = status.FAILED
+        closed = replace(state, status=ending, closed_at_ms=now,
                          result=result, error=error, waiters=())
         answers = out.closed(self.topics, closed, list(state.waiters), now, notify_parent=True)
         return Decision(closed, outgoing + answers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pulsarflow.clock import Clock
@@ -18,7 +18,8 @@ from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import task as task_engine
 from pulsarflow.engines.errors import error_info
 from pulsarflow.engines.outgoing import Decision
-from pulsarflow.messages import ExecuteTask, TaskExecutorMessage
+from pulsarflow.messages import CancelTask, ExecuteTask, TaskExecutorMessage
+from pulsarflow.runtime.cancellations import Cancellations
 from pulsarflow.sdk.definitions import TaskDefinition
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
@@ -32,6 +33,12 @@ class TaskInfo:
     task_id: str
     task_name: str
     attempt: int
+    cancellations: Cancellations = field(default_factory=Cancellations, repr=False, compare=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the workflow cancelled this task: stop early; the result will be ignored."""
+        return self.task_id in self.cancellations
 
 
 _current: contextvars.ContextVar[TaskInfo | None] = contextvars.ContextVar("pulsarflow_task", default=None)
@@ -57,6 +64,7 @@ class TaskExecutor:
         self.converter = converter
         self.topics = topics
         self.clock = clock
+        self.cancellations = Cancellations()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -66,10 +74,16 @@ class TaskExecutor:
 
     def handle(self, state: None, envelope: TaskExecutorMessage, now_ms: int) -> Decision[None]:
         task = envelope.message
+        if isinstance(task, CancelTask):
+            self.cancellations.add(task.task_id)
+            return Decision(None, [], unchanged=True)
+        if task.task_id in self.cancellations:  # cancelled before this attempt: it is not run
+            return Decision(None, [], unchanged=True)
         try:
             defn = self.registry.task(task.task_name)
             args = self.converter.decode(task.input, defn.arg_hints)
-            token = _current.set(TaskInfo(task.workflow_id, task.task_id, task.task_name, task.attempt))
+            token = _current.set(
+                TaskInfo(task.workflow_id, task.task_id, task.task_name, task.attempt, self.cancellations))
             try:
                 value = self._call(defn, args, task)
             finally:

@@ -15,16 +15,21 @@ from pulsarflow.clock import SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter, decode_one
 from pulsarflow.errors import (
+    ControlRefusedError,
     ResultTimeoutError,
     SerializationError,
+    WorkflowCancelledError,
     WorkflowFailedError,
     WorkflowNotFoundError,
 )
 from pulsarflow.messages import (
+    CancelWorkflow,
     ClientMessage,
+    ControlAnswer,
     GetWorkflowResult,
     GetWorkflowStatus,
     ReplyTo,
+    RetryWorkflow,
     SendSignal,
     SignalAccepted,
     StartWorkflow,
@@ -108,6 +113,32 @@ class Client:
         self._send(workflow_id, SendSignal(uuid.uuid4().hex, name, payload, reply=reply))
         self._expect(self._await(reply.request_id, workflow_id, timeout), SignalAccepted)
 
+    def cancel(self, workflow_id: str, reason: str = "cancelled by a client", timeout: float | None = 30.0) -> str:
+        """Cancel a running workflow (and its children); returns what the engine did.
+
+        Its pending steps raise WorkflowCancelledError inside the workflow, which may clean
+        up before it ends. Raises ControlRefusedError if the workflow is not running.
+        """
+        reply = self._reply_to()
+        self._send(workflow_id, CancelWorkflow(reason, reply))
+        return self._control(self._await(reply.request_id, workflow_id, timeout))
+
+    def retry(self, workflow_id: str, positions: tuple[int, ...] = (), timeout: float | None = 30.0) -> str:
+        """Resume a failed workflow by retrying its failed tasks (or only those at ``positions``).
+
+        Raises ControlRefusedError if the workflow did not fail, or has no such failed task.
+        """
+        reply = self._reply_to()
+        self._send(workflow_id, RetryWorkflow(uuid.uuid4().hex, tuple(positions), reply))
+        return self._control(self._await(reply.request_id, workflow_id, timeout))
+
+    def retry_task(self, task_id: str, timeout: float | None = 30.0) -> str:
+        """Retry one failed task by its id (``<workflow id>/<position>``, see ``task_info().task_id``)."""
+        workflow_id, _, position = task_id.rpartition("/")
+        if not workflow_id or not position.isdigit():
+            raise ValueError(f"task id {task_id!r} is not of the form '<workflow id>/<position>'")
+        return self.retry(workflow_id, (int(position),), timeout)
+
     def status(self, workflow_id: str, timeout: float | None = 30.0) -> WorkflowDescription:
         reply = self._reply_to()
         self._send(workflow_id, GetWorkflowStatus(reply))
@@ -148,6 +179,12 @@ class Client:
                 "(is a worker running the workflow engine, and is the workflow waiting on something?)")
         return self._answers.pop(request_id).message
 
+    def _control(self, answer: Any) -> str:
+        answer = self._expect(answer, ControlAnswer)
+        if not answer.accepted:
+            raise ControlRefusedError(f"{answer.action} refused: {answer.detail}")
+        return str(answer.detail)
+
     def _expect(self, answer: Any, kind: type) -> Any:
         if isinstance(answer, WorkflowNotFound):
             raise WorkflowNotFoundError(f"{answer.reason}; check the id, or start the workflow first")
@@ -177,6 +214,8 @@ class WorkflowHandle:
             self._answer = self.client._await(self._request_id, self.id, timeout)
         answer = self._answer
         if isinstance(answer, WorkflowFailed):
+            if answer.error.type == WorkflowCancelledError.__name__ and answer.error.workflow_id == self.id:
+                raise WorkflowCancelledError(self.id, answer.error)
             raise WorkflowFailedError(self.id, answer.error)
         answer = self.client._expect(answer, WorkflowCompleted)
         hint = self.definition.return_hint if self.definition else None
@@ -196,3 +235,12 @@ class WorkflowHandle:
 
     def status(self) -> WorkflowDescription:
         return self.client.status(self.id)
+
+    def cancel(self, reason: str = "cancelled by a client") -> str:
+        return self.client.cancel(self.id, reason)
+
+    def retry(self, positions: tuple[int, ...] = ()) -> str:
+        """Resume this failed workflow; ``result()`` then waits for the new outcome."""
+        detail = self.client.retry(self.id, positions)
+        self._answer, self._request_id = None, None
+        return detail

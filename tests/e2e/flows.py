@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulsarflow as pf
 
@@ -185,6 +187,82 @@ async def nap(ctx: pf.WorkflowContext, seconds: float) -> float:
     return (ctx.now() - start).total_seconds()
 
 
+# -- lifecycle: cancel and retry (files, not globals, so they also work across processes) --------
+
+
+@pf.task
+def release(item: str) -> str:
+    CALLS.append(f"release {item}")
+    return f"released {item}"
+
+
+@pf.task(retry=pf.RetryPolicy(max_attempts=20, initial_delay=5.0, backoff_coefficient=1.0, jitter=0.0))
+def stubborn(key: str) -> str:
+    FLAKY[key] = FLAKY.get(key, 0) + 1
+    raise ConnectionError(f"{key} is still down")
+
+
+@pf.task
+def watchful(marker: str, seconds: float) -> str:
+    """Runs up to ``seconds``, stopping early once cancelled; the marker file says which happened."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pf.task_info().cancelled:
+            Path(marker).write_text("cancelled")
+            return "stopped"
+        time.sleep(0.05)
+    Path(marker).write_text("finished")
+    return "finished"
+
+
+@pf.task(retry=pf.RetryPolicy(max_attempts=1))
+def fragile(flag: str) -> str:
+    """Fails until the file ``flag`` exists (the operator's fix), then returns its content."""
+    FLAKY[flag] = FLAKY.get(flag, 0) + 1
+    if not Path(flag).exists():
+        raise RuntimeError(f"{flag} is missing")
+    return Path(flag).read_text()
+
+
+@pf.workflow
+async def holds(ctx: pf.WorkflowContext, item: str, key: str) -> str:
+    """Waits on a child and a task that keeps failing; when cancelled, releases and returns."""
+    try:
+        await ctx.all(ctx.child(approval, 3600.0), ctx.task(stubborn, key))
+    except pf.WorkflowCancelledError:
+        return await ctx.task(release, item)
+    return "not cancelled"
+
+
+@pf.workflow
+async def holds_strictly(ctx: pf.WorkflowContext, item: str) -> str:
+    """Cleans up when cancelled, then lets the cancellation end it."""
+    try:
+        await ctx.wait_signal("never")
+    except pf.WorkflowCancelledError:
+        await ctx.task(release, item)
+        raise
+    return "not cancelled"
+
+
+@pf.workflow
+async def watching(ctx: pf.WorkflowContext, marker: str, seconds: float) -> str:
+    return await ctx.task(watchful, marker, seconds)
+
+
+@pf.workflow
+async def resumable(ctx: pf.WorkflowContext, flag: str) -> list[object]:
+    first = await ctx.task(add, 1, 2)
+    return [first, await ctx.task(fragile, flag)]
+
+
+@pf.workflow
+async def resumable_pair(ctx: pf.WorkflowContext, flag_a: str, flag_b: str) -> list[str]:
+    await ctx.sleep(1)
+    return await ctx.all(ctx.task(fragile, flag_a), ctx.task(fragile, flag_b))
+
+
 ALL = [add, shift, flaky, picky, slow, sequence, fan, race, points, parent, sleeper, approval, two_signals,
        determinism, retrying, non_retryable, timing_out, overall_timeout, too_long, catches, child_fails,
-       uses_wall_clock, uses_asyncio, nap]
+       uses_wall_clock, uses_asyncio, nap, release, stubborn, watchful, fragile, holds, holds_strictly, watching,
+       resumable, resumable_pair]

@@ -1,0 +1,86 @@
+"""Cancel and retry: the lifecycle controls of the workflow engine (pure, like the rest).
+
+Cancel records, for every step still pending, an outcome that raises
+``WorkflowCancelledError`` in the workflow code; the code may catch it and run cleanup
+(its new steps run normally) or let it end the workflow as CANCELLED. Pending tasks get
+a cancellation notice (the executor running one tells it, and its result is ignored
+since the step already has its outcome) and pending children are cancelled in turn.
+
+Retry reopens a failed workflow at its first failed task outcome being retried: that
+outcome and every later one are dropped, the run number (``generation``) goes up so that
+late outcomes of the previous run are ignored, and every step left open is dispatched
+again. The workflow then continues as if the task had not failed yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pulsarflow.converter import PayloadConverter
+from pulsarflow.engines import messages_out as out
+from pulsarflow.engines.outgoing import Outgoing
+from pulsarflow.engines.replay import CANCELLED, Replay
+from pulsarflow.engines.steps import StepDispatcher
+from pulsarflow.errors import ControlRefusedError, ErrorInfo
+from pulsarflow.messages import Arrival, CancelTask, CancelWorkflow, TimerFired, WorkflowState
+from pulsarflow.messages import client as status
+from pulsarflow.messages import state as kinds
+from pulsarflow.messages import workflow as purposes
+from pulsarflow.sdk.definitions import WorkflowDefinition
+from pulsarflow.topics import Topics
+
+
+def open_positions(state: WorkflowState, limit: int | None = None) -> list[int]:
+    arrived = {a.position for a in state.arrivals}
+    commands = state.commands if limit is None else state.commands[:limit]
+    return [c.position for c in commands if c.position not in arrived]
+
+
+def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple[WorkflowState, list[Outgoing]]:
+    """The state with every pending step cancelled, and the notices for its tasks and children."""
+    error = ErrorInfo(CANCELLED, f"workflow {state.workflow_id!r} was cancelled: {reason}",
+                      workflow_id=state.workflow_id)
+    arrivals: list[Arrival] = []
+    outgoing: list[Outgoing] = []
+    for position in open_positions(state):
+        arrivals.append(Arrival(position, now, error=error))
+        kind = state.commands[position].kind
+        if kind == kinds.TASK:
+            outgoing.append(out.cancel_task(topics, CancelTask(state.workflow_id, position, reason), now))
+        elif kind == kinds.CHILD:
+            child = CancelWorkflow(f"parent {state.workflow_id!r} was cancelled: {reason}")
+            outgoing.append(out.to_workflow(topics, f"{state.workflow_id}/{position}", child, now))
+    cancelled = replace(state, cancel_requested=True, arrivals=state.arrivals + tuple(arrivals))
+    return cancelled, outgoing
+
+
+def reopen(state: WorkflowState, positions: tuple[int, ...], definition: WorkflowDefinition,
+           converter: PayloadConverter, topics: Topics, now: int) -> tuple[WorkflowState, list[Outgoing]]:
+    """A failed workflow reopened before its first retried failure, with its open steps re-sent."""
+    if state.status != status.FAILED:
+        raise ControlRefusedError(f"workflow {state.workflow_id!r} is {state.status}; only a FAILED workflow "
+                                  "can be retried")
+    failed = [i for i, a in enumerate(state.arrivals)
+              if a.error is not None and state.commands[a.position].kind == kinds.TASK
+              and (not positions or a.position in positions)]
+    if not failed:
+        which = f"at positions {list(positions)}" if positions else "at all"
+        raise ControlRefusedError(f"workflow {state.workflow_id!r} has no failed task {which} to retry "
+                                  f"(it failed with {state.error.describe() if state.error else 'no error'})")
+    reopened = replace(state, status=status.RUNNING, arrivals=state.arrivals[:failed[0]], closed_at_ms=None,
+                       result=None, error=None, generation=state.generation + 1)
+    dispatcher = StepDispatcher(topics, converter, reopened)
+    replay = Replay(reopened, definition, converter, dispatcher.on_new_step, partial_history=True)
+    replay.run()
+    if replay.fatal is not None:
+        raise ControlRefusedError(f"workflow {state.workflow_id!r} cannot be retried: {replay.fatal}")
+    reached = min(len(replay.steps), len(state.commands))
+    reopened = replace(reopened, commands=state.commands[:reached])
+    resend = StepDispatcher(topics, converter, reopened)
+    for position in open_positions(reopened):
+        resend.redispatch(position, replay.steps[position][1], replay.issued_at[position], now)
+    if state.timeout_ms is not None:
+        timer = TimerFired(-1, purposes.WORKFLOW_TIMEOUT, reopened.generation)
+        resend.outgoing.append(out.to_workflow(topics, state.workflow_id, timer, now,
+                                               deliver_at_ms=now + state.timeout_ms))
+    return reopened, resend.outgoing

@@ -1,0 +1,55 @@
+"""Which tasks have been cancelled, as an executor knows it, and how it hears of it on Pulsar.
+
+The workflow engine broadcasts a ``CancelTask`` notice on a non-persistent topic that
+every executor reads with its own exclusive subscription, so the one running the task
+hears of it while the task runs (``pulsarflow.task_info().cancelled``). A notice that
+no executor hears costs nothing: the workflow has already recorded the step as
+cancelled and ignores its result. The embedded runtime delivers the notice in its loop,
+so there a task hears of it only between attempts (a pending retry is not run).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from pulsarflow.codec import Codec
+from pulsarflow.messages import CancelTask, TaskExecutorMessage
+
+log = logging.getLogger("pulsarflow.executor")
+
+
+class Cancellations:
+    """A bounded, thread-safe set of cancelled task ids (the oldest are forgotten first)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def add(self, task_id: str) -> None:
+        with self._lock:
+            self._ids[task_id] = None
+            while len(self._ids) > self._limit:
+                self._ids.popitem(last=False)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._ids
+
+
+def follow(client: Any, topic: str, codec: Codec, cancellations: Cancellations) -> Any:
+    """Subscribe (exclusively, under a fresh name) to the cancellation broadcast; returns the consumer."""
+
+    def on_notice(consumer: Any, message: Any) -> None:
+        try:
+            notice = codec.decode(TaskExecutorMessage, message.data()).message
+            if isinstance(notice, CancelTask):
+                cancellations.add(notice.task_id)
+        except Exception:  # a bad notice is only a lost hint; the engine already ignores the result
+            log.exception("unreadable cancellation notice on %s", topic)
+        consumer.acknowledge(message)
+
+    return client.subscribe(topic, f"executor-{uuid.uuid4().hex}", message_listener=on_notice)

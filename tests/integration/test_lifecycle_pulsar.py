@@ -1,0 +1,73 @@
+"""Cancel and retry with the engines deployed as Pulsar Functions on a real standalone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import pulsarflow as pf
+from pulsarflow.messages import client as status
+from tests.e2e import flows
+from tests.integration.conftest import SERVICE_URL
+
+pytestmark = pytest.mark.pulsar
+TIMEOUT = 90
+
+
+@pytest.fixture(scope="module")
+def client(deployment):  # type: ignore[no-untyped-def]
+    from pulsarflow.worker import connect
+
+    manifest, _, _ = deployment
+    return connect(SERVICE_URL, modules=["tests.e2e.flows"], topics=manifest.topics)
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout}s")
+        time.sleep(0.2)
+
+
+def exists(client, workflow_id: str) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        client.status(workflow_id, timeout=10)
+        return True
+    except pf.WorkflowNotFoundError:
+        return False
+
+
+def test_cancel_runs_cleanup_and_cancels_the_child(client) -> None:  # type: ignore[no-untyped-def]
+    workflow_id = f"holds-{time.time_ns()}"
+    handle = client.start(flows.holds, "seat-3", f"down-{workflow_id}", id=workflow_id)
+    eventually(lambda: exists(client, f"{workflow_id}/0"), "the child's start")
+    assert client.cancel(workflow_id, "customer left", timeout=TIMEOUT) == "cancellation requested"
+    assert handle.result(timeout=TIMEOUT) == "released seat-3"
+    eventually(lambda: client.status(f"{workflow_id}/0").status == status.CANCELLED, "the child's cancellation")
+
+
+def test_a_running_task_is_told_and_its_result_ignored(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "watchful"
+    workflow_id = f"watching-{time.time_ns()}"
+    handle = client.start(flows.watching, str(marker), 60.0, id=workflow_id)
+    time.sleep(2.0)  # the task is running in the executor function by now
+    client.cancel(workflow_id, "stop watching", timeout=TIMEOUT)
+    with pytest.raises(pf.WorkflowCancelledError, match="stop watching"):
+        handle.result(timeout=TIMEOUT)
+    eventually(marker.exists, "the task's marker file")
+    assert marker.read_text() == "cancelled"
+    assert client.status(workflow_id).status == status.CANCELLED
+
+
+def test_retry_resumes_a_failed_workflow(client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    flag = tmp_path / "fixed"
+    handle = client.start(flows.resumable, str(flag), id=f"resumable-{time.time_ns()}")
+    with pytest.raises(pf.WorkflowFailedError, match="is missing"):
+        handle.result(timeout=TIMEOUT)
+    flag.write_text("fixed on Pulsar")
+    assert "resumes" in handle.retry()
+    assert handle.result(timeout=TIMEOUT) == [3, "fixed on Pulsar"]
