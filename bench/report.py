@@ -16,7 +16,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def line(case: str, mode: str, workflows: int, seconds: float, latencies_ms: list[float],
-         messages: int, **extra: Any) -> dict[str, Any]:
+         messages: int | None, **extra: Any) -> dict[str, Any]:
+    """Print and return the figures of one case; ``messages`` is None where it cannot be counted."""
     row = {
         "case": case,
         "mode": mode,
@@ -26,7 +27,7 @@ def line(case: str, mode: str, workflows: int, seconds: float, latencies_ms: lis
         "p50_ms": round(percentile(latencies_ms, 50), 2),
         "p99_ms": round(percentile(latencies_ms, 99), 2),
         "mean_ms": round(statistics.fmean(latencies_ms), 2) if latencies_ms else None,
-        "messages_per_workflow": round(messages / workflows, 2) if workflows else None,
+        "messages_per_workflow": round(messages / workflows, 2) if workflows and messages is not None else None,
     }
     row.update(extra)
     print(json.dumps(row), flush=True)
