@@ -17,6 +17,7 @@ from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.events import EventSink, Observer
+from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.events.recorder import recorder_for
 from pulsarflow.messages import DeadLetter
@@ -38,7 +39,7 @@ class EmbeddedEnvironment:
     def __init__(self, *items: Any, clock: Clock | None = None, store: StateStore | None = None,
                  converter: PayloadConverter | None = None, topics: Topics | None = None,
                  fail_fast: bool = False, duplicate_messages: bool = False,
-                 events: EventSink | None = None, metrics: Metrics | None = None) -> None:
+                 events: EventSink | bool | None = None, metrics: Metrics | None = None) -> None:
         self.clock = clock or SystemClock()
         self.codec = Codec()
         self.converter = converter or JsonConverter()
@@ -49,11 +50,12 @@ class EmbeddedEnvironment:
         self.fail_fast = fail_fast
         self.dead_letters: list[DeadLetter] = []
         self.processed = 0
-        self.events = events  # where every event goes (e.g. an InMemoryEventStore); None: not derived
+        # Where every event goes; True: a new InMemoryEventStore. Off by default (docs/visibility.md).
+        self.events: EventSink | None = InMemoryEventStore() if events is True else (None if events is False else events)
         self.metrics = metrics
         engine = WorkflowEngine(self.registry, self.converter, self.topics)
         self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock)
-        observer = recorder_for(self.clock, events, metrics)
+        observer = recorder_for(self.clock, self.events, metrics)
         self._workflows = self._handler(engine, self.store, observer)
         self._tasks = self._handler(self._executor, None, observer)
         self._listeners: dict[str, Callable[[bytes], None]] = {}
@@ -123,6 +125,8 @@ class EmbeddedEnvironment:
         listener = self._listeners.get(topic)
         if listener is not None:
             return lambda _topic, payload: listener(payload)
+        if topic.startswith(self.topics.client("")):
+            return _nobody_listens  # a client that went away (non-persistent on Pulsar too)
         return self._tasks.handle  # every executor topic: one executor serves all services here
 
     def _on_dead_letter(self, topic: str, payload: bytes) -> None:
@@ -130,6 +134,10 @@ class EmbeddedEnvironment:
         self.dead_letters.append(letter)
         if self.fail_fast:
             raise RuntimeError(f"message from {letter.topic} dead-lettered: {letter.reason}")
+
+
+def _nobody_listens(topic: str, payload: bytes) -> None:
+    log.debug("dropping an answer for %s: no client listens there", topic)
 
 
 class _EmbeddedConnection:

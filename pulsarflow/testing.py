@@ -11,7 +11,10 @@ from typing import Any
 
 from pulsarflow.clock import VirtualClock
 from pulsarflow.embedded import EmbeddedEnvironment
+from pulsarflow.errors import DefinitionError
+from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.messages import WorkflowState
+from pulsarflow.messages.events import WorkflowEvent
 
 
 class TestEnvironment(EmbeddedEnvironment):
@@ -20,6 +23,7 @@ class TestEnvironment(EmbeddedEnvironment):
     def __init__(self, *items: Any, duplicate_messages: bool = False, **options: Any) -> None:
         self.virtual_clock = VirtualClock()
         options.setdefault("fail_fast", True)
+        options.setdefault("events", True)  # every event kept in memory: see events_of()
         super().__init__(*items, clock=self.virtual_clock, duplicate_messages=duplicate_messages, **options)
 
     def advance(self, seconds: float) -> None:
@@ -37,3 +41,10 @@ class TestEnvironment(EmbeddedEnvironment):
     def state(self, workflow_id: str) -> WorkflowState | None:
         stored = self.store.get(workflow_id)
         return None if stored is None else self.codec.decode(WorkflowState, stored.value)
+
+    def events_of(self, workflow_id: str) -> list[WorkflowEvent]:
+        """The events recorded for one workflow, oldest first, from the default in-memory event store."""
+        if not isinstance(self.events, InMemoryEventStore):
+            raise DefinitionError("events_of() reads the in-memory event store; build the environment without "
+                                  "events=... (or with events=True) to use it")
+        return self.events.history(workflow_id)

@@ -164,8 +164,8 @@ def test_an_unknown_message_type_still_yields_an_event() -> None:
 
 def test_no_sink_and_no_metrics_means_no_observer() -> None:
     assert recorder_for(SystemClock(), None, None) is None
-    env = TestEnvironment(*flows.ALL)
-    assert env._workflows.observer is None and env._tasks.observer is None
+    env = pf.EmbeddedEnvironment(*flows.ALL)  # off by default (docs/visibility.md)
+    assert env.events is None and env._workflows.observer is None and env._tasks.observer is None
 
 
 def test_the_topic_sink_publishes_encoded_events_keyed_by_workflow() -> None:
@@ -203,3 +203,14 @@ def test_metric_labels_are_escaped() -> None:
     metrics = Metrics()
     metrics._inc("pulsarflow_events_total", (("type", 'we"ird\\\n'),))
     assert 'pulsarflow_events_total{type="we\\"ird\\\\\\n"} 1' in metrics.render()
+
+
+def test_the_test_environment_keeps_events_by_default() -> None:
+    env = TestEnvironment(*flows.ALL)
+    env.client().start(flows.sequence, 2, id="q").result()
+    assert [e.type for e in env.events_of("q")] == [
+        ev.WORKFLOW_STARTED, ev.TASK_DISPATCHED, ev.TASK_STARTED, ev.TASK_COMPLETED,
+        ev.TASK_DISPATCHED, ev.TASK_STARTED, ev.TASK_COMPLETED, ev.WORKFLOW_COMPLETED]
+    plain = TestEnvironment(*flows.ALL, events=TopicEventSink(env.transport, CODEC, "t"))
+    with pytest.raises(pf.DefinitionError, match="in-memory event store"):
+        plain.events_of("q")
