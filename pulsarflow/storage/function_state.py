@@ -8,7 +8,8 @@ used to number writes. Deleting writes an empty value (``del_counter`` is not us
 
 The table service refuses a value of more than about 1 MiB (measured on 4.0.8: 1,040,000
 characters are stored, 1,100,000 fail after the client's 60 s deadline), and base64 adds a
-third. Values over ``CHUNK_BYTES`` are therefore split: the key holds ``"<version>*<chunk count>"`` and the chunks live under
+third. Values over ``CHUNK_BYTES`` are therefore split: the key holds
+``"<version>*<chunk count>"`` and the chunks live under
 ``<key>\\0<version parity>\\0<index>``, each ``"<version>:<base64>"``. Chunks are written
 before the header, and a reader that finds a chunk of another version (the writer moved
 on meanwhile) reads again, so a reader never sees a mix of two writes. ``delete`` clears
