@@ -2,7 +2,7 @@
 
     pulsarflow schemas check [--root DIR]        validate schemas, print compatibility with history
     pulsarflow schemas freeze VERSION [--root]   copy the current schemas to history/VERSION
-    pulsarflow example NAME                      run an example workflow embedded
+    pulsarflow replay check --modules M PATH...  replay saved histories with new code
 """
 
 from __future__ import annotations
@@ -34,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--tenant", default="public")
     worker.add_argument("--namespace", default="default")
     worker.add_argument("--app", default="pulsarflow")
+    replay = sub.add_parser("replay", help="check new workflow code against recorded histories")
+    replay_sub = replay.add_subparsers(dest="action", required=True)
+    replay_check = replay_sub.add_parser("check", help="replay *.wfstate histories; exit 1 on any divergence")
+    replay_check.add_argument("--modules", required=True, help="comma-separated modules with the new code")
+    replay_check.add_argument("paths", nargs="+", type=Path, help="history files or folders of them")
+    replay_check.add_argument("--json", action="store_true")
     deploy = sub.add_parser("deploy", help="deploy the functions of functions.yaml (see pulsarflow.deploy)")
     deploy.add_argument("action", choices=["apply", "delete", "status", "configs", "schemas"])
     deploy.add_argument("--manifest", type=Path, default=Path("functions.yaml"))
@@ -47,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             return schemas_freeze(args.root, args.version)
         if args.command == "worker":
             return worker_main(args)
+        if args.command == "replay":
+            return replay_main(args.modules, args.paths, args.json)
         if args.command == "deploy":
             from pulsarflow.deploy.tool import run as deploy_run
 
@@ -55,6 +63,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 1
+
+
+def replay_main(modules: str, paths: list[Path], as_json: bool) -> int:
+    from pulsarflow import replaycheck
+    from pulsarflow.usercode import load_registry
+
+    histories = replaycheck.load_histories(paths)
+    if not histories:
+        print(f"error: no {replaycheck.SUFFIX} history found in {[str(p) for p in paths]}", file=sys.stderr)
+        return 2
+    results = replaycheck.check_all(histories, load_registry(modules.split(",")))
+    for result in results:
+        print(json.dumps(result.__dict__) if as_json else result.describe())
+    diverging = sum(not r.ok for r in results)
+    if not as_json:
+        print(f"{len(results)} histories, {diverging} diverging")
+    return 1 if diverging else 0
 
 
 def schemas_check(root: Path | None, as_json: bool) -> int:

@@ -7,14 +7,18 @@ re-raised at once from whatever call drives the loop (``result()``, ``run_until_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from pulsarflow import replaycheck
 from pulsarflow.clock import VirtualClock
 from pulsarflow.embedded import EmbeddedEnvironment
-from pulsarflow.errors import DefinitionError
+from pulsarflow.errors import DefinitionError, WorkflowNotFoundError
 from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.messages import WorkflowState
 from pulsarflow.messages.events import WorkflowEvent
+from pulsarflow.sdk.registry import Registry
 
 
 class TestEnvironment(EmbeddedEnvironment):
@@ -48,3 +52,20 @@ class TestEnvironment(EmbeddedEnvironment):
             raise DefinitionError("events_of() reads the in-memory event store; build the environment without "
                                   "events=... (or with events=True) to use it")
         return self.events.history(workflow_id)
+
+    def save_history(self, workflow_id: str, folder: Path) -> Path:
+        """Write one workflow's history as a ``.wfstate`` file, for ``pulsarflow replay check``."""
+        state = self.state(workflow_id)
+        if state is None:
+            raise WorkflowNotFoundError(f"no workflow {workflow_id!r} in this environment")
+        return replaycheck.save_history(state, folder, self.codec)
+
+    def replay_check(self, workflow_ids: Iterable[str], *items: Any) -> list[replaycheck.ReplayResult]:
+        """Replay these workflows' histories with the code in ``items`` (new versions of the workflows)."""
+        histories = []
+        for workflow_id in workflow_ids:
+            state = self.state(workflow_id)
+            if state is None:
+                raise WorkflowNotFoundError(f"no workflow {workflow_id!r} in this environment")
+            histories.append(state)
+        return replaycheck.check_all(histories, Registry(items))

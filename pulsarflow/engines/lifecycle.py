@@ -33,7 +33,7 @@ from pulsarflow.topics import Topics
 def open_positions(state: WorkflowState, limit: int | None = None) -> list[int]:
     arrived = {a.position for a in state.arrivals}
     commands = state.commands if limit is None else state.commands[:limit]
-    return [c.position for c in commands if c.position not in arrived]
+    return [c.position for c in commands if c.position not in arrived and c.kind != kinds.PATCH]
 
 
 def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple[WorkflowState, list[Outgoing]]:

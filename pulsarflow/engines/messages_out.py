@@ -61,8 +61,8 @@ def closed(topics: Topics, state: WorkflowState, waiters: list[ReplyTo], now: in
     messages = [to_client(reply, state.workflow_id, answer, now) for reply in waiters]
     parent = state.parent
     if notify_parent and parent is not None:
-        child_outcome: Any = (ChildFailed(parent.position, state.error) if state.error is not None
-                              else ChildCompleted(parent.position, state.result or b"null"))
+        child_outcome: Any = (ChildFailed(parent.position, state.error, parent.generation) if state.error is not None
+                              else ChildCompleted(parent.position, state.result or b"null", parent.generation))
         messages.append(to_workflow(topics, parent.workflow_id, child_outcome, now))
     return messages
 

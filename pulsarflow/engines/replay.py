@@ -91,6 +91,28 @@ class Replay:
                 self.queue.append(immediate)
         return step
 
+    def patch(self, name: str, deprecated: bool = False) -> bool:
+        """Whether this run takes the code path after patch ``name`` (see ``WorkflowContext.patched``).
+
+        A history recorded past this point by code without the patch has no marker here:
+        the old path is taken and no position is used. New history records the marker.
+        """
+        position = len(self.steps)
+        recorded = self.state.commands
+        if position < len(recorded):
+            marker = recorded[position]
+            if (marker.kind, marker.name) != (kinds.PATCH, name):
+                return False
+        elif deprecated:
+            return True
+        step = Step(position)
+        step.resolve(True, None, -1)
+        self.steps.append((step, StepRequest(kinds.PATCH, name)))
+        self.issued_at.append(self.now_ms)
+        if position >= len(recorded):
+            self.on_new_step(position, StepRequest(kinds.PATCH, name), self.now_ms)
+        return True
+
     def encode_args(self, args: tuple[Any, ...], target: str) -> bytes:
         try:
             return self.converter.encode(args)

@@ -40,7 +40,7 @@ class StepDispatcher:
     def on_new_step(self, position: int, request: StepRequest, now: int) -> Arrival | None:
         self.commands.append(Command(position, request.kind, request.name))
         handlers = {kinds.TASK: self._task, kinds.CHILD: self._child, kinds.TIMER: self._timer_step,
-                    kinds.SIGNAL: self._signal, kinds.SIDE_EFFECT: self._side_effect}
+                    kinds.SIGNAL: self._signal, kinds.SIDE_EFFECT: self._side_effect, kinds.PATCH: _marker}
         return handlers[request.kind](position, request, now)
 
     def redispatch(self, position: int, request: StepRequest, issued_at_ms: int, now: int) -> None:
@@ -72,9 +72,11 @@ class StepDispatcher:
             self._timer(position, purposes.TASK_TIMEOUT, now, timeout_at_ms)
 
     def _child(self, position: int, request: StepRequest, now: int) -> None:
-        child_id = f"{self.state.workflow_id}/{position}"
-        start = StartWorkflow(request.name, request.input, parent=ParentRef(self.state.workflow_id, position),
-                              timeout_ms=request.timeout_ms)
+        state = self.state
+        run = f"r{state.runs}/" if state.runs else ""  # each run after continue-as-new has its own children
+        child_id = f"{state.workflow_id}/{run}{position}"
+        parent = ParentRef(state.workflow_id, position, state.generation)
+        start = StartWorkflow(request.name, request.input, parent=parent, timeout_ms=request.timeout_ms)
         self.outgoing.append(out.to_workflow(self.topics, child_id, start, now))
 
     def _timer_step(self, position: int, request: StepRequest, now: int) -> None:
@@ -101,3 +103,7 @@ class StepDispatcher:
             return Arrival(position, now, value=self.converter.encode([value]))
         except Exception as exc:  # recorded, then raised inside the workflow on every replay
             return Arrival(position, now, error=error_info(exc, workflow_id=self.state.workflow_id))
+
+
+def _marker(position: int, request: StepRequest, now: int) -> None:
+    """A version marker is recorded as a command only: nothing to send, no outcome to wait for."""

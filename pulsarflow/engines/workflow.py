@@ -43,6 +43,7 @@ from pulsarflow.messages import (
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
+from pulsarflow.sdk.context import ContinueAsNew
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
@@ -67,8 +68,8 @@ class WorkflowEngine:
             StartWorkflow: self._on_start,
             TaskCompleted: lambda s, w, m, now: self._on_task(s, m, now, value=m.result),
             TaskFailed: lambda s, w, m, now: self._on_task(s, m, now, error=m.error),
-            ChildCompleted: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.CHILD, now, value=m.result),
-            ChildFailed: lambda s, w, m, now: self._on_outcome(s, m.position, kinds.CHILD, now, error=m.error),
+            ChildCompleted: lambda s, w, m, now: self._on_child(s, m, now, value=m.result),
+            ChildFailed: lambda s, w, m, now: self._on_child(s, m, now, error=m.error),
             TimerFired: self._on_timer,
             SendSignal: self._on_signal,
             GetWorkflowResult: self._on_get_result,
@@ -102,12 +103,15 @@ class WorkflowEngine:
         return self._run(state, now, outgoing)
 
     def _attach(self, state: WorkflowState, msg: StartWorkflow, now: int) -> Result:
+        updated = False
+        if msg.parent is not None and state.parent is not None and msg.parent.generation > state.parent.generation:
+            state, updated = replace(state, parent=msg.parent), True  # the parent was retried: answer its new run
         if state.status != status.RUNNING:
             replies = [msg.reply] if msg.reply else []
             answers = out.closed(self.topics, state, replies, now, notify_parent=bool(msg.parent))
-            return Decision(state, answers, unchanged=True)
+            return Decision(state, answers, unchanged=not updated)
         if msg.reply is None or msg.reply in state.waiters:
-            return Decision(state, unchanged=True)
+            return Decision(state, unchanged=not updated)
         return Decision(replace(state, waiters=state.waiters + (msg.reply,)))
 
     def _on_task(self, state: State, msg: TaskCompleted | TaskFailed, now: int,
@@ -115,6 +119,12 @@ class WorkflowEngine:
         if state is not None and msg.generation < state.generation:  # from a run before a retry
             return Decision(state, unchanged=True)
         return self._on_outcome(state, msg.position, kinds.TASK, now, value=value, error=error)
+
+    def _on_child(self, state: State, msg: ChildCompleted | ChildFailed, now: int,
+                  value: bytes | None = None, error: ErrorInfo | None = None) -> Result:
+        if state is not None and msg.generation < state.generation:  # for a run before a retry or a new run
+            return Decision(state, unchanged=True)
+        return self._on_outcome(state, msg.position, kinds.CHILD, now, value=value, error=error)
 
     def _on_outcome(self, state: State, position: int, kind: str, now: int,
                     value: bytes | None = None, error: ErrorInfo | None = None) -> Result:
@@ -221,6 +231,8 @@ class WorkflowEngine:
         outgoing = outgoing + dispatcher.outgoing
         if not replay.finished:
             return Decision(state, outgoing)
+        if isinstance(replay.error, ContinueAsNew):
+            return self._continue_as_new(state, replay.error.args_for_next_run, now, outgoing)
         if replay.error is not None:
             return self._close(state, now, outgoing, error=out.workflow_error(replay.error, state))
         try:
@@ -228,6 +240,24 @@ class WorkflowEngine:
         except Exception as exc:  # an unserializable result fails the workflow, clearly
             return self._close(state, now, outgoing, error=out.workflow_error(exc, state))
         return self._close(state, now, outgoing, result=result)
+
+    def _continue_as_new(self, state: WorkflowState, args: tuple[Any, ...], now: int,
+                         outgoing: list[Outgoing]) -> Result:
+        try:
+            payload = self.converter.encode(args)
+        except Exception as exc:
+            return self._close(state, now, outgoing, error=out.workflow_error(exc, state))
+        fresh = WorkflowState(
+            workflow_id=state.workflow_id, workflow_name=state.workflow_name, input=payload, status=status.RUNNING,
+            started_at_ms=now, parent=state.parent, waiters=state.waiters, timeout_ms=state.timeout_ms,
+            generation=state.generation + 1, runs=state.runs + 1, buffered_signals=state.buffered_signals,
+            signal_ids=state.signal_ids[-MAX_RETRY_IDS:], retry_ids=state.retry_ids,
+        )
+        if state.timeout_ms is not None:  # the timeout applies to each run
+            timer = TimerFired(-1, purposes.WORKFLOW_TIMEOUT, fresh.generation)
+            outgoing = outgoing + [out.to_workflow(self.topics, state.workflow_id, timer, now,
+                                                   deliver_at_ms=now + state.timeout_ms)]
+        return self._run(fresh, now, outgoing)
 
     def _close(self, state: WorkflowState, now: int, outgoing: list[Outgoing],
                result: bytes | None = None, error: ErrorInfo | None = None) -> Result:

@@ -27,6 +27,7 @@ class ReplyTo:
 class ParentRef:
     workflow_id: str
     position: int
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)

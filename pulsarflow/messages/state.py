@@ -15,6 +15,7 @@ TIMER = "TIMER"
 CHILD = "CHILD"
 SIGNAL = "SIGNAL"
 SIDE_EFFECT = "SIDE_EFFECT"
+PATCH = "PATCH"  # a version marker: no message, no outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +64,4 @@ class WorkflowState:
     generation: int = 0
     cancel_requested: bool = False
     retry_ids: tuple[str, ...] = ()
+    runs: int = 0

@@ -50,12 +50,14 @@ class TimerFired:
 class ChildCompleted:
     position: int
     result: bytes
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class ChildFailed:
     position: int
     error: ErrorInfo
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)

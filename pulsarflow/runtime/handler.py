@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pulsarflow.runtime")
 
+HISTORY_WARNING_STEPS = 2_000  # warn each time a run's history grows past another multiple of this
 MAX_CONFLICT_RETRIES = 5
 STATE_CACHE_SIZE = 10_000
 
@@ -84,6 +85,7 @@ class MessageHandler:
                     return
         now = self.clock.now_ms()
         decision = self.engine.handle(state, envelope, now)
+        _warn_on_long_history(state, decision.state)
         for o in decision.outgoing:
             self.transport.send(o.topic, o.key, self.codec.encode(o.message), o.deliver_at_ms)
         if self.observer is not None:
@@ -123,3 +125,11 @@ class MessageHandler:
 def _is_finished(state: Any) -> bool:
     """A closed workflow's state is finished: a store with a retention lets it expire."""
     return getattr(state, "closed_at_ms", None) is not None
+
+
+def _warn_on_long_history(before: Any, after: Any) -> None:
+    steps_before, steps_after = len(getattr(before, "commands", ())), len(getattr(after, "commands", ()))
+    if steps_before // HISTORY_WARNING_STEPS != steps_after // HISTORY_WARNING_STEPS and steps_after > steps_before:
+        log.warning("workflow %r (%s) has %d steps in its history; every step replays them all, so call "
+                    "ctx.continue_as_new(...) every few hundred steps (see docs/workflows.md)",
+                    after.workflow_id, after.workflow_name, steps_after)

@@ -7,7 +7,7 @@ import hashlib
 import random as _random
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pulsarflow.messages import state as kinds
 from pulsarflow.sdk.definitions import Duration, RetryPolicy, task_definition, to_ms, workflow_definition
@@ -15,6 +15,17 @@ from pulsarflow.sdk.steps import AllOf, AnyOf, Step, StepRequest
 
 if TYPE_CHECKING:
     from pulsarflow.engines.replay import Replay
+
+
+class ContinueAsNew(BaseException):
+    """Raised by ``ctx.continue_as_new``: end this run and start the workflow afresh with ``args``.
+
+    A BaseException, so that ``except Exception`` in workflow code does not swallow it.
+    """
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        super().__init__("continue as new")
+        self.args_for_next_run = args
 
 
 class WorkflowContext:
@@ -70,6 +81,35 @@ class WorkflowContext:
     async def side_effect(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` once, record its result, and return the recorded result on every replay."""
         return await self._replay.issue(StepRequest(kinds.SIDE_EFFECT, getattr(fn, "__name__", "fn"), call=fn))
+
+    def patched(self, name: str) -> bool:
+        """Version a change: True on runs that reach this point with the new code, False on older ones.
+
+        Write ``if ctx.patched("fraud-check"): <new code> else: <old code>``. Workflows already
+        running when the change is deployed keep replaying the old branch; new runs (and old
+        runs past the point they had reached) take the new one. Once no run can still be on
+        the old branch, replace the call with ``ctx.deprecate_patch(name)`` and drop the old code.
+        """
+        return self._replay.patch(name)
+
+    def deprecate_patch(self, name: str) -> None:
+        """Keep histories that recorded patch ``name`` replayable once its old branch is gone."""
+        self._replay.patch(name, deprecated=True)
+
+    @property
+    def history_length(self) -> int:
+        """Steps recorded so far in this run; continue as new well before it reaches thousands."""
+        return len(self._replay.steps)
+
+    def continue_as_new(self, *args: Any) -> NoReturn:
+        """End this run and start again with ``args``, same workflow id, empty history.
+
+        Long-lived loops call it every so many iterations so that their history (replayed
+        at every step) stays small. Signals received and not yet consumed carry over;
+        waiting clients get the final result of the last run. Outcomes of steps still
+        pending in the old run are ignored (children keep running on their own).
+        """
+        raise ContinueAsNew(args)
 
     def all(self, *steps: Step) -> AllOf:
         """Await every step; returns their results in order, or raises the first failure."""

@@ -262,7 +262,36 @@ async def resumable_pair(ctx: pf.WorkflowContext, flag_a: str, flag_b: str) -> l
     return await ctx.all(ctx.task(fragile, flag_a), ctx.task(fragile, flag_b))
 
 
+@pf.workflow
+async def summer(ctx: pf.WorkflowContext, remaining: int, total: int) -> int:
+    """Adds 1..n in batches of 5 tasks, continuing as new after each batch (bounded history)."""
+    for _ in range(min(5, remaining)):
+        total = await ctx.task(add, total, remaining)
+        remaining -= 1
+    if remaining:
+        ctx.continue_as_new(remaining, total)
+    return total
+
+
+@pf.workflow
+async def looping_children(ctx: pf.WorkflowContext, rounds: int, seen: list[int]) -> list[int]:
+    """Each run starts a child at the same position; every run must get its own child."""
+    seen = [*seen, await ctx.child(sequence, rounds)]
+    if rounds > 1:
+        ctx.continue_as_new(rounds - 1, seen)
+    return seen
+
+
+@pf.workflow
+async def mailbox(ctx: pf.WorkflowContext, read: list[str]) -> list[str]:
+    """Reads one signal per run; signals sent meanwhile wait for the next run."""
+    read = [*read, await ctx.wait_signal("mail")]
+    if len(read) < 3:
+        ctx.continue_as_new(read)
+    return read
+
+
 ALL = [add, shift, flaky, picky, slow, sequence, fan, race, points, parent, sleeper, approval, two_signals,
        determinism, retrying, non_retryable, timing_out, overall_timeout, too_long, catches, child_fails,
        uses_wall_clock, uses_asyncio, nap, release, stubborn, watchful, fragile, holds, holds_strictly, watching,
-       resumable, resumable_pair]
+       resumable, resumable_pair, summer, looping_children, mailbox]

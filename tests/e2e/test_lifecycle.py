@@ -138,3 +138,34 @@ def test_retry_refusals_are_clear(env: TestEnvironment) -> None:
     client.cancel("running-1")
     with pytest.raises(pf.WorkflowCancelledError):
         handle.result()
+
+
+def test_continue_as_new_keeps_the_history_bounded(env: TestEnvironment) -> None:
+    client = env.client()
+    assert client.start(flows.summer, 23, 0, id="sum-1").result() == sum(range(1, 24))
+    state = env.state("sum-1")
+    assert state is not None and state.runs == 4 and len(state.commands) == 3  # the last run: 3 of 23 steps
+
+
+def test_each_run_gets_its_own_children(env: TestEnvironment) -> None:
+    result = env.client().start(flows.looping_children, 3, [], id="loop-1").result()
+    assert result == [3, 1, 0]  # sequence(3), sequence(2), sequence(1): not the first child's result again
+
+
+def test_signals_not_yet_read_carry_over_to_the_next_run(env: TestEnvironment) -> None:
+    client = env.client()
+    handle = client.start(flows.mailbox, [], id="mail-1")
+    for letter in ("a", "b", "c"):
+        client.signal("mail-1", "mail", letter)
+    assert handle.result() == ["a", "b", "c"]
+
+
+def test_a_long_history_is_warned_about(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pulsarflow.runtime import handler as engine
+
+    monkeypatch.setattr(engine, "HISTORY_WARNING_STEPS", 40)  # the real threshold is 2,000 steps
+    env = TestEnvironment(*flows.ALL)
+    with caplog.at_level("WARNING", logger="pulsarflow.runtime"):
+        env.client().start(flows.sequence, engine.HISTORY_WARNING_STEPS + 1).result()
+    [warning] = [r.getMessage() for r in caplog.records if "steps in its history" in r.getMessage()]
+    assert f"has {engine.HISTORY_WARNING_STEPS} steps" in warning and "continue_as_new" in warning

@@ -1,0 +1,13 @@
+"""Version 3: the same new step without a patch marker (breaks running instances)."""
+
+import pulsarflow as pf
+from tests.e2e.flows import add
+
+
+@pf.workflow(name="shipping")
+async def shipping(ctx: pf.WorkflowContext) -> str:
+    await ctx.task(add, 1, 1)
+    await ctx.task(add, 10, 10)
+    await ctx.wait_signal("go")
+    await ctx.task(add, 2, 2)
+    return "new path"
