@@ -13,6 +13,7 @@ from pulsarflow.errors import (
     ErrorInfo,
     NonDeterminismError,
     PulsarflowError,
+    QueryFailedError,
     ResultTimeoutError,
     SandboxViolationError,
     SerializationError,
@@ -33,7 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ChildWorkflowFailedError", "Client", "ControlRefusedError", "DefinitionError",
-    "EmbeddedEnvironment", "ErrorInfo", "NonDeterminismError", "PulsarflowError",
+    "EmbeddedEnvironment", "ErrorInfo", "NonDeterminismError", "PulsarflowError", "QueryFailedError",
     "ResultTimeoutError", "RetryPolicy", "SandboxViolationError", "SerializationError",
     "SignalTimeoutError", "TaskFailedError", "TaskInfo", "TaskTimeoutError",
     "WorkflowCancelledError", "WorkflowContext", "WorkflowDescription", "WorkflowError",

@@ -130,6 +130,14 @@ class WorkflowCancelledError(WorkflowFailedError):
         self.args = (error.message,)
 
 
+class QueryFailedError(PulsarflowError):
+    """A query could not be answered; ``error`` says why (unknown query, or its handler raised)."""
+
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__(error.describe())
+        self.error = error
+
+
 class ControlRefusedError(PulsarflowError):
     """A cancel or retry request was refused; the message says why."""
 

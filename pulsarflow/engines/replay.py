@@ -43,6 +43,7 @@ class Replay:
         self.on_new_step = on_new_step
         self.now_ms = state.started_at_ms
         self.steps: list[tuple[Step, StepRequest]] = []
+        self.queries: dict[str, Callable[..., Any]] = {}  # declared by ctx.on_query while replaying
         self.issued_at: list[int] = []  # replay time at which each step was issued
         self.partial_history = partial_history  # recorded steps past the last arrival may go unreached
         self.new_arrivals: list[Arrival] = []

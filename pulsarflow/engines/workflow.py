@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from pulsarflow.converter import PayloadConverter
-from pulsarflow.engines import lifecycle
+from pulsarflow.engines import lifecycle, queries
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Decision, Outgoing
 from pulsarflow.engines.replay import CANCELLED, Replay
@@ -27,6 +27,7 @@ from pulsarflow.messages import (
     ControlAnswer,
     GetWorkflowResult,
     GetWorkflowStatus,
+    QueryWorkflow,
     ReplyTo,
     RetryWorkflow,
     SendSignal,
@@ -76,6 +77,7 @@ class WorkflowEngine:
             GetWorkflowStatus: self._on_get_status,
             CancelWorkflow: self._on_cancel,
             RetryWorkflow: self._on_retry,
+            QueryWorkflow: self._on_query,
         }
 
     @staticmethod
@@ -206,6 +208,13 @@ class WorkflowEngine:
         ack = self._control(workflow_id, msg.reply, now, "retry", True,
                             f"run {reopened.generation} resumes at step {len(reopened.commands) - 1}")
         return self._run(reopened, now, ack + resent)
+
+    def _on_query(self, state: State, workflow_id: str, msg: QueryWorkflow, now: int) -> Result:
+        if state is None:
+            return Decision(state, self._not_found(workflow_id, msg.reply, now, f"no workflow {workflow_id!r}"),
+                            unchanged=True)
+        answer = queries.answer(state, self.registry, self.converter, self.topics, msg.name, msg.args)
+        return Decision(state, [out.to_client(msg.reply, workflow_id, answer, now)], unchanged=True)
 
     def _control(self, workflow_id: str, reply: ReplyTo | None, now: int, action: str, accepted: bool,
                  detail: str) -> list[Outgoing]:

@@ -9,6 +9,7 @@ from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages.client import (
     ClientMessage,
     ControlAnswer,
+    QueryAnswer,
     SignalAccepted,
     WorkflowCompleted,
     WorkflowFailed,
@@ -25,6 +26,7 @@ from pulsarflow.messages.workflow import (
     ChildFailed,
     GetWorkflowResult,
     GetWorkflowStatus,
+    QueryWorkflow,
     RetryWorkflow,
     SendSignal,
     StartWorkflow,
@@ -41,9 +43,11 @@ RECORD_CLASSES: dict[str, type] = {
     for cls in (
         ErrorInfo, RetrySpec, ReplyTo, ParentRef, DeadLetter,
         StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
-        SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow, WorkflowEngineMessage,
+        SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow, QueryWorkflow,
+        WorkflowEngineMessage,
         ExecuteTask, CancelTask, TaskExecutorMessage,
         WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound, ControlAnswer,
+        QueryAnswer,
         ClientMessage,
         Command, Arrival, BufferedSignal, WorkflowState,
         WorkflowEvent,

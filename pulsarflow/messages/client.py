@@ -48,8 +48,14 @@ class ControlAnswer:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class QueryAnswer:
+    value: bytes | None = None
+    error: ErrorInfo | None = None
+
+
 ClientAnswer = Union[WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound,
-                     ControlAnswer]
+                     ControlAnswer, QueryAnswer]
 
 
 @dataclass(frozen=True, slots=True)

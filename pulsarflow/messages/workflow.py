@@ -91,9 +91,17 @@ class RetryWorkflow:
     reply: ReplyTo | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QueryWorkflow:
+    name: str
+    args: bytes
+    reply: ReplyTo
+
+
 WorkflowInput = Union[
     StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
     SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow,
+    QueryWorkflow,
 ]
 
 

@@ -16,6 +16,7 @@ from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter, decode_one
 from pulsarflow.errors import (
     ControlRefusedError,
+    QueryFailedError,
     ResultTimeoutError,
     SerializationError,
     WorkflowCancelledError,
@@ -28,6 +29,8 @@ from pulsarflow.messages import (
     ControlAnswer,
     GetWorkflowResult,
     GetWorkflowStatus,
+    QueryAnswer,
+    QueryWorkflow,
     ReplyTo,
     RetryWorkflow,
     SendSignal,
@@ -139,6 +142,22 @@ class Client:
             raise ValueError(f"task id {task_id!r} is not of the form '<workflow id>/<position>'")
         return self.retry(workflow_id, (int(position),), timeout)
 
+    def query(self, workflow_id: str, name: str, *args: Any, timeout: float | None = 30.0) -> Any:
+        """Call the workflow's query handler ``name`` (see ``ctx.on_query``); its history is not changed.
+
+        Raises QueryFailedError if the workflow declares no such query or its handler raised.
+        """
+        try:
+            payload = self.converter.encode(args)
+        except SerializationError as exc:
+            raise SerializationError(f"arguments of query {name!r} cannot be serialized: {exc}") from exc
+        reply = self._reply_to()
+        self._send(workflow_id, QueryWorkflow(name, payload, reply))
+        answer = self._expect(self._await(reply.request_id, workflow_id, timeout), QueryAnswer)
+        if answer.error is not None:
+            raise QueryFailedError(answer.error)
+        return decode_one(self.converter, answer.value or b"[null]", None)
+
     def status(self, workflow_id: str, timeout: float | None = 30.0) -> WorkflowDescription:
         reply = self._reply_to()
         self._send(workflow_id, GetWorkflowStatus(reply))
@@ -235,6 +254,9 @@ class WorkflowHandle:
 
     def status(self) -> WorkflowDescription:
         return self.client.status(self.id)
+
+    def query(self, name: str, *args: Any) -> Any:
+        return self.client.query(self.id, name, *args)
 
     def cancel(self, reason: str = "cancelled by a client") -> str:
         return self.client.cancel(self.id, reason)

@@ -96,6 +96,14 @@ class WorkflowContext:
         """Keep histories that recorded patch ``name`` replayable once its old branch is gone."""
         self._replay.patch(name, deprecated=True)
 
+    def on_query(self, name: str, handler: Callable[..., Any]) -> None:
+        """Answer query ``name`` with ``handler(*args)``: read state, never change it or wait.
+
+        Clients call ``client.query(workflow_id, name, *args)``; the workflow is replayed to
+        its current point and the handler declared last is called. Nothing is recorded.
+        """
+        self._replay.queries[name] = handler
+
     @property
     def history_length(self) -> int:
         """Steps recorded so far in this run; continue as new well before it reaches thousands."""

@@ -291,7 +291,21 @@ async def mailbox(ctx: pf.WorkflowContext, read: list[str]) -> list[str]:
     return read
 
 
+@pf.workflow
+async def progress(ctx: pf.WorkflowContext, n: int) -> int:
+    """Declares queries: how far it got, and a lookup by name."""
+    done: list[int] = []
+    ctx.on_query("done", lambda: len(done))
+    ctx.on_query("item", lambda i: done[i])
+    for i in range(n):
+        done.append(await ctx.task(add, i, 100))
+        if i == 1:
+            await ctx.wait_signal("continue")
+    return len(done)
+
+
 ALL = [add, shift, flaky, picky, slow, sequence, fan, race, points, parent, sleeper, approval, two_signals,
        determinism, retrying, non_retryable, timing_out, overall_timeout, too_long, catches, child_fails,
        uses_wall_clock, uses_asyncio, nap, release, stubborn, watchful, fragile, holds, holds_strictly, watching,
-       resumable, resumable_pair, summer, looping_children, mailbox]
+       resumable, resumable_pair, summer, looping_children, mailbox,
+       progress]

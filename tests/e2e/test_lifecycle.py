@@ -169,3 +169,23 @@ def test_a_long_history_is_warned_about(caplog: pytest.LogCaptureFixture, monkey
         env.client().start(flows.sequence, engine.HISTORY_WARNING_STEPS + 1).result()
     [warning] = [r.getMessage() for r in caplog.records if "steps in its history" in r.getMessage()]
     assert f"has {engine.HISTORY_WARNING_STEPS} steps" in warning and "continue_as_new" in warning
+
+
+def test_queries_read_declared_state_without_changing_history(env: TestEnvironment) -> None:
+    client = env.client()
+    handle = client.start(flows.progress, 4, id="progress-1")
+    env.run_ready()
+    steps = len(env.state("progress-1").commands)  # type: ignore[union-attr]
+    assert handle.query("done") == 2
+    assert client.query("progress-1", "item", 1) == 101
+    assert len(env.state("progress-1").commands) == steps  # type: ignore[union-attr]
+    declared = "declares no query .nope. at this point; declared: \\[.done., .item.\\]"
+    with pytest.raises(pf.QueryFailedError, match=declared):
+        handle.query("nope")
+    with pytest.raises(pf.QueryFailedError, match="IndexError"):
+        handle.query("item", 9)
+    client.signal("progress-1", "continue")
+    assert handle.result() == 4
+    assert handle.query("done") == 4  # a finished workflow still answers from its history
+    with pytest.raises(pf.WorkflowNotFoundError):
+        client.query("ghost", "done")
