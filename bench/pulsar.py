@@ -1,6 +1,7 @@
 """Throughput and latency on a real Pulsar standalone, engines deployed as functions.
 
     python -m bench.pulsar [--workflows 200] [--concurrency 32] [--admin-url ...] [--service-url ...]
+                           [--state function|redis] [--redis-url redis://127.0.0.1:6379/0]
 
 Deploys the workflow engine and the 'bench' executor under a fresh app name, runs the
 cases with a closed loop, prints one JSON line per case, then deletes the functions.
@@ -26,7 +27,8 @@ from pulsarflow.deploy.admin import PulsarAdmin
 from pulsarflow.worker import connect
 
 
-def run_case(client, case: str, workflows: int, concurrency: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def run_case(client, case: str, workflows: int, concurrency: int,  # type: ignore[no-untyped-def]
+             **extra: Any) -> dict[str, Any]:
     wf, tasks, _ = workloads.CASES[case]
     started: dict[str, float] = {}
     latencies: list[float] = []
@@ -56,14 +58,18 @@ def run_case(client, case: str, workflows: int, concurrency: int) -> dict[str, A
     # task plus the answer; the workflow engine reads and writes state once per message it handles.
     per_workflow = client_messages / max(1, workflows) + 2 * tasks + 1
     return line(case, "pulsar", len(latencies), seconds, latencies, int(per_workflow * len(latencies)),
-                tasks_per_workflow=tasks, concurrency=concurrency, state_round_trips_per_workflow=1 + tasks)
+                tasks_per_workflow=tasks, concurrency=concurrency, state_round_trips_per_workflow=1 + tasks, **extra)
 
 
 @contextlib.contextmanager
-def deployed(admin_url: str, service_url: str) -> Iterator[Any]:
-    """Deploy the engine and the 'bench' executor under a fresh app name; yield a warmed-up client."""
+def deployed(admin_url: str, service_url: str, state: dict[str, Any] | None = None) -> Iterator[Any]:
+    """Deploy the engine and the 'bench' executor under a fresh app name; yield a warmed-up client.
+
+    ``state`` holds manifest settings of the state backend, e.g. ``{"state": "redis", "redis_url": ...}``.
+    """
     app = f"bench{uuid.uuid4().hex[:6]}"
-    manifest = mf.parse({"app": app, "modules": ["bench.workloads"], "bundle_library": False, "functions": [
+    manifest = mf.parse({"app": app, "modules": ["bench.workloads"], "bundle_library": False, **(state or {}),
+                         "functions": [
         {"name": f"{app}-workflow-engine", "engine": "workflow"},
         {"name": f"{app}-executor-bench", "engine": "executor", "service": "bench"}]})
     admin = PulsarAdmin(admin_url)
@@ -84,10 +90,13 @@ def main() -> None:
     parser.add_argument("--admin-url", default="http://127.0.0.1:8080")
     parser.add_argument("--service-url", default="pulsar://127.0.0.1:6650")
     parser.add_argument("--cases", default="sequential-3,sequential-1")
+    parser.add_argument("--state", choices=["function", "redis"], default="function")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
-    with deployed(args.admin_url, args.service_url) as client:
+    state = {"state": "redis", "redis_url": args.redis_url} if args.state == "redis" else None
+    with deployed(args.admin_url, args.service_url, state) as client:
         for case in args.cases.split(","):
-            run_case(client, case, args.workflows, args.concurrency)
+            run_case(client, case, args.workflows, args.concurrency, state=args.state)
 
 
 if __name__ == "__main__":
