@@ -18,13 +18,19 @@ from typing import Any
 import pulsar
 
 from pulsarflow.codec import Codec
+from pulsarflow.deploy.manifest import subscription_name
+from pulsarflow.errors import BackendError, DefinitionError
 from pulsarflow.functions import build_handler
+from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.sdk.client import Client
 from pulsarflow.topics import Topics
 from pulsarflow.transport.pulsar import PulsarTransport
 from pulsarflow.usercode import load_registry
 
 log = logging.getLogger("pulsarflow.worker")
+
+PREFETCH = 10  # tasks a worker holds back from other workers while it runs one
+NACK_DELAY_MS = 1_000  # a failed publish is retried this soon (the client default is 60 s)
 
 
 class PulsarConnection:
@@ -58,39 +64,70 @@ class PulsarConnection:
         for consumer in self._consumers:
             consumer.close()
         self.transport.close()
+        self.client.close()
 
 
 def connect(service_url: str, modules: Iterable[str] = (), topics: Topics | None = None) -> Client:
     """A Client over Pulsar. ``modules`` lets it check workflow names and decode typed results."""
-    pulsar_client = pulsar.Client(service_url)
+    pulsar_client = pulsar.Client(service_url, logger=_client_logger())
     registry = load_registry(modules) if modules else None
     return Client(PulsarConnection(pulsar_client), Codec(), topics or Topics(), registry=registry)
 
 
 def run_worker(service_url: str, modules: list[str], topics: Topics, stop: threading.Event,
-               services: Iterable[str] | None = None) -> None:
-    """Consume executor topics and run tasks until ``stop`` is set."""
+               services: Iterable[str] | None = None, prefetch: int = PREFETCH) -> None:
+    """Consume executor topics and run tasks until ``stop`` is set.
+
+    The worker joins the executor functions' subscription of each service topic, so
+    workers and executor functions share the tasks instead of each running all of them.
+    After ``stop`` the task in hand finishes and is acknowledged before the worker exits.
+    """
+    names = sorted(services or load_registry(modules).services())
+    if not names:
+        raise DefinitionError(f"the modules {modules} define no task; pass the modules holding your @task "
+                              "functions (--modules), or the services to serve")
     config = {"engine": "executor", "modules": ",".join(modules), "tenant": topics.tenant,
               "namespace": topics.namespace, "app": topics.app}
-    client = pulsar.Client(service_url)
-    handler = build_handler(config, client, None)
-    names = sorted(services or load_registry(modules).services())
-    consumer = client.subscribe([topics.executor(s) for s in names], f"{topics.app}-executors",
-                                consumer_type=pulsar.ConsumerType.Shared,
-                                initial_position=pulsar.InitialPosition.Earliest)
+    client = pulsar.Client(service_url, logger=_client_logger())
+    try:
+        handler = build_handler(config, client, None)
+        consumer = client.subscribe([topics.executor(s) for s in names], subscription_name(topics, "executor"),
+                                    consumer_type=pulsar.ConsumerType.Shared,
+                                    initial_position=pulsar.InitialPosition.Earliest,
+                                    receiver_queue_size=prefetch, negative_ack_redelivery_delay_ms=NACK_DELAY_MS)
+    except Exception as exc:
+        client.close()
+        if isinstance(exc, DefinitionError):
+            raise
+        raise BackendError(f"cannot subscribe to the task topics of {names} at {service_url}: {exc}") from exc
     log.info("worker serving %s", names)
     try:
-        while not stop.is_set():
-            try:
-                message = consumer.receive(timeout_millis=200)
-            except pulsar.Timeout:
-                continue
-            try:
-                handler.handle(message.topic_name(), message.data())
-                consumer.acknowledge(message)
-            except Exception:
-                log.exception("task message failed; it will be redelivered")
-                consumer.negative_acknowledge(message)
+        _serve(consumer, handler, stop)
     finally:
         consumer.close()
+        handler.engine.close()  # type: ignore[attr-defined]
         client.close()
+        log.info("worker stopped")
+
+
+def _serve(consumer: Any, handler: MessageHandler, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            message = consumer.receive(timeout_millis=200)
+        except pulsar.Timeout:
+            continue
+        try:
+            handler.handle(message.topic_name(), message.data())
+        except Exception:
+            log.exception("task message failed; it will be redelivered")
+            consumer.negative_acknowledge(message)
+        else:
+            consumer.acknowledge(message)
+
+
+def _client_logger() -> logging.Logger:
+    """The Pulsar client's own log, through Python logging and quiet below warnings."""
+    logger = logging.getLogger("pulsarflow.worker.pulsar")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+    return logger

@@ -94,6 +94,11 @@ def _state_settings(raw: dict[str, Any], path: str) -> tuple[str, int | None, st
     return state, retention, secret
 
 
+def subscription_name(topics: Topics, engine: str) -> str:
+    """The subscription an engine's consumers share: functions and ``pulsarflow worker`` alike."""
+    return f"{topics.app}-{engine}"
+
+
 def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -> dict[str, Any]:
     """The FunctionConfig of one function, as pulsar-admin and the REST API take it."""
     topics = manifest.topics
@@ -114,7 +119,7 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         "className": f"{module}.{cls}",
         "py": package_name,
         "customSerdeInputs": {source: "pulsarflow.functions.RawBytesSerDe"},
-        "subscriptionName": f"{topics.app}-{spec.engine}",
+        "subName": subscription_name(topics, spec.engine),
         "subscriptionPosition": "Earliest",
         # Key_Shared for the stateful engine: one writer per workflow id.
         "retainKeyOrdering": spec.engine == "workflow",
