@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from pulsarflow import evolution, schemas
+from pulsarflow import cli_visibility, evolution, schemas
 from pulsarflow.errors import PulsarflowError
 
 
@@ -45,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     deploy.add_argument("--manifest", type=Path, default=Path("functions.yaml"))
     deploy.add_argument("--admin-url", default="http://127.0.0.1:8080")
     deploy.add_argument("--out", type=Path, default=Path("deploy/generated"))
+    cli_visibility.register(sub)
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "visibility", None):
+            return cli_visibility.execute(args)
         if args.command == "schemas" and args.action == "check":
             return schemas_check(args.root, args.json)
         if args.command == "schemas" and args.action == "freeze":

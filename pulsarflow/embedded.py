@@ -51,7 +51,8 @@ class EmbeddedEnvironment:
         self.dead_letters: list[DeadLetter] = []
         self.processed = 0
         # Where every event goes; True: a new InMemoryEventStore. Off by default (docs/visibility.md).
-        self.events: EventSink | None = InMemoryEventStore() if events is True else (None if events is False else events)
+        self.events: EventSink | None = InMemoryEventStore() if events is True else (
+            None if isinstance(events, bool) else events)
         self.metrics = metrics
         engine = WorkflowEngine(self.registry, self.converter, self.topics)
         self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock)

@@ -35,3 +35,8 @@ class Topics:
     @property
     def dead_letters(self) -> str:
         return f"{self.prefix}-dead-letters"
+
+    @property
+    def events(self) -> str:
+        """Every event of every workflow of the app, keyed by workflow id (see pulsarflow.events)."""
+        return f"{self.prefix}-events"

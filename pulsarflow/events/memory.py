@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from pulsarflow.messages.events import WorkflowEvent
 
-Listener = Callable[[Sequence[WorkflowEvent]], None]
+Listener = Callable[[Sequence[WorkflowEvent]], object]
 
 
 class InMemoryEventStore:

@@ -1,0 +1,1 @@
+"""The pulsarflow web dashboard (``pulsarflow dashboard``): see :mod:`pulsarflow.dashboard.server`."""
