@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--tenant", default="public")
     worker.add_argument("--namespace", default="default")
     worker.add_argument("--app", default="pulsarflow")
+    worker.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port")
     replay = sub.add_parser("replay", help="check new workflow code against recorded histories")
     replay_sub = replay.add_subparsers(dest="action", required=True)
     replay_check = replay_sub.add_parser("check", help="replay *.wfstate histories; exit 1 on any divergence")
@@ -121,7 +122,9 @@ def worker_main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    run_worker(args.service_url, args.modules.split(","), Topics(args.tenant, args.namespace, args.app), stop)
+    metrics = cli_visibility.start_metrics(args.metrics_port)
+    run_worker(args.service_url, args.modules.split(","), Topics(args.tenant, args.namespace, args.app), stop,
+               metrics=metrics)
     return 0
 
 

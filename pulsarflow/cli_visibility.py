@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pulsarflow.errors import PulsarflowError, QueryError
+from pulsarflow.events.metrics import Metrics
 from pulsarflow.visibility import render
 from pulsarflow.visibility.model import Query, parse_time
 from pulsarflow.visibility.service import VisibilityService
@@ -120,3 +121,15 @@ def _json_data(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise QueryError(f"signal data {text!r} is not JSON; quote strings, e.g. '\"yes\"' or '{{\"n\": 1}}'") from None
+
+
+def start_metrics(port: int) -> Metrics | None:
+    """Metrics served on ``port`` for Prometheus (None when the port is 0: no metrics)."""
+    if port == 0:
+        return None
+    from pulsarflow.events.exposition import MetricsServer
+
+    metrics = Metrics()
+    server = MetricsServer(metrics, port=port).start()
+    print(f"metrics on {server.url}", file=sys.stderr, flush=True)
+    return metrics

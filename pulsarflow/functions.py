@@ -6,6 +6,7 @@ A function's ``userConfig`` (see functions.yaml) says what it runs::
     modules: "shop.tasks,shop.flows"  user modules holding the tasks and workflows
     tenant / namespace / app          topic naming (see pulsarflow.topics.Topics)
     state: function | redis           state backend of the workflow engine (redis_url, retention_ms)
+    events: topic | off               publish every event to the app's events topic (default: topic)
 
 The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
 """
@@ -19,6 +20,9 @@ from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import DefinitionError
+from pulsarflow.events.metrics import Metrics
+from pulsarflow.events.recorder import recorder_for
+from pulsarflow.events.topic import TopicEventSink
 from pulsarflow.runtime.cancellations import follow as follow_cancellations
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
@@ -43,7 +47,8 @@ class RawBytesSerDe(SerDe):
         return bytes(input_bytes)
 
 
-def build_handler(config: dict[str, Any], client: Any, state_store: StateStore | None) -> MessageHandler:
+def build_handler(config: dict[str, Any], client: Any, state_store: StateStore | None,
+                  metrics: Metrics | None = None) -> MessageHandler:
     """The MessageHandler a function (or a test) runs, from a function's user config."""
     topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
                     config.get("app", "pulsarflow"))
@@ -58,7 +63,13 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
         follow_cancellations(client, topics.cancellations, Codec(), engine.cancellations)
     else:
         raise DefinitionError(f"userConfig.engine must be 'workflow' or 'executor', got {kind!r}")
-    return MessageHandler(engine, Codec(), PulsarTransport(client), clock, state_store, topics.dead_letters)
+    transport, codec = PulsarTransport(client), Codec()
+    events = config.get("events", "topic")
+    if events not in ("topic", "off"):
+        raise DefinitionError(f"userConfig.events must be 'topic' or 'off', got {events!r}")
+    sink = TopicEventSink(transport, codec, topics.events) if events == "topic" else None
+    return MessageHandler(engine, codec, transport, clock, state_store, topics.dead_letters,
+                          recorder_for(clock, sink, metrics))
 
 
 def state_store_for(config: dict[str, Any], context: Any) -> StateStore:
@@ -78,7 +89,8 @@ class EngineFunction(Function):
         if self._handler is None:
             config = dict(context.get_user_config_map())
             store = state_store_for(config, context) if config.get("engine") == "workflow" else None
-            self._handler = build_handler(config, context.get_pulsar_client(), store)
+            metrics = Metrics(reporter=context.record_metric)  # per-function latencies in the function's stats
+            self._handler = build_handler(config, context.get_pulsar_client(), store, metrics)
         context.get_logger().debug("pulsarflow message key=%s id=%s", context.get_partition_key(),
                                    context.get_message_id())
         self._handler.handle(context.get_current_message_topic_name(), input)

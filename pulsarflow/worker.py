@@ -20,6 +20,7 @@ import pulsar
 from pulsarflow.codec import Codec
 from pulsarflow.deploy.manifest import subscription_name
 from pulsarflow.errors import BackendError, DefinitionError
+from pulsarflow.events.metrics import Metrics
 from pulsarflow.functions import build_handler
 from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.sdk.client import Client
@@ -75,7 +76,8 @@ def connect(service_url: str, modules: Iterable[str] = (), topics: Topics | None
 
 
 def run_worker(service_url: str, modules: list[str], topics: Topics, stop: threading.Event,
-               services: Iterable[str] | None = None, prefetch: int = PREFETCH) -> None:
+               services: Iterable[str] | None = None, prefetch: int = PREFETCH,
+               metrics: Metrics | None = None) -> None:
     """Consume executor topics and run tasks until ``stop`` is set.
 
     The worker joins the executor functions' subscription of each service topic, so
@@ -90,7 +92,7 @@ def run_worker(service_url: str, modules: list[str], topics: Topics, stop: threa
               "namespace": topics.namespace, "app": topics.app}
     client = pulsar.Client(service_url, logger=_client_logger())
     try:
-        handler = build_handler(config, client, None)
+        handler = build_handler(config, client, None, metrics)
         consumer = client.subscribe([topics.executor(s) for s in names], subscription_name(topics, "executor"),
                                     consumer_type=pulsar.ConsumerType.Shared,
                                     initial_position=pulsar.InitialPosition.Earliest,
