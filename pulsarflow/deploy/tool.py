@@ -75,9 +75,10 @@ def write_configs(manifest: mf.Manifest, out: Path) -> list[Path]:
 def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path) -> list[str]:
     report = upload_schemas(admin, manifest)
     write_configs(manifest, out)
+    wheels = package.library_wheels(out / "wheels") if manifest.bundle_library else []
     for spec in manifest.functions:
         entry = mf.ENTRY_POINTS[spec.engine][0]
-        zipped = package.build(out, spec.name, entry, manifest.modules, with_wheel=manifest.bundle_library)
+        zipped = package.build(out, spec.name, entry, manifest.modules, wheels)
         config = mf.function_config(manifest, spec, zipped.name)
         report.append(f"{spec.name}: {admin.create_or_update(config, zipped)}")
     return report

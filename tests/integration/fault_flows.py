@@ -48,3 +48,15 @@ async def chain(ctx: pf.WorkflowContext, journal: str, steps: int, seconds: floa
 async def collect(ctx: pf.WorkflowContext, count: int) -> list[str]:
     """The data of the first ``count`` 'item' signals, in arrival order."""
     return [await ctx.wait_signal("item") for _ in range(count)]
+
+
+@pf.task(service=SERVICE)
+def library_location() -> str:
+    """Where the executor running this task imported pulsarflow from."""
+    return str(pf.__file__)
+
+
+@pf.workflow
+async def locations(ctx: pf.WorkflowContext) -> list[str]:
+    """Where the workflow engine and the executor imported pulsarflow from."""
+    return [str(pf.__file__), await ctx.task(library_location)]
