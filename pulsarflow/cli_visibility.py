@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pulsarflow.errors import PulsarflowError, QueryError
+from pulsarflow.errors import PulsarflowError, SearchError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.visibility import render
 from pulsarflow.visibility.model import Query, parse_time
@@ -120,7 +120,8 @@ def _json_data(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
-        raise QueryError(f"signal data {text!r} is not JSON; quote strings, e.g. '\"yes\"' or '{{\"n\": 1}}'") from None
+        raise SearchError(
+            f"signal data {text!r} is not JSON; quote strings, e.g. '\"yes\"' or '{{\"n\": 1}}'") from None
 
 
 def start_metrics(port: int) -> Metrics | None:

@@ -9,10 +9,13 @@
     ├── SchemaError              a schema file is invalid or incompatible with its history
     ├── StateConflictError       a versioned state write lost a race
     ├── BackendError             a storage or transport backend failed (wraps the cause)
-    ├── QueryError               a visibility search or command got bad input (filter, time, cursor)
+    ├── SearchError              a visibility search or command got bad input (filter, time, cursor)
     ├── WorkflowNotFoundError    no workflow has the requested id
     ├── ResultTimeoutError       a client stopped waiting for an answer
+    ├── QueryFailedError         a workflow query could not be answered (carries why)
+    ├── ControlRefusedError      a cancel or retry was refused (the workflow is not in a state for it)
     ├── WorkflowFailedError      raised by the client: the workflow failed (carries the cause)
+    │   └── WorkflowCancelledError   the workflow was cancelled (also raised at its pending steps)
     └── WorkflowError            raised inside workflow code, catchable by the workflow
         ├── TaskFailedError          a task failed for good
         │   └── TaskTimeoutError     a task ran past its overall timeout
@@ -64,7 +67,7 @@ class BackendError(PulsarflowError):
     """A storage or transport backend failed; the cause is chained."""
 
 
-class QueryError(PulsarflowError):
+class SearchError(PulsarflowError):
     """A visibility search or command was given bad input: a filter, a time, a cursor or a store URL."""
 
 

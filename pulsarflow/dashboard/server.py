@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from pulsarflow.errors import PulsarflowError, QueryError, WorkflowNotFoundError
+from pulsarflow.errors import PulsarflowError, SearchError, WorkflowNotFoundError
 from pulsarflow.visibility.model import Query, parse_time
 from pulsarflow.visibility.service import VisibilityService
 
@@ -107,13 +107,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> dict[str, Any]:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
-            raise QueryError(f"request body of {length} bytes is over the limit of {MAX_BODY}")
+            raise SearchError(f"request body of {length} bytes is over the limit of {MAX_BODY}")
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
         except ValueError as exc:
-            raise QueryError(f"request body is not JSON: {exc}") from exc
+            raise SearchError(f"request body is not JSON: {exc}") from exc
         if not isinstance(body, dict):
-            raise QueryError("request body must be a JSON object")
+            raise SearchError("request body must be a JSON object")
         return body
 
     def _answer(self, compute: Any) -> None:
@@ -152,7 +152,7 @@ def _query(params: dict[str, str]) -> Query:
     try:
         limit = int(params.get("limit") or 50)
     except ValueError:
-        raise QueryError(f"limit must be a number, got {params['limit']!r}") from None
+        raise SearchError(f"limit must be a number, got {params['limit']!r}") from None
     times = {k: parse_time(params[k]) for k in TIME_FILTERS if params.get(k)}
     return Query(name=params.get("name") or None, status=params.get("status") or None,
                  tag=params.get("tag") or None, limit=limit, cursor=params.get("cursor") or None, **times)
@@ -161,5 +161,5 @@ def _query(params: dict[str, str]) -> Query:
 def _required(values: dict[str, Any], key: str) -> str:
     value = values.get(key)
     if not isinstance(value, str) or not value:
-        raise QueryError(f"{key!r} is required (a non-empty string)")
+        raise SearchError(f"{key!r} is required (a non-empty string)")
     return value

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from pulsarflow.errors import ErrorInfo, QueryError
+from pulsarflow.errors import ErrorInfo, SearchError
 from pulsarflow.messages import events as ev
 from pulsarflow.messages.events import WorkflowEvent
 
@@ -82,7 +82,7 @@ class Query:
 
     def __post_init__(self) -> None:
         if not 1 <= self.limit <= MAX_LIMIT:
-            raise QueryError(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
+            raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
         if self.status is not None:
             object.__setattr__(self, "status", self.status.upper())
         if self.cursor is not None:
@@ -129,7 +129,7 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
             return started, workflow_id
     except (ValueError, TypeError, binascii.Error):
         pass
-    raise QueryError(f"cursor {cursor[:40]!r} is not one this store returned; pass the next_cursor of a page, "
+    raise SearchError(f"cursor {cursor[:40]!r} is not one this store returned; pass the next_cursor of a page, "
                      "or no cursor for the first page")
 
 
@@ -170,7 +170,7 @@ def parse_time(text: str) -> int:
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise QueryError(f"time {text!r} is neither ISO 8601 (2026-01-31T12:00:00Z) nor milliseconds "
+        raise SearchError(f"time {text!r} is neither ISO 8601 (2026-01-31T12:00:00Z) nor milliseconds "
                          "since the epoch") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)

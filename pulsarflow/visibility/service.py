@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from pulsarflow.errors import ErrorInfo, QueryError, WorkflowNotFoundError
+from pulsarflow.errors import ErrorInfo, SearchError, WorkflowNotFoundError
 from pulsarflow.messages.events import WorkflowEvent
 from pulsarflow.visibility import VisibilityStore
 from pulsarflow.visibility.model import Query, WorkflowSummary
@@ -52,7 +52,7 @@ class VisibilityService:
 
     def signal(self, workflow_id: str, name: str, data: Any = None) -> Json:
         if not name:
-            raise QueryError("a signal needs a name, e.g. pulsarflow signal order-1 approve '\"yes\"'")
+            raise SearchError("a signal needs a name, e.g. pulsarflow signal order-1 approve '\"yes\"'")
         self._act("signal", workflow_id, name, data)
         return {"workflow_id": workflow_id, "action": "signal", "detail": f"signal {name!r} delivered"}
 
@@ -66,10 +66,10 @@ class VisibilityService:
 
     def _act(self, action: str, workflow_id: str, *args: Any) -> Any:
         if self.client is None:
-            raise QueryError(f"{action} needs a connection to the engines: pass --service-url (Pulsar)")
+            raise SearchError(f"{action} needs a connection to the engines: pass --service-url (Pulsar)")
         method = getattr(self.client, action, None)
         if method is None:
-            raise QueryError(f"{action} is not supported by this release of the pulsarflow client; upgrade "
+            raise SearchError(f"{action} is not supported by this release of the pulsarflow client; upgrade "
                              "pulsarflow on this machine")
         with self.lock:
             return method(workflow_id, *args)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pulsarflow.errors import BackendError, ErrorInfo, QueryError
+from pulsarflow.errors import BackendError, ErrorInfo, SearchError
 from pulsarflow.messages import events as ev
 from pulsarflow.messages.events import WorkflowEvent
 from pulsarflow.visibility import VisibilityStore
@@ -147,9 +147,9 @@ def test_paging_yields_every_match_once(store: VisibilityStore) -> None:
 
 
 def test_bad_queries_say_what_to_fix(store: VisibilityStore) -> None:
-    with pytest.raises(QueryError, match="between 1 and 1000"):
+    with pytest.raises(SearchError, match="between 1 and 1000"):
         Query(limit=0)
-    with pytest.raises(QueryError, match="next_cursor"):
+    with pytest.raises(SearchError, match="next_cursor"):
         store.search(Query(cursor="not-a-cursor"))
 
 
