@@ -16,6 +16,7 @@ from pulsarflow.clock import Clock, SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
 from pulsarflow.engines.workflow import WorkflowEngine
+from pulsarflow.errors import BackendError
 from pulsarflow.events import EventSink, Observer
 from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.events.metrics import Metrics
@@ -31,6 +32,7 @@ from pulsarflow.topics import Topics
 from pulsarflow.transport.memory import InMemoryTransport
 
 log = logging.getLogger("pulsarflow.embedded")
+BACKEND_RETRY_MS = 1_000  # a message whose backend was unreachable comes back after this delay
 
 
 class EmbeddedEnvironment:
@@ -45,7 +47,7 @@ class EmbeddedEnvironment:
         self.converter = converter or JsonConverter()
         self.topics = topics or Topics()
         self.registry = Registry(items)
-        self.store = store or InMemoryStateStore()
+        self.store = store if store is not None else InMemoryStateStore()
         self.transport = InMemoryTransport(self.clock, duplicate=duplicate_messages)
         self.fail_fast = fail_fast
         self.dead_letters: list[DeadLetter] = []
@@ -73,9 +75,14 @@ class EmbeddedEnvironment:
         if delivery is None:
             return False
         self.processed += 1
-        topic, _, payload = delivery
+        topic, key, payload = delivery
         try:
             self._route(topic)(topic, payload)
+        except BackendError as exc:  # the store or broker is down: keep the message and try it again later
+            log.error("handler for %s could not reach a backend, retrying in %d ms: %s", topic, BACKEND_RETRY_MS, exc)
+            self.transport.send(topic, key, payload, self.clock.now_ms() + BACKEND_RETRY_MS)
+            if self.fail_fast:
+                raise
         except Exception as exc:
             if self.fail_fast:
                 raise
