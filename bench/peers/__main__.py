@@ -137,8 +137,7 @@ def _finish(report: dict[str, Any], results: Path, peers_python: Path) -> None:
     for row in report["comparisons"]:
         print(json.dumps({"kind": "target" if "target" in row else "ratio", **row}), flush=True)
     (results / "summary.json").write_text(json.dumps(report, indent=1))
-    text = harness.table(report["summary"], report["comparisons"], report["skipped"])
-    text += "".join(f"\n- {f['system']}: round {f['round']} failed: {f['reason']}" for f in report["failed"])
+    text = harness.table(report["summary"], report["comparisons"], report["skipped"], report["failed"])
     (results / "table.md").write_text(text + "\n")
     print("\n" + text)
     plot = subprocess.run([str(peers_python), "-m", "bench.peers.plot", str(results / "summary.json"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +29,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("pulsarflow-embedded", PROJECT, "pulsarflow_embedded", "pulsarflow, embedded runtime, one process"),
     System("pulsarflow-pulsar", PROJECT, "pulsarflow_pulsar",
            "pulsarflow, engines as Pulsar Functions on the local standalone"),
-    System("temporal", PEERS, "temporal_app", "Temporal Python SDK, worker in-process, CLI dev server (SQLite)",
-           "dev-server"),
-    System("temporal-test-server", PEERS, "temporal_app",
-           "Temporal Python SDK, worker in-process, in-memory test server (for tests)", "test-server"),
+    System("temporal", PEERS, "temporal_app", "Temporal Python SDK, worker in-process, CLI dev server (SQLite)"),
     System("dbos-sqlite", PEERS, "dbos_app", "DBOS Transact, async workflows, SQLite system database", "sqlite"),
     System("dbos-postgres", PEERS, "dbos_app", "DBOS Transact, async workflows, PostgreSQL system database",
            "postgres"),
@@ -136,7 +133,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def table(summary: list[dict[str, Any]], comparisons: list[dict[str, Any]],
-          skipped: dict[str, str]) -> str:
+          skipped: dict[str, str], failed: Sequence[dict[str, Any]] = ()) -> str:
     """The figures as Markdown, ready for docs/peers.md."""
     lines = ["| case | system | rounds | workflows | workflows/s (median) | min-max | p50 ms | p99 ms |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -155,6 +152,8 @@ def table(summary: list[dict[str, Any]], comparisons: list[dict[str, Any]],
                   "| --- | --- | --- | --- | --- | --- |"]
         lines += [f"| {c['case']} | {c['pulsarflow']} | {c['fastest_peer']} | {c['ratio']} | {c['required']} "
                   f"| {'yes' if c['met'] else 'no'} |" for c in targets]
-    if skipped:
-        lines += [""] + [f"- {name}: skipped: {reason}" for name, reason in skipped.items()]
+    notes = [f"- {name}: skipped: {reason}" for name, reason in skipped.items()]
+    notes += [f"- {f['system']}: round {f['round']} failed: {f['reason']}" for f in failed]
+    if notes:
+        lines += [""] + notes
     return "\n".join(lines)

@@ -20,24 +20,25 @@ def plot(report: dict[str, Any], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     cases = list(report["cases"])
-    fig, axes = plt.subplots(2, len(cases), figsize=(5.5 * len(cases), 7.5), squeeze=False)
+    fig, axes = plt.subplots(2, len(cases), figsize=(7 * len(cases), 7), squeeze=False)
     for col, case in enumerate(cases):
         rows = [r for r in report["summary"] if r["case"] == case]
         names = [r["system"] for r in rows]
         colors = ["tab:blue" if SYSTEMS[n].runtime == PROJECT else "tab:gray" for n in names]
         top, bottom = axes[0][col], axes[1][col]
-        bars = top.bar(names, [r["workflows_per_s"] for r in rows], color=colors, yerr=_spread(rows), capsize=4)
-        top.bar_label(bars, fmt="%.0f", padding=2)
+        top.bar(names, [r["workflows_per_s"] for r in rows], color=colors, yerr=_spread(rows), capsize=4)
+        top.set_xticks(range(len(rows)), [f"{r['system']}\n{r['workflows_per_s']:.0f}/s" for r in rows])
         top.set_yscale("log")
         top.set_title(f"{case}: {rows[0]['workflows'] if rows else 0} workflows")
         top.set_ylabel("workflows/s (median, min-max; log)")
         bottom.bar(names, [r["p50_ms"] for r in rows], color=colors, label="p50")
         bottom.scatter(names, [r["p99_ms"] for r in rows], color="black", marker="_", s=400, label="p99", zorder=3)
+        bottom.set_xticks(range(len(rows)), [f"{r['system']}\np50 {r['p50_ms']:.0f} ms" for r in rows])
         bottom.set_yscale("log")
         bottom.set_ylabel("start-to-result latency, ms (log)")
         bottom.legend()
         for ax in (top, bottom):
-            ax.tick_params(axis="x", labelrotation=25)
+            ax.tick_params(axis="x", labelsize=8)
             ax.grid(axis="y", alpha=0.3)
     machine = report["machine"]
     fig.suptitle(f"{machine['cores']} cores, concurrency {report['concurrency']}, {report['rounds']} rounds; "

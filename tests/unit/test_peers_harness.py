@@ -72,9 +72,10 @@ def test_ratios_and_targets_against_the_fastest_peer() -> None:
     assert targets["pulsarflow-embedded"]["fastest_peer"] == "dbos-sqlite"
     assert (targets["pulsarflow-embedded"]["ratio"], targets["pulsarflow-embedded"]["met"]) == (1.88, False)
     assert (targets["pulsarflow-pulsar"]["ratio"], targets["pulsarflow-pulsar"]["met"]) == (0.31, False)
-    text = harness.table(summary, comparisons, {"dbos-postgres": "no PostgreSQL at ..."})
+    text = harness.table(summary, comparisons, {"dbos-postgres": "no PostgreSQL at ..."},
+                         [{"system": "temporal", "round": 2, "reason": "exit code 1"}])
     assert "| fanout-10 | pulsarflow-embedded | dbos-sqlite | 1.88 | 2.0 | no |" in text
-    assert "- dbos-postgres: skipped: no PostgreSQL at ..." in text
+    assert "\n\n- dbos-postgres: skipped: no PostgreSQL at ...\n- temporal: round 2 failed: exit code 1" in text
 
 
 def test_no_target_without_a_peer() -> None:
