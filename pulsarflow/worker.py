@@ -127,9 +127,11 @@ def _serve(consumer: Any, handler: MessageHandler, stop: threading.Event) -> Non
             consumer.acknowledge(message)
 
 
-def _client_logger() -> logging.Logger:
-    """The Pulsar client's own log, through Python logging and quiet below warnings."""
-    logger = logging.getLogger("pulsarflow.worker.pulsar")
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.WARNING)
-    return logger
+def _client_logger() -> Any:
+    """The Pulsar client's own log: warnings and errors only, on stderr.
+
+    A Python ``logging.Logger`` would receive every debug line of the client through the
+    GIL, and the client falls back to its own debug-level logger while the interpreter
+    exits (which aborted the worker process in tests); the console logger has neither problem.
+    """
+    return pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn)
