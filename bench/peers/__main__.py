@@ -68,6 +68,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--admin-url", default=defaults.admin_url)
     parser.add_argument("--service-url", default=defaults.service_url)
     parser.add_argument("--postgres-url", default=defaults.postgres_url)
+    parser.add_argument("--redis-url", default=defaults.redis_url)
     args = parser.parse_args()
     unknown = [c for c in args.cases.split(",") if c not in workloads.CASES]
     if unknown:
@@ -89,7 +90,7 @@ def _run_once(system: harness.System, round_no: int, cases: list[tuple[str, int]
     log = results / "logs" / f"{round_no}-{system.name}.log"
     command = [python, "-m", "bench.peers.run", system.name, "--concurrency", str(args.concurrency),
                "--out", str(out), "--admin-url", args.admin_url, "--service-url", args.service_url,
-               "--postgres-url", args.postgres_url]
+               "--postgres-url", args.postgres_url, "--redis-url", args.redis_url]
     for case, count in cases:
         command += ["--case", f"{case}:{count}"]
     load = os.getloadavg()[0]

@@ -28,7 +28,9 @@ class System:
 SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("pulsarflow-embedded", PROJECT, "pulsarflow_embedded", "pulsarflow, embedded runtime, one process"),
     System("pulsarflow-pulsar", PROJECT, "pulsarflow_pulsar",
-           "pulsarflow, engines as Pulsar Functions on the local standalone"),
+           "pulsarflow, engines as Pulsar Functions on the local standalone, function state", "function"),
+    System("pulsarflow-pulsar-redis", PROJECT, "pulsarflow_pulsar",
+           "pulsarflow, engines as Pulsar Functions on the local standalone, state in a local Redis", "redis"),
     System("temporal", PEERS, "temporal_app", "Temporal Python SDK, worker in-process, CLI dev server (SQLite)"),
     System("dbos-sqlite", PEERS, "dbos_app", "DBOS Transact, async workflows, SQLite system database", "sqlite"),
     System("dbos-postgres", PEERS, "dbos_app", "DBOS Transact, async workflows, PostgreSQL system database",
@@ -36,7 +38,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
 ]}
 
 # What the project asks of pulsarflow, as a multiple of the fastest peer's throughput.
-TARGETS = {"pulsarflow-embedded": 2.0, "pulsarflow-pulsar": 1.0}
+TARGETS = {"pulsarflow-embedded": 2.0, "pulsarflow-pulsar": 1.0, "pulsarflow-pulsar-redis": 1.0}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Settings:
     admin_url: str = "http://127.0.0.1:8080"
     service_url: str = "pulsar://127.0.0.1:6650"
     postgres_url: str = "postgresql://postgres:pulsarflow@127.0.0.1:5432/postgres"
+    redis_url: str = "redis://127.0.0.1:6379/0"
 
 
 _CASE = re.compile(r"^(sequential|fanout)-([1-9][0-9]*)$")

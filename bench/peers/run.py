@@ -51,8 +51,9 @@ def main() -> None:
     parser.add_argument("--admin-url", default=defaults.admin_url)
     parser.add_argument("--service-url", default=defaults.service_url)
     parser.add_argument("--postgres-url", default=defaults.postgres_url)
+    parser.add_argument("--redis-url", default=defaults.redis_url)
     args = parser.parse_args()
-    settings = Settings(args.admin_url, args.service_url, args.postgres_url)
+    settings = Settings(args.admin_url, args.service_url, args.postgres_url, args.redis_url)
     result = run_system(args.system, args.cases, args.concurrency, settings)
     args.out.write_text(json.dumps(result))
 

@@ -1,4 +1,5 @@
-"""pulsarflow on the local Pulsar standalone, engines deployed as functions, measured by bench.pulsar."""
+"""pulsarflow on the local Pulsar standalone, engines deployed as functions, measured by bench.pulsar;
+the workflow state in Pulsar function state, or in Redis."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from bench.peers.harness import Settings
 
 
-def unavailable(settings: Settings) -> str | None:
+def unavailable(settings: Settings, variant: str = "function") -> str | None:
     try:
         import requests
 
@@ -20,19 +21,38 @@ def unavailable(settings: Settings) -> str | None:
                 "start a standalone with 'bash deploy/pulsar-standalone.sh start'")
     if answer.status_code != 200:
         return f"Pulsar admin at {settings.admin_url} answered {answer.status_code} to GET /admin/v2/clusters"
+    return _redis_unavailable(settings.redis_url) if variant == "redis" else None
+
+
+def _redis_unavailable(url: str) -> str | None:
+    try:
+        import redis
+    except ImportError:
+        return "the project's Redis extra is not installed: pip install -e '.[redis]'"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        return f"no Redis at {url} ({type(exc).__name__}); start one with 'bash deploy/redis.sh start'"
     return None
 
 
-def versions(settings: Settings) -> dict[str, str]:
+def versions(settings: Settings, variant: str = "function") -> dict[str, str]:
     import requests
 
     broker = requests.get(f"{settings.admin_url}/admin/v2/brokers/version", timeout=5)
-    return {"pulsarflow": metadata.version("pulsarflow"), "pulsar-client": metadata.version("pulsar-client"),
-            "pulsar": broker.text.strip().strip('"') if broker.ok else f"unknown (HTTP {broker.status_code})"}
+    found = {"pulsarflow": metadata.version("pulsarflow"), "pulsar-client": metadata.version("pulsar-client"),
+             "pulsar": broker.text.strip().strip('"') if broker.ok else f"unknown (HTTP {broker.status_code})"}
+    if variant == "redis":
+        import redis
+
+        found["redis-server"] = str(redis.Redis.from_url(settings.redis_url).info("server")["redis_version"])
+    return found
 
 
-def run(cases: list[tuple[str, int]], concurrency: int, settings: Settings) -> list[dict[str, Any]]:
+def run(cases: list[tuple[str, int]], concurrency: int, settings: Settings,
+        variant: str = "function") -> list[dict[str, Any]]:
     from bench import pulsar
 
-    with pulsar.deployed(settings.admin_url, settings.service_url) as client:
-        return [pulsar.run_case(client, case, workflows, concurrency) for case, workflows in cases]
+    state = {"state": "redis", "redis_url": settings.redis_url} if variant == "redis" else None
+    with pulsar.deployed(settings.admin_url, settings.service_url, state) as client:
+        return [pulsar.run_case(client, case, workflows, concurrency, state=variant) for case, workflows in cases]
