@@ -128,7 +128,10 @@ def test_filter_inspect_and_act(browser: Any, dashboard: EmbeddedDashboard, tmp_
     wait_for(lambda: "retried" in rows(browser), "the whole list again")
     browser.find_element("css selector", "#workflows tbody tr[data-id='retried']").click()
     wait_for(lambda: browser.find_element("id", "detail-status").text == "COMPLETED", "'retried' completed")
-    attempts = browser.find_elements("css selector", "#steps tr.attempt")
+    # The previous detail also said COMPLETED: wait for this workflow's own steps to be drawn.
+    attempts = wait_for(lambda: [a for a in browser.find_elements("css selector", "#steps tr.attempt")
+                                 if "ConnectionError" in a.text] and
+                        browser.find_elements("css selector", "#steps tr.attempt"), "the attempts of 'retried'")
     assert len(attempts) == 3 and "ConnectionError" in attempts[0].text
     shot(browser, "attempts")
 
