@@ -15,6 +15,7 @@ from typing import Any
 from pulsarflow.clock import Clock, SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
+from pulsarflow.engines.tag import TagEngine
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import BackendError
 from pulsarflow.events import EventSink, Observer
@@ -39,6 +40,7 @@ class EmbeddedEnvironment:
     """Runs workflows in this process. ``fail_fast`` re-raises handler crashes and dead letters."""
 
     def __init__(self, *items: Any, clock: Clock | None = None, store: StateStore | None = None,
+                 tag_store: StateStore | None = None,
                  converter: PayloadConverter | None = None, topics: Topics | None = None,
                  fail_fast: bool = False, duplicate_messages: bool = False,
                  events: EventSink | bool | None = None, metrics: Metrics | None = None) -> None:
@@ -61,6 +63,9 @@ class EmbeddedEnvironment:
         observer = recorder_for(self.clock, self.events, metrics)
         self._workflows = self._handler(engine, self.store, observer)
         self._tasks = self._handler(self._executor, None, observer)
+        # Tag buckets are kept apart from workflow states (a workflow id may look like a tag key).
+        self.tag_store = tag_store if tag_store is not None else InMemoryStateStore()
+        self._tags = self._handler(TagEngine(self.topics), self.tag_store, None)
         self._listeners: dict[str, Callable[[bytes], None]] = {}
 
     def register(self, *items: Any) -> None:
@@ -128,6 +133,8 @@ class EmbeddedEnvironment:
     def _route(self, topic: str) -> Callable[[str, bytes], None]:
         if topic == self.topics.workflow_engine:
             return self._workflows.handle
+        if topic == self.topics.tag_engine:
+            return self._tags.handle
         if topic == self.topics.dead_letters:
             return self._on_dead_letter
         listener = self._listeners.get(topic)

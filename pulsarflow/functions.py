@@ -2,7 +2,7 @@
 
 A function's ``userConfig`` (see functions.yaml) says what it runs::
 
-    engine: workflow | executor       which engine this function is
+    engine: workflow | tag | executor which engine this function is
     modules: "shop.tasks,shop.flows"  user modules holding the tasks and workflows
     tenant / namespace / app          topic naming (see pulsarflow.topics.Topics)
     state: function | redis           state backend of the workflow engine (redis_url, retention_ms)
@@ -18,6 +18,7 @@ from typing import Any
 from pulsarflow.clock import SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter
+from pulsarflow.engines.tag import TagEngine
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import DefinitionError
 from pulsarflow.events.metrics import Metrics
@@ -58,11 +59,13 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
     engine: Any
     if kind == "workflow":
         engine = WorkflowEngine(registry, converter, topics)
+    elif kind == "tag":
+        engine = TagEngine(topics)
     elif kind == "executor":
         engine, state_store = TaskExecutor(registry, converter, topics, clock), None
         follow_cancellations(client, topics.cancellations, Codec(), engine.cancellations)
     else:
-        raise DefinitionError(f"userConfig.engine must be 'workflow' or 'executor', got {kind!r}")
+        raise DefinitionError(f"userConfig.engine must be 'workflow', 'tag' or 'executor', got {kind!r}")
     transport, codec = PulsarTransport(client), Codec()
     events = config.get("events", "topic")
     if events not in ("topic", "off"):
@@ -88,7 +91,7 @@ class EngineFunction(Function):
     def process(self, input: bytes, context: Any) -> None:
         if self._handler is None:
             config = dict(context.get_user_config_map())
-            store = state_store_for(config, context) if config.get("engine") == "workflow" else None
+            store = state_store_for(config, context) if config.get("engine") in ("workflow", "tag") else None
             metrics = Metrics(reporter=context.record_metric)  # per-function latencies in the function's stats
             self._handler = build_handler(config, context.get_pulsar_client(), store, metrics)
         context.get_logger().debug("pulsarflow message key=%s id=%s", context.get_partition_key(),

@@ -21,6 +21,10 @@ class Topics:
     def workflow_engine(self) -> str:
         return f"{self.prefix}-workflow-engine"
 
+    @property
+    def tag_engine(self) -> str:
+        return f"{self.prefix}-tag-engine"
+
     def executor(self, service: str) -> str:
         return f"{self.prefix}-tasks-{service}"
 

@@ -17,7 +17,9 @@ from pulsarflow.topics import Topics
 ENTRY_POINTS = {
     "workflow": ("workflow_engine", "WorkflowEngineFunction"),
     "executor": ("task_executor", "TaskExecutorFunction"),
+    "tag": ("tag_engine", "TagEngineFunction"),
 }
+STATEFUL = ("workflow", "tag")  # engines keeping state: Key_Shared, one writer per key
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
     """The FunctionConfig of one function, as pulsar-admin and the REST API take it."""
     topics = manifest.topics
     module, cls = ENTRY_POINTS[spec.engine]
-    source = topics.workflow_engine if spec.engine == "workflow" else topics.executor(spec.service or "")
+    source = {"workflow": topics.workflow_engine, "tag": topics.tag_engine}.get(spec.engine) \
+        or topics.executor(spec.service or "")
     user_config = {
         "engine": spec.engine, "modules": ",".join(manifest.modules), "tenant": topics.tenant,
         "namespace": topics.namespace, "app": topics.app, "state": manifest.state,
@@ -121,11 +124,11 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         "customSerdeInputs": {source: "pulsarflow.functions.RawBytesSerDe"},
         "subName": subscription_name(topics, spec.engine),
         "subscriptionPosition": "Earliest",
-        # Key_Shared for the stateful engine: one writer per workflow id.
-        "retainKeyOrdering": spec.engine == "workflow",
+        # Key_Shared for the stateful engines: one writer per workflow id, per tag bucket.
+        "retainKeyOrdering": spec.engine in STATEFUL,
         "processingGuarantees": "ATLEAST_ONCE",
         "autoAck": True,
         "parallelism": spec.parallelism,
         "userConfig": user_config,
-        **({"secrets": secrets} if secrets and spec.engine == "workflow" else {}),
+        **({"secrets": secrets} if secrets and spec.engine in STATEFUL else {}),
     }

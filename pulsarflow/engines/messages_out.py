@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from pulsarflow.engines.errors import error_info
@@ -14,6 +15,7 @@ from pulsarflow.messages import (
     ClientMessage,
     ExecuteTask,
     ReplyTo,
+    TagEngineMessage,
     TaskExecutorMessage,
     WorkflowCompleted,
     WorkflowEngineMessage,
@@ -21,6 +23,11 @@ from pulsarflow.messages import (
     WorkflowState,
 )
 from pulsarflow.topics import Topics
+
+# A tag's workflow ids are spread over this many keys, so that no state value, and no
+# page of work, grows with the number of workflows carrying the tag.
+TAG_BUCKETS = 64
+CUSTOM_ID_PREFIX = "customId:"
 
 
 def to_workflow(topics: Topics, workflow_id: str, message: Any, now: int,
@@ -30,6 +37,23 @@ def to_workflow(topics: Topics, workflow_id: str, message: Any, now: int,
     message_id = f"{workflow_id}:{type(message).__name__}:{position}{about}{run}"
     envelope = WorkflowEngineMessage(message_id, workflow_id, now, message)
     return Outgoing(topics.workflow_engine, workflow_id, envelope, deliver_at_ms)
+
+
+def to_tag(topics: Topics, tag_key: str, message: Any, now: int, about: str) -> Outgoing:
+    """A message for the tag engine, keyed by tag bucket (see :func:`tag_key`)."""
+    envelope = TagEngineMessage(f"{tag_key}:{type(message).__name__}:{about}", tag_key, now, message)
+    return Outgoing(topics.tag_engine, tag_key, envelope)
+
+
+def tag_key(tag: str, workflow_id: str) -> str:
+    """The bucket of ``tag`` holding ``workflow_id``; a custom id is its own single key."""
+    if tag.startswith(CUSTOM_ID_PREFIX):
+        return tag
+    return f"{tag}#{zlib.crc32(workflow_id.encode()) % TAG_BUCKETS:02d}"
+
+
+def tag_buckets(tag: str) -> list[str]:
+    return [f"{tag}#{bucket:02d}" for bucket in range(TAG_BUCKETS)]
 
 
 def to_client(reply: ReplyTo, workflow_id: str, message: Any, now: int) -> Outgoing:

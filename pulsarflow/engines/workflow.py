@@ -19,6 +19,7 @@ from pulsarflow.engines.replay import CANCELLED, Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import ControlRefusedError, DefinitionError, ErrorInfo
 from pulsarflow.messages import (
+    AddTag,
     Arrival,
     BufferedSignal,
     CancelWorkflow,
@@ -28,6 +29,7 @@ from pulsarflow.messages import (
     GetWorkflowResult,
     GetWorkflowStatus,
     QueryWorkflow,
+    RemoveTag,
     ReplyTo,
     RetryWorkflow,
     SendSignal,
@@ -96,9 +98,9 @@ class WorkflowEngine:
         state = WorkflowState(
             workflow_id=workflow_id, workflow_name=msg.workflow_name, input=msg.input, status=status.RUNNING,
             started_at_ms=now, parent=msg.parent, waiters=(msg.reply,) if msg.reply else (),
-            timeout_ms=msg.timeout_ms,
+            timeout_ms=msg.timeout_ms, tags=msg.tags,
         )
-        outgoing = []
+        outgoing = self._tagging(state, AddTag, now)
         if msg.timeout_ms is not None:
             outgoing.append(out.to_workflow(self.topics, workflow_id, TimerFired(-1, purposes.WORKFLOW_TIMEOUT),
                                             now, deliver_at_ms=now + msg.timeout_ms))
@@ -207,7 +209,7 @@ class WorkflowEngine:
         reopened = replace(reopened, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
         ack = self._control(workflow_id, msg.reply, now, "retry", True,
                             f"run {reopened.generation} resumes at step {len(reopened.commands) - 1}")
-        return self._run(reopened, now, ack + resent)
+        return self._run(reopened, now, ack + resent + self._tagging(reopened, AddTag, now))
 
     def _on_query(self, state: State, workflow_id: str, msg: QueryWorkflow, now: int) -> Result:
         if state is None:
@@ -260,7 +262,7 @@ class WorkflowEngine:
             workflow_id=state.workflow_id, workflow_name=state.workflow_name, input=payload, status=status.RUNNING,
             started_at_ms=now, parent=state.parent, waiters=state.waiters, timeout_ms=state.timeout_ms,
             generation=state.generation + 1, runs=state.runs + 1, buffered_signals=state.buffered_signals,
-            signal_ids=state.signal_ids[-MAX_RETRY_IDS:], retry_ids=state.retry_ids,
+            signal_ids=state.signal_ids[-MAX_RETRY_IDS:], retry_ids=state.retry_ids, tags=state.tags,
         )
         if state.timeout_ms is not None:  # the timeout applies to each run
             timer = TimerFired(-1, purposes.WORKFLOW_TIMEOUT, fresh.generation)
@@ -279,7 +281,15 @@ class WorkflowEngine:
         closed = replace(state, status=ending, closed_at_ms=now,
                          result=result, error=error, waiters=())
         answers = out.closed(self.topics, closed, list(state.waiters), now, notify_parent=True)
-        return Decision(closed, outgoing + answers)
+        # A failed workflow stays under its tags (retry_tag can resume it); a custom id is freed.
+        kept = closed.status == status.FAILED
+        return Decision(closed, outgoing + answers + self._tagging(closed, RemoveTag, now, keep_plain_tags=kept))
+
+    def _tagging(self, state: WorkflowState, message: type, now: int, keep_plain_tags: bool = False) -> list[Outgoing]:
+        """Tell the tag engine that this workflow runs (AddTag) or ended (RemoveTag) under each of its tags."""
+        return [out.to_tag(self.topics, out.tag_key(tag, state.workflow_id), message(state.workflow_id), now,
+                           about=f"{state.workflow_id}:{state.generation}")
+                for tag in state.tags if not (keep_plain_tags and not tag.startswith(out.CUSTOM_ID_PREFIX))]
 
     def _not_found(self, workflow_id: str, reply: ReplyTo | None, now: int, reason: str) -> list[Outgoing]:
         return [out.to_client(reply, workflow_id, WorkflowNotFound(reason), now)] if reply else []

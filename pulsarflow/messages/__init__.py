@@ -9,8 +9,10 @@ from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages.client import (
     ClientMessage,
     ControlAnswer,
+    CustomIdAnswer,
     QueryAnswer,
     SignalAccepted,
+    TagIds,
     WorkflowCompleted,
     WorkflowFailed,
     WorkflowNotFound,
@@ -20,6 +22,15 @@ from pulsarflow.messages.common import DeadLetter, ParentRef, ReplyTo, RetrySpec
 from pulsarflow.messages.events import WorkflowEvent
 from pulsarflow.messages.executor import CancelTask, ExecuteTask, TaskExecutorMessage
 from pulsarflow.messages.state import Arrival, BufferedSignal, Command, WorkflowState
+from pulsarflow.messages.tags import (
+    AddTag,
+    ListTagIds,
+    RemoveTag,
+    StartByCustomId,
+    TagEngineMessage,
+    TagOperation,
+    TagState,
+)
 from pulsarflow.messages.workflow import (
     CancelWorkflow,
     ChildCompleted,
@@ -47,7 +58,8 @@ RECORD_CLASSES: dict[str, type] = {
         WorkflowEngineMessage,
         ExecuteTask, CancelTask, TaskExecutorMessage,
         WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound, ControlAnswer,
-        QueryAnswer,
+        QueryAnswer, TagIds, CustomIdAnswer,
+        AddTag, RemoveTag, TagOperation, ListTagIds, StartByCustomId, TagEngineMessage, TagState,
         ClientMessage,
         Command, Arrival, BufferedSignal, WorkflowState,
         WorkflowEvent,

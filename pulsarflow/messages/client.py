@@ -54,8 +54,20 @@ class QueryAnswer:
     error: ErrorInfo | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TagIds:
+    workflow_ids: tuple[str, ...]
+    next_offset: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomIdAnswer:
+    workflow_id: str
+    started: bool
+
+
 ClientAnswer = Union[WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound,
-                     ControlAnswer, QueryAnswer]
+                     ControlAnswer, QueryAnswer, TagIds, CustomIdAnswer]
 
 
 @dataclass(frozen=True, slots=True)

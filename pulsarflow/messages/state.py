@@ -65,3 +65,4 @@ class WorkflowState:
     cancel_requested: bool = False
     retry_ids: tuple[str, ...] = ()
     runs: int = 0
+    tags: tuple[str, ...] = ()

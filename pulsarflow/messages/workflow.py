@@ -22,6 +22,7 @@ class StartWorkflow:
     reply: ReplyTo | None = None
     parent: ParentRef | None = None
     timeout_ms: int | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

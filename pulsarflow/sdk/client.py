@@ -7,15 +7,17 @@ Pulsar), and matches answers to requests by request id.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pulsarflow.clock import SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter, decode_one
+from pulsarflow.engines import messages_out as out
 from pulsarflow.errors import (
     ControlRefusedError,
+    DefinitionError,
     QueryFailedError,
     ResultTimeoutError,
     SerializationError,
@@ -27,21 +29,28 @@ from pulsarflow.messages import (
     CancelWorkflow,
     ClientMessage,
     ControlAnswer,
+    CustomIdAnswer,
     GetWorkflowResult,
     GetWorkflowStatus,
+    ListTagIds,
     QueryAnswer,
     QueryWorkflow,
     ReplyTo,
     RetryWorkflow,
     SendSignal,
     SignalAccepted,
+    StartByCustomId,
     StartWorkflow,
+    TagEngineMessage,
+    TagIds,
+    TagOperation,
     WorkflowCompleted,
     WorkflowEngineMessage,
     WorkflowFailed,
     WorkflowNotFound,
     WorkflowStatusReply,
 )
+from pulsarflow.messages import tags as tags_messages
 from pulsarflow.sdk.definitions import Duration, WorkflowDefinition, to_ms, workflow_definition
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
@@ -88,8 +97,19 @@ class Client:
         return self.start(workflow, *args, id=id, request_id=request_id)
 
     def start(self, workflow: Callable[..., Any] | str, *args: Any, id: str | None = None,
-              timeout: Duration | None = None, request_id: str | None = None) -> WorkflowHandle:
-        """Start a workflow. With ``id``, starting twice returns the same run, never a second one."""
+              timeout: Duration | None = None, request_id: str | None = None, tags: Iterable[str] = (),
+              custom_id: str | None = None) -> WorkflowHandle:
+        """Start a workflow. With ``id``, starting twice returns the same run, never a second one.
+
+        ``tags`` let you find it (``find_ids``) and act on every workflow carrying a tag
+        (``signal_tag``, ``cancel_tag``, ``retry_tag``). With ``custom_id``, at most one
+        workflow runs per custom id: while one runs, another start attaches to it (the
+        handle's ``id`` tells which); once it has ended, a start creates a new one.
+        """
+        tags = _check_tags(tags)
+        if custom_id is not None and id is not None:
+            raise DefinitionError("pass either id= (one workflow ever) or custom_id= (one running at a time), "
+                                  "not both")
         defn = self._definition(workflow)
         name = defn.name if defn else str(workflow)
         try:
@@ -99,8 +119,50 @@ class Client:
         workflow_id = id or uuid.uuid4().hex
         reply = ReplyTo(self.topic, request_id) if request_id else self._reply_to()
         timeout_ms = to_ms(timeout) if timeout is not None else (defn.timeout_ms if defn else None)
-        self._send(workflow_id, StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms))
+        start = StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms, tags=tags)
+        if custom_id is not None:
+            workflow_id = self._start_by_custom_id(custom_id, workflow_id, start)
+        else:
+            self._send(workflow_id, start)
         return WorkflowHandle(self, workflow_id, defn, reply.request_id)
+
+    def find_ids(self, tag: str, page_size: int = 1000, timeout: float | None = 30.0) -> list[str]:
+        """Ids of the running (and failed) workflows carrying ``tag``, read a page at a time from every bucket."""
+        (tag,) = _check_tags([tag])
+        pending = {key: 0 for key in out.tag_buckets(tag)}
+        found: list[str] = []
+        while pending:
+            asked = {}
+            for key, offset in pending.items():
+                reply = self._reply_to()
+                self._send_tag(key, ListTagIds(offset, page_size, reply))
+                asked[key] = reply.request_id
+            pending = {}
+            for key, request_id in asked.items():
+                page = self._expect(self._await(request_id, tag, timeout), TagIds)
+                found.extend(page.workflow_ids)
+                if page.next_offset is not None:
+                    pending[key] = page.next_offset
+        return found
+
+    def signal_tag(self, tag: str, name: str, data: Any = None) -> str:
+        """Send signal ``name`` to every running workflow carrying ``tag``; returns the operation id."""
+        try:
+            payload = self.converter.encode([data])
+        except SerializationError as exc:
+            raise SerializationError(f"data of signal {name!r} cannot be serialized: {exc}") from exc
+        return self._tag_operation(tag, TagOperation(uuid.uuid4().hex, tags_messages.SIGNAL, name, payload))
+
+    def cancel_tag(self, tag: str, reason: str = "cancelled by a client") -> str:
+        """Cancel every running workflow carrying ``tag``; returns the operation id."""
+        return self._tag_operation(tag, TagOperation(uuid.uuid4().hex, tags_messages.CANCEL, reason=reason))
+
+    def retry_tag(self, tag: str) -> str:
+        """Retry every failed workflow carrying ``tag`` (see ``retry``); returns the operation id.
+
+        Failed workflows stay under their tags until they complete or are cancelled.
+        """
+        return self._tag_operation(tag, TagOperation(uuid.uuid4().hex, tags_messages.RETRY))
 
     def get_handle(self, workflow_id: str, workflow: Callable[..., Any] | None = None) -> WorkflowHandle:
         """A handle on an existing workflow (pass the workflow to decode its result with type hints)."""
@@ -174,6 +236,26 @@ class Client:
             self.registry.workflow(defn.name)  # an unknown workflow fails here, at the call site
         return defn
 
+    def _start_by_custom_id(self, custom_id: str, workflow_id: str, start: StartWorkflow) -> str:
+        if not custom_id:
+            raise DefinitionError("custom_id must be a non-empty string")
+        reply = self._reply_to()
+        key = out.CUSTOM_ID_PREFIX + custom_id
+        self._send_tag(key, StartByCustomId(workflow_id, start, reply))
+        answer = self._expect(self._await(reply.request_id, key, 30.0), CustomIdAnswer)
+        return str(answer.workflow_id)
+
+    def _tag_operation(self, tag: str, operation: TagOperation) -> str:
+        """Send ``operation`` to every bucket of ``tag``; each works through its ids a page at a time."""
+        (tag,) = _check_tags([tag])
+        for key in out.tag_buckets(tag):
+            self._send_tag(key, operation)
+        return operation.operation_id
+
+    def _send_tag(self, key: str, message: Any) -> None:
+        envelope = TagEngineMessage(uuid.uuid4().hex, key, self._clock.now_ms(), message)
+        self.connection.send(self.topics.tag_engine, key, self.codec.encode(envelope))
+
     def _reply_to(self) -> ReplyTo:
         return ReplyTo(self.topic, uuid.uuid4().hex)
 
@@ -210,6 +292,19 @@ class Client:
         if not isinstance(answer, kind):
             raise WorkflowNotFoundError(f"unexpected answer {type(answer).__name__}")
         return answer
+
+
+def _check_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(tags, str):
+        raise DefinitionError(f"tags must be a list of strings, got the string {tags!r}; write tags=[{tags!r}]")
+    checked = tuple(dict.fromkeys(tags))
+    for tag in checked:
+        if not isinstance(tag, str) or not tag:
+            raise DefinitionError(f"a tag must be a non-empty string, got {tag!r}")
+        if tag.startswith(out.CUSTOM_ID_PREFIX):
+            raise DefinitionError(f"tag {tag!r}: the prefix {out.CUSTOM_ID_PREFIX!r} is reserved; "
+                                  "pass custom_id= to start at most one running workflow per id")
+    return checked
 
 
 class WorkflowHandle:

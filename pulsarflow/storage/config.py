@@ -70,4 +70,6 @@ def state_store_from_config(config: Mapping[str, Any], context: Any) -> StateSto
 
     topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
                     config.get("app", "pulsarflow"))
-    return RedisStateStore.from_url(redis_url(config, context), prefix=key_prefix(topics), retention_ms=retention)
+    engine = str(config.get("engine", "workflow"))  # each engine its own key space
+    return RedisStateStore.from_url(redis_url(config, context), prefix=key_prefix(topics, engine),
+                                    retention_ms=retention if engine == "workflow" else None)

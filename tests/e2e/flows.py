@@ -304,8 +304,14 @@ async def progress(ctx: pf.WorkflowContext, n: int) -> int:
     return len(done)
 
 
+@pf.workflow
+async def inbox(ctx: pf.WorkflowContext, owner: str) -> str:
+    """Waits for one message (a signal), or is cancelled."""
+    return f"{owner} got {await ctx.wait_signal('message')}"
+
+
 ALL = [add, shift, flaky, picky, slow, sequence, fan, race, points, parent, sleeper, approval, two_signals,
        determinism, retrying, non_retryable, timing_out, overall_timeout, too_long, catches, child_fails,
        uses_wall_clock, uses_asyncio, nap, release, stubborn, watchful, fragile, holds, holds_strictly, watching,
        resumable, resumable_pair, summer, looping_children, mailbox,
-       progress]
+       progress, inbox]

@@ -51,6 +51,7 @@ def deployment(pulsar_admin, tmp_path_factory):  # type: ignore[no-untyped-def]
         "bundle_library": os.environ.get("PULSARFLOW_BUNDLE", "0") == "1",
         "functions": [
             {"name": f"{app}-workflow-engine", "engine": "workflow"},
+            {"name": f"{app}-tag-engine", "engine": "tag"},
             {"name": f"{app}-executor-default", "engine": "executor", "service": "default"},
             {"name": f"{app}-executor-geometry", "engine": "executor", "service": "geometry"},
         ],

@@ -71,3 +71,24 @@ def test_retry_resumes_a_failed_workflow(client, tmp_path: Path) -> None:  # typ
     flag.write_text("fixed on Pulsar")
     assert "resumes" in handle.retry()
     assert handle.result(timeout=TIMEOUT) == [3, "fixed on Pulsar"]
+
+
+def test_tags_and_custom_ids(client) -> None:  # type: ignore[no-untyped-def]
+    run = time.time_ns()
+    tag = f"team-{run}"
+    handles = [client.start(flows.inbox, f"u{i}", id=f"inbox-{run}-{i}", tags=[tag]) for i in range(4)]
+    eventually(lambda: sorted(client.find_ids(tag)) == sorted(h.id for h in handles), "the tag's ids")
+    client.signal_tag(tag, "message", "all")
+    assert [h.result(timeout=TIMEOUT) for h in handles] == [f"u{i} got all" for i in range(4)]
+    eventually(lambda: client.find_ids(tag) == [], "the ended workflows leaving the tag")
+    first = client.start(flows.inbox, "solo", custom_id=f"solo-{run}")
+    second = client.start(flows.inbox, "solo again", custom_id=f"solo-{run}")
+    assert second.id == first.id
+    client.signal(first.id, "message", "once")
+    assert second.result(timeout=TIMEOUT) == "solo got once"
+    doomed = [client.start(flows.inbox, f"d{i}", tags=[f"doomed-{run}"]) for i in range(2)]
+    eventually(lambda: len(client.find_ids(f"doomed-{run}")) == 2, "the doomed tag's ids")
+    client.cancel_tag(f"doomed-{run}", "closing")
+    for handle in doomed:
+        with pytest.raises(pf.WorkflowCancelledError, match="closing"):
+            handle.result(timeout=TIMEOUT)

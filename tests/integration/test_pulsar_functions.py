@@ -32,7 +32,7 @@ def client(deployment):  # type: ignore[no-untyped-def]
 def test_deploy_reports_schemas_and_functions(deployment) -> None:  # type: ignore[no-untyped-def]
     manifest, report, out = deployment
     assert any("workflow-engine: version" in line for line in report)
-    assert sum(line.endswith(": created") for line in report) == 3
+    assert sum(line.endswith(": created") for line in report) == len(manifest.functions) == 4
     assert {p.name for p in out.glob("*.yaml")} == {f"{s.name}.yaml" for s in manifest.functions}
 
 

@@ -1,0 +1,7 @@
+"""Pulsar Function entry point: the tag engine (keyed by tag bucket or custom id, Key_Shared)."""
+
+from pulsarflow.functions import EngineFunction
+
+
+class TagEngineFunction(EngineFunction):
+    """Runs pulsarflow's tag engine; configured by userConfig (see functions.yaml)."""

@@ -1,0 +1,69 @@
+"""Messages consumed by the tag engine, keyed by tag bucket (or custom id), and its state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from pulsarflow.messages.common import ReplyTo
+from pulsarflow.messages.workflow import StartWorkflow
+
+TAG_STATE_SCHEMA_VERSION = 1
+
+# Values of TagOperation.action.
+SIGNAL = "signal"
+CANCEL = "cancel"
+RETRY = "retry"
+ACTIONS = (SIGNAL, CANCEL, RETRY)
+
+
+@dataclass(frozen=True, slots=True)
+class AddTag:
+    workflow_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveTag:
+    workflow_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TagOperation:
+    operation_id: str
+    action: str
+    signal_name: str | None = None
+    data: bytes | None = None
+    reason: str = ""
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ListTagIds:
+    offset: int
+    limit: int
+    reply: ReplyTo
+
+
+@dataclass(frozen=True, slots=True)
+class StartByCustomId:
+    workflow_id: str
+    start: StartWorkflow
+    reply: ReplyTo
+
+
+TagInput = Union[AddTag, RemoveTag, TagOperation, ListTagIds, StartByCustomId]
+
+
+@dataclass(frozen=True, slots=True)
+class TagEngineMessage:
+    message_id: str
+    tag_key: str
+    sent_at_ms: int
+    message: TagInput
+
+
+@dataclass(frozen=True, slots=True)
+class TagState:
+    tag_key: str
+    workflow_ids: tuple[str, ...] = ()
+    schema_version: int = TAG_STATE_SCHEMA_VERSION
