@@ -27,13 +27,13 @@ def plot(report: dict[str, Any], out: Path) -> None:
         colors = ["tab:blue" if SYSTEMS[n].runtime == PROJECT else "tab:gray" for n in names]
         top, bottom = axes[0][col], axes[1][col]
         top.bar(names, [r["workflows_per_s"] for r in rows], color=colors, yerr=_spread(rows), capsize=4)
-        top.set_xticks(range(len(rows)), [f"{r['system']}\n{r['workflows_per_s']:.0f}/s" for r in rows])
+        top.set_xticks(range(len(rows)), [f"{_name(r)}\n{r['workflows_per_s']:.0f}/s" for r in rows])
         top.set_yscale("log")
         top.set_title(f"{case}: {rows[0]['workflows'] if rows else 0} workflows")
         top.set_ylabel("workflows/s (median, min-max; log)")
         bottom.bar(names, [r["p50_ms"] for r in rows], color=colors, label="p50")
         bottom.scatter(names, [r["p99_ms"] for r in rows], color="black", marker="_", s=400, label="p99", zorder=3)
-        bottom.set_xticks(range(len(rows)), [f"{r['system']}\np50 {r['p50_ms']:.0f} ms" for r in rows])
+        bottom.set_xticks(range(len(rows)), [f"{_name(r)}\np50 {r['p50_ms']:.0f} ms" for r in rows])
         bottom.set_yscale("log")
         bottom.set_ylabel("start-to-result latency, ms (log)")
         bottom.legend()
@@ -45,6 +45,10 @@ def plot(report: dict[str, Any], out: Path) -> None:
                  f"load {machine['load_1m_at_start']} at start, {machine['load_1m_at_end']} at end")
     fig.tight_layout()
     fig.savefig(out, dpi=90)
+
+
+def _name(row: dict[str, Any]) -> str:
+    return str(row["system"]).replace("-", "\n", 1)  # two short lines fit under a bar
 
 
 def _spread(rows: list[dict[str, Any]]) -> list[list[float]]:
