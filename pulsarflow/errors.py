@@ -13,7 +13,10 @@
     ├── WorkflowNotFoundError    no workflow has the requested id
     ├── ResultTimeoutError       a client stopped waiting for an answer
     ├── QueryFailedError         a workflow query could not be answered (carries why)
+    │   └── UpdateFailedError    an update was rejected or its handler raised
+    ├── UpdateRejectedError      the workflow declares no handler for an update (inside the engine)
     ├── ControlRefusedError      a cancel or retry was refused (the workflow is not in a state for it)
+    ├── ScheduleError            a schedule is specified wrongly (cron, interval, overlap) or its name is taken
     ├── WorkflowFailedError      raised by the client: the workflow failed (carries the cause)
     │   └── WorkflowCancelledError   the workflow was cancelled (also raised at its pending steps)
     └── WorkflowError            raised inside workflow code, catchable by the workflow
@@ -141,8 +144,20 @@ class QueryFailedError(PulsarflowError):
         self.error = error
 
 
+class UpdateFailedError(QueryFailedError):
+    """An update was not applied or its handler raised; ``error`` says why."""
+
+
+class UpdateRejectedError(PulsarflowError):
+    """Recorded for an update the workflow has no handler for (the client sees UpdateFailedError)."""
+
+
 class ControlRefusedError(PulsarflowError):
     """A cancel or retry request was refused; the message says why."""
+
+
+class ScheduleError(PulsarflowError):
+    """A schedule was given a bad cron expression, interval or overlap policy, or its name is taken."""
 
 
 class WorkflowError(PulsarflowError):

@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pulsarflow.converter import PayloadConverter, decode_one
-from pulsarflow.engines.errors import step_exception
+from pulsarflow.engines.errors import error_info, step_exception
 from pulsarflow.errors import (
     NonDeterminismError,
     SandboxViolationError,
     SerializationError,
+    UpdateRejectedError,
     WorkflowCancelledError,
 )
 from pulsarflow.messages import Arrival, Command, WorkflowState
@@ -44,6 +45,8 @@ class Replay:
         self.now_ms = state.started_at_ms
         self.steps: list[tuple[Step, StepRequest]] = []
         self.queries: dict[str, Callable[..., Any]] = {}  # declared by ctx.on_query while replaying
+        self.updates: dict[str, Callable[..., Any]] = {}  # declared by ctx.on_update while replaying
+        self.update_outcomes: dict[str, Arrival] = {}  # update id -> its result (value or error)
         self.issued_at: list[int] = []  # replay time at which each step was issued
         self.partial_history = partial_history  # recorded steps past the last arrival may go unreached
         self.new_arrivals: list[Arrival] = []
@@ -121,6 +124,9 @@ class Replay:
             raise SerializationError(f"arguments of {target!r} cannot be serialized: {exc}") from exc
 
     def _apply(self, arrival: Arrival) -> None:
+        if arrival.update is not None:
+            self._apply_update(arrival)
+            return
         if arrival.position >= len(self.steps):
             self._record_fatal(NonDeterminismError(
                 self.state.workflow_id, arrival.position, self.state.commands[arrival.position].describe(),
@@ -136,6 +142,28 @@ class Replay:
         else:
             step.resolve(self._decode_value(request, arrival.value), None, self.applied)
         self.applied += 1
+        if self._waiting is not None and self._waiting.ready():
+            self._advance()
+
+    def _apply_update(self, arrival: Arrival) -> None:
+        """Run the update's handler at its recorded place; its outcome is kept for the answer."""
+        call = arrival.update
+        assert call is not None
+        self.now_ms = arrival.at_ms
+        handler = self.updates.get(call.name)
+        if handler is None:
+            error = UpdateRejectedError(f"workflow {self.state.workflow_id!r} declares no update {call.name!r} at "
+                                        f"this point; declared: {sorted(self.updates) or 'none'}")
+            self.update_outcomes[call.update_id] = Arrival(-1, arrival.at_ms, error=error_info(error))
+            return
+        try:
+            args = self.converter.decode(call.args, None)
+            with sandbox.workflow_code(self.state.workflow_id, self._record_fatal):
+                value = handler(*args)
+            outcome = Arrival(-1, arrival.at_ms, value=self.converter.encode([value]))
+        except Exception as exc:  # the handler refused it: the client gets the error, the workflow goes on
+            outcome = Arrival(-1, arrival.at_ms, error=error_info(exc, workflow_id=self.state.workflow_id))
+        self.update_outcomes[call.update_id] = outcome
         if self._waiting is not None and self._waiting.ready():
             self._advance()
 

@@ -28,6 +28,7 @@ from pulsarflow.messages import (
     ControlAnswer,
     GetWorkflowResult,
     GetWorkflowStatus,
+    QueryAnswer,
     QueryWorkflow,
     RemoveTag,
     ReplyTo,
@@ -38,6 +39,7 @@ from pulsarflow.messages import (
     TaskCompleted,
     TaskFailed,
     TimerFired,
+    UpdateWorkflow,
     WorkflowEngineMessage,
     WorkflowNotFound,
     WorkflowState,
@@ -80,6 +82,7 @@ class WorkflowEngine:
             CancelWorkflow: self._on_cancel,
             RetryWorkflow: self._on_retry,
             QueryWorkflow: self._on_query,
+            UpdateWorkflow: self._on_update,
         }
 
     @staticmethod
@@ -217,6 +220,23 @@ class WorkflowEngine:
                             unchanged=True)
         answer = queries.answer(state, self.registry, self.converter, self.topics, msg.name, msg.args)
         return Decision(state, [out.to_client(msg.reply, workflow_id, answer, now)], unchanged=True)
+
+    def _on_update(self, state: State, workflow_id: str, msg: UpdateWorkflow, now: int) -> Result:
+        if state is None or state.status != status.RUNNING:
+            why = f"no workflow {workflow_id!r}" if state is None else f"workflow {workflow_id!r} is {state.status}"
+            refused = ErrorInfo(queries.REJECTED, f"{why}; only a running workflow takes updates",
+                                workflow_id=workflow_id)
+            return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
+                            unchanged=True)
+        call_id = msg.call.update_id
+        recorded = any(a.update is not None and a.update.update_id == call_id for a in state.arrivals)
+        candidate = state if recorded else replace(state, arrivals=state.arrivals + (
+            Arrival(-1, now, update=msg.call),))
+        outcome = queries.update_outcome(candidate, call_id, self.registry, self.converter, self.topics)
+        answer = [out.to_client(msg.reply, workflow_id, QueryAnswer(outcome.value, outcome.error), now)]
+        if recorded or (outcome.error is not None and outcome.error.type == queries.REJECTED):
+            return Decision(state, answer, unchanged=True)
+        return self._run(candidate, now, answer)
 
     def _control(self, workflow_id: str, reply: ReplyTo | None, now: int, action: str, accepted: bool,
                  detail: str) -> list[Outgoing]:

@@ -21,7 +21,7 @@ from pulsarflow.messages.client import (
 from pulsarflow.messages.common import DeadLetter, ParentRef, ReplyTo, RetrySpec
 from pulsarflow.messages.events import WorkflowEvent
 from pulsarflow.messages.executor import CancelTask, ExecuteTask, TaskExecutorMessage
-from pulsarflow.messages.state import Arrival, BufferedSignal, Command, WorkflowState
+from pulsarflow.messages.state import Arrival, BufferedSignal, Command, UpdateCall, WorkflowState
 from pulsarflow.messages.tags import (
     AddTag,
     ListTagIds,
@@ -44,6 +44,7 @@ from pulsarflow.messages.workflow import (
     TaskCompleted,
     TaskFailed,
     TimerFired,
+    UpdateWorkflow,
     WorkflowEngineMessage,
 )
 
@@ -55,6 +56,7 @@ RECORD_CLASSES: dict[str, type] = {
         ErrorInfo, RetrySpec, ReplyTo, ParentRef, DeadLetter,
         StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
         SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow, QueryWorkflow,
+        UpdateWorkflow, UpdateCall,
         WorkflowEngineMessage,
         ExecuteTask, CancelTask, TaskExecutorMessage,
         WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound, ControlAnswer,

@@ -29,11 +29,19 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateCall:
+    update_id: str
+    name: str
+    args: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Arrival:
     position: int
     at_ms: int
     value: bytes | None = None
     error: ErrorInfo | None = None
+    update: UpdateCall | None = None  # an update applied here (position -1)
 
 
 @dataclass(frozen=True, slots=True)

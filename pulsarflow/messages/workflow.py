@@ -7,6 +7,7 @@ from typing import Union
 
 from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages.common import ParentRef, ReplyTo
+from pulsarflow.messages.state import UpdateCall
 
 # Values of the Avro enum TimerPurpose.
 SLEEP = "SLEEP"
@@ -99,10 +100,16 @@ class QueryWorkflow:
     reply: ReplyTo
 
 
+@dataclass(frozen=True, slots=True)
+class UpdateWorkflow:
+    call: UpdateCall
+    reply: ReplyTo
+
+
 WorkflowInput = Union[
     StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
     SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow,
-    QueryWorkflow,
+    QueryWorkflow, UpdateWorkflow,
 ]
 
 

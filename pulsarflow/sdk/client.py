@@ -21,6 +21,7 @@ from pulsarflow.errors import (
     QueryFailedError,
     ResultTimeoutError,
     SerializationError,
+    UpdateFailedError,
     WorkflowCancelledError,
     WorkflowFailedError,
     WorkflowNotFoundError,
@@ -44,6 +45,8 @@ from pulsarflow.messages import (
     TagEngineMessage,
     TagIds,
     TagOperation,
+    UpdateCall,
+    UpdateWorkflow,
     WorkflowCompleted,
     WorkflowEngineMessage,
     WorkflowFailed,
@@ -220,6 +223,25 @@ class Client:
             raise QueryFailedError(answer.error)
         return decode_one(self.converter, answer.value or b"[null]", None)
 
+    def update(self, workflow_id: str, name: str, *args: Any, update_id: str | None = None,
+               timeout: float | None = 30.0) -> Any:
+        """Run the workflow's update handler ``name`` (see ``ctx.on_update``) and return its answer.
+
+        The update is recorded in the workflow's history; the same ``update_id`` is applied
+        once. Raises UpdateFailedError if the workflow has no such handler, is not running,
+        or the handler raised.
+        """
+        try:
+            payload = self.converter.encode(args)
+        except SerializationError as exc:
+            raise SerializationError(f"arguments of update {name!r} cannot be serialized: {exc}") from exc
+        reply = self._reply_to()
+        self._send(workflow_id, UpdateWorkflow(UpdateCall(update_id or uuid.uuid4().hex, name, payload), reply))
+        answer = self._expect(self._await(reply.request_id, workflow_id, timeout), QueryAnswer)
+        if answer.error is not None:
+            raise UpdateFailedError(answer.error)
+        return decode_one(self.converter, answer.value or b"[null]", None)
+
     def status(self, workflow_id: str, timeout: float | None = 30.0) -> WorkflowDescription:
         reply = self._reply_to()
         self._send(workflow_id, GetWorkflowStatus(reply))
@@ -352,6 +374,9 @@ class WorkflowHandle:
 
     def query(self, name: str, *args: Any) -> Any:
         return self.client.query(self.id, name, *args)
+
+    def update(self, name: str, *args: Any) -> Any:
+        return self.client.update(self.id, name, *args)
 
     def cancel(self, reason: str = "cancelled by a client") -> str:
         return self.client.cancel(self.id, reason)

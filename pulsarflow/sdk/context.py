@@ -104,6 +104,15 @@ class WorkflowContext:
         """
         self._replay.queries[name] = handler
 
+    def on_update(self, name: str, handler: Callable[..., Any]) -> None:
+        """Handle update ``name`` with ``handler(*args)``: it may change the workflow's variables and
+        returns the client's answer (raise to refuse it). It must not wait or do I/O.
+
+        Clients call ``client.update(workflow_id, name, *args)``; the update is recorded in
+        the history, so every replay applies it again at the same point.
+        """
+        self._replay.updates[name] = handler
+
     @property
     def history_length(self) -> int:
         """Steps recorded so far in this run; continue as new well before it reaches thousands."""

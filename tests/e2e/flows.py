@@ -310,8 +310,26 @@ async def inbox(ctx: pf.WorkflowContext, owner: str) -> str:
     return f"{owner} got {await ctx.wait_signal('message')}"
 
 
+@pf.workflow
+async def cart(ctx: pf.WorkflowContext, owner: str) -> list[str]:
+    """Items are added by updates (each answered with the new count) until the checkout signal."""
+    items: list[str] = []
+
+    def add_item(item: str) -> int:
+        if not item:
+            raise ValueError("an item needs a name")
+        items.append(item)
+        return len(items)
+
+    ctx.on_update("add", add_item)
+    ctx.on_query("items", lambda: list(items))
+    await ctx.wait_signal("checkout")
+    total = await ctx.task(add, len(items), 0)
+    return [*items, f"{owner}: {total}"]
+
+
 ALL = [add, shift, flaky, picky, slow, sequence, fan, race, points, parent, sleeper, approval, two_signals,
        determinism, retrying, non_retryable, timing_out, overall_timeout, too_long, catches, child_fails,
        uses_wall_clock, uses_asyncio, nap, release, stubborn, watchful, fragile, holds, holds_strictly, watching,
        resumable, resumable_pair, summer, looping_children, mailbox,
-       progress, inbox]
+       progress, inbox, cart]

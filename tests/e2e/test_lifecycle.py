@@ -189,3 +189,21 @@ def test_queries_read_declared_state_without_changing_history(env: TestEnvironme
     assert handle.query("done") == 4  # a finished workflow still answers from its history
     with pytest.raises(pf.WorkflowNotFoundError):
         client.query("ghost", "done")
+
+
+def test_updates_are_handled_answered_and_replayed(env: TestEnvironment) -> None:
+    client = env.client()
+    handle = client.start(flows.cart, "bo", id="cart-1")
+    env.run_ready()
+    assert handle.update("add", "apple") == 1
+    assert client.update("cart-1", "add", "pear", update_id="u-2") == 2
+    assert client.update("cart-1", "add", "pear", update_id="u-2") == 2  # the same update id is applied once
+    with pytest.raises(pf.UpdateFailedError, match="an item needs a name"):
+        handle.update("add", "")
+    with pytest.raises(pf.UpdateFailedError, match="declares no update 'remove' at this point; declared: \\['add'\\]"):
+        handle.update("remove", "apple")
+    assert handle.query("items") == ["apple", "pear"]  # rebuilt by replaying the recorded updates
+    client.signal("cart-1", "checkout")
+    assert handle.result() == ["apple", "pear", "bo: 2"]
+    with pytest.raises(pf.UpdateFailedError, match="is COMPLETED; only a running workflow takes updates"):
+        handle.update("add", "late")
