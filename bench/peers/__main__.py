@@ -39,8 +39,8 @@ def main() -> None:
             continue
         outcome = _run_once(harness.SYSTEMS[name], round_no, cases, args, results)
         for row in outcome.get("rows", []):
-            _emit({"kind": "run", "round": round_no, **row}, runs_file)
-            report["runs"].append(row)
+            report["runs"].append({"round": round_no, **row})
+            _emit({"kind": "run", **report["runs"][-1]}, runs_file)
         if "skipped" in outcome:
             report["skipped"][name] = outcome["skipped"]
             _emit({"kind": "skipped", "system": name, "reason": outcome["skipped"]}, runs_file)
