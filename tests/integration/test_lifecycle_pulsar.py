@@ -92,3 +92,16 @@ def test_tags_and_custom_ids(client) -> None:  # type: ignore[no-untyped-def]
     for handle in doomed:
         with pytest.raises(pf.WorkflowCancelledError, match="closing"):
             handle.result(timeout=TIMEOUT)
+
+
+def test_queries_and_updates(client) -> None:  # type: ignore[no-untyped-def]
+    handle = client.start(flows.cart, "pulsar", id=f"cart-{time.time_ns()}")
+    eventually(lambda: exists(client, handle.id), "the cart's start")
+    assert handle.update("add", "apple") == 1
+    assert client.update(handle.id, "add", "pear", update_id=f"{handle.id}-u2") == 2
+    assert client.update(handle.id, "add", "pear", update_id=f"{handle.id}-u2") == 2
+    with pytest.raises(pf.UpdateFailedError, match="an item needs a name"):
+        handle.update("add", "")
+    assert handle.query("items") == ["apple", "pear"]
+    client.signal(handle.id, "checkout")
+    assert handle.result(timeout=TIMEOUT) == ["apple", "pear", "pulsar: 2"]
