@@ -2,6 +2,7 @@
 
     python -m bench.pulsar [--workflows 200] [--concurrency 32] [--admin-url ...] [--service-url ...]
                            [--state function|redis] [--redis-url redis://127.0.0.1:6379/0]
+                           [--engine-parallelism 1] [--executor-parallelism 1]
 
 Deploys the workflow engine and the 'bench' executor under a fresh app name, runs the
 cases with a closed loop, prints one JSON line per case, then deletes the functions.
@@ -62,16 +63,18 @@ def run_case(client, case: str, workflows: int, concurrency: int,  # type: ignor
 
 
 @contextlib.contextmanager
-def deployed(admin_url: str, service_url: str, state: dict[str, Any] | None = None) -> Iterator[Any]:
+def deployed(admin_url: str, service_url: str, state: dict[str, Any] | None = None,
+             engines: int = 1, executors: int = 1) -> Iterator[Any]:
     """Deploy the engine and the 'bench' executor under a fresh app name; yield a warmed-up client.
 
-    ``state`` holds manifest settings of the state backend, e.g. ``{"state": "redis", "redis_url": ...}``.
+    ``state`` holds manifest settings of the state backend, e.g. ``{"state": "redis", "redis_url": ...}``;
+    ``engines`` and ``executors`` are the parallelism of the two functions.
     """
     app = f"bench{uuid.uuid4().hex[:6]}"
     manifest = mf.parse({"app": app, "modules": ["bench.workloads"], "bundle_library": False, **(state or {}),
                          "functions": [
-        {"name": f"{app}-workflow-engine", "engine": "workflow"},
-        {"name": f"{app}-executor-bench", "engine": "executor", "service": "bench"}]})
+        {"name": f"{app}-workflow-engine", "engine": "workflow", "parallelism": engines},
+        {"name": f"{app}-executor-bench", "engine": "executor", "service": "bench", "parallelism": executors}]})
     admin = PulsarAdmin(admin_url)
     tool.apply(admin, manifest, Path(tempfile.mkdtemp()))
     try:
@@ -92,11 +95,15 @@ def main() -> None:
     parser.add_argument("--cases", default="sequential-3,sequential-1")
     parser.add_argument("--state", choices=["function", "redis"], default="function")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--engine-parallelism", type=int, default=1, help="instances of the workflow engine")
+    parser.add_argument("--executor-parallelism", type=int, default=1, help="instances of the executor")
     args = parser.parse_args()
     state = {"state": "redis", "redis_url": args.redis_url} if args.state == "redis" else None
-    with deployed(args.admin_url, args.service_url, state) as client:
+    engines, executors = args.engine_parallelism, args.executor_parallelism
+    with deployed(args.admin_url, args.service_url, state, engines, executors) as client:
         for case in args.cases.split(","):
-            run_case(client, case, args.workflows, args.concurrency, state=args.state)
+            run_case(client, case, args.workflows, args.concurrency, state=args.state,
+                     engine_parallelism=engines, executor_parallelism=executors)
 
 
 if __name__ == "__main__":

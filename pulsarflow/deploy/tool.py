@@ -10,6 +10,7 @@ schemas  check and upload the message schemas only
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,17 @@ from pulsarflow.codec import Codec
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy import package
 from pulsarflow.deploy.admin import PulsarAdmin
-from pulsarflow.errors import SchemaError
+from pulsarflow.errors import BackendError, SchemaError
 from pulsarflow.topics import Topics
 
 COMPATIBILITY = "BACKWARD_TRANSITIVE"
+FIRST_INSTANCE_TIMEOUT_S = 120.0
 
 
 def topic_schemas(topics: Topics, services: list[str]) -> dict[str, str]:
     """Which envelope schema each engine topic carries."""
-    out = {topics.workflow_engine: "WorkflowEngineMessage", topics.dead_letters: "DeadLetter"}
+    out = {topics.workflow_engine: "WorkflowEngineMessage", topics.tag_engine: "TagEngineMessage",
+           topics.dead_letters: "DeadLetter"}
     out.update({topics.executor(s): "TaskExecutorMessage" for s in services})
     return out
 
@@ -80,8 +83,30 @@ def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path) -> list[str]:
         entry = mf.ENTRY_POINTS[spec.engine][0]
         zipped = package.build(out, spec.name, entry, manifest.modules, wheels)
         config = mf.function_config(manifest, spec, zipped.name)
-        report.append(f"{spec.name}: {admin.create_or_update(config, zipped)}")
+        report.append(f"{spec.name}: {create_or_update(admin, config, zipped)}")
     return report
+
+
+def create_or_update(admin: PulsarAdmin, config: dict[str, Any], zipped: Path) -> str:
+    """Create or update one function; a new one with parallelism > 1 starts with one instance.
+
+    Every instance creates the function's state table at start-up if it is missing; when
+    several start together, the table service fails all but one and those exit, to be
+    restarted seconds later (see docs/pulsar-setup.md). So the first instance creates the
+    table alone, then the function is updated to its parallelism.
+    """
+    t, n, name = config["tenant"], config["namespace"], config["name"]
+    if config["parallelism"] <= 1 or admin.function(t, n, name) is not None:
+        return admin.create_or_update(config, zipped)
+    admin.create_or_update({**config, "parallelism": 1}, zipped)
+    deadline = time.monotonic() + FIRST_INSTANCE_TIMEOUT_S
+    while admin.function_status(t, n, name).get("numRunning", 0) < 1:
+        if time.monotonic() > deadline:
+            raise BackendError(f"the first instance of {name} did not start within {FIRST_INSTANCE_TIMEOUT_S:.0f}s; "
+                               f"see its log under logs/functions/{t}/{n}/{name}/ of the Pulsar installation")
+        time.sleep(0.2)
+    admin.create_or_update(config, zipped)
+    return "created"
 
 
 def run(action: str, manifest_path: Path, admin_url: str, out: Path) -> int:

@@ -108,22 +108,28 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def one_instance(function_name: str) -> int:
-    pids = wait_for(lambda: instance_pids(function_name), 60, f"an instance of {function_name}")
-    assert len(pids) == 1, f"expected one instance process of {function_name}, found {pids}"
-    return int(pids[0])
+def kill_and_await_restart(function_name: str, instances: int = 1) -> tuple[int, float]:
+    """SIGKILL one instance of the function; return its pid and the kill time once the worker restarted it."""
+    def all_started() -> list[int] | None:
+        pids = instance_pids(function_name)
+        return pids if len(pids) == instances else None
 
-
-def kill_and_await_restart(function_name: str) -> tuple[int, float]:
-    """SIGKILL the function's instance; return its pid and the kill time once the worker restarted it."""
-    pid = one_instance(function_name)
+    before = wait_for(all_started, 60, f"{instances} instance process(es) of {function_name}")
+    pid = before[0]
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
-    restarted = wait_for(lambda: [p for p in instance_pids(function_name) if p != pid], 90,
-                         f"the functions worker to restart {function_name}")
+    wait_for(lambda: len(set(instance_pids(function_name)) - set(before)) == 1, 90,
+             f"the functions worker to restart {function_name}")
     assert pid not in instance_pids(function_name)
-    assert restarted
     return pid, killed_at
+
+
+def running_status(admin: Any, topics: Any, function_name: str, instances: int) -> dict[str, Any]:
+    def all_running() -> dict[str, Any] | None:
+        status = admin.function_status(topics.tenant, topics.namespace, function_name)
+        return status if status.get("numRunning") == instances else None
+
+    return dict(wait_for(all_running, 60, f"{instances} running instance(s) of {function_name}"))
 
 
 # -- recorded outcomes --------------------------------------------------------------------
@@ -166,7 +172,8 @@ def executions(journal: Path, since: int = 0) -> dict[tuple[str, int], list[dict
     return by_step
 
 
-def run_and_kill(client: Any, admin: Any, app: Any, journal: Path, victim: str) -> dict[str, Any]:
+def run_and_kill(client: Any, admin: Any, app: Any, journal: Path, victim: str, instances: int = 1
+                 ) -> dict[str, Any]:
     """Start the workflows, kill ``victim`` mid-run, wait for every result; return what was observed."""
     handles = [client.start(fault_flows.chain, str(journal), STEPS, STEP_SECONDS, id=f"{victim}-{i}-{uuid.uuid4().hex}")
                for i in range(WORKFLOWS)]
@@ -174,7 +181,7 @@ def run_and_kill(client: Any, admin: Any, app: Any, journal: Path, victim: str) 
              "the workflows to make progress")
     recorded = recorded_tokens(admin, app, [h.id for h in handles])
     offset = journal.stat().st_size
-    pid, killed_at = kill_and_await_restart(victim)
+    pid, killed_at = kill_and_await_restart(victim, instances)
     results = {h.id: h.result(timeout=TIMEOUT) for h in handles}
     return {"recorded": recorded, "offset": offset, "pid": pid, "killed_at": killed_at, "results": results}
 
@@ -220,6 +227,30 @@ def test_killing_an_executor_loses_nothing_and_redelivers_only_unacknowledged_st
             f"{workflow_id} step {position} was recorded, then ran again though its execution was "
             f"acknowledged: {before[(workflow_id, position)]}")
         assert {e["attempt"] for e in entries} == {first["attempt"]}
+
+
+def test_killing_one_of_two_engine_instances_loses_nothing_and_repeats_no_recorded_step(
+        pulsar_admin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Key_Shared hands the dead instance's workflows to the other one, then back after the restart."""
+    from pulsarflow.worker import connect
+
+    functions = [{"name": "{app}-workflow-engine", "engine": "workflow", "parallelism": 2},
+                 {"name": "{app}-executor-faults", "engine": "executor", "service": fault_flows.SERVICE}]
+    with deployed_app(pulsar_admin, tmp_path / "deploy", [MODULE], functions, prefix="fault") as manifest:
+        t, engine = manifest.topics, manifest.functions[0].name
+        status = running_status(pulsar_admin, t, engine, 2)
+        # Deployed at one instance, then updated to two: no instance lost the state-table race.
+        assert [i["status"]["numRestarts"] for i in status["instances"]] == [0, 0]
+        connected = connect(SERVICE_URL, modules=[MODULE], topics=t)
+        try:
+            journal = tmp_path / "journal.jsonl"
+            observed = run_and_kill(connected, pulsar_admin, manifest, journal, engine, instances=2)
+        finally:
+            connected.connection.close()
+    check_no_loss_and_stable_outcomes(observed, journal)
+    after = executions(journal, observed["offset"])
+    repeated = sorted((w, p) for (w, p) in after if p in observed["recorded"][w])
+    assert repeated == [], f"recorded steps ran again after an engine instance was killed: {repeated}"
 
 
 # -- redelivered messages -----------------------------------------------------------------
