@@ -5,6 +5,7 @@ Declare tasks with ``@task`` and workflows with ``@workflow``; run them embedded
 Pulsar with the engines deployed as Pulsar Functions.
 """
 
+from pulsarflow import schedules
 from pulsarflow.embedded import EmbeddedEnvironment
 from pulsarflow.errors import (
     ChildWorkflowFailedError,
@@ -16,6 +17,7 @@ from pulsarflow.errors import (
     QueryFailedError,
     ResultTimeoutError,
     SandboxViolationError,
+    ScheduleError,
     SerializationError,
     SignalTimeoutError,
     TaskFailedError,
@@ -36,9 +38,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ChildWorkflowFailedError", "Client", "ControlRefusedError", "DefinitionError",
     "EmbeddedEnvironment", "ErrorInfo", "NonDeterminismError", "PulsarflowError", "QueryFailedError",
-    "ResultTimeoutError", "RetryPolicy", "SandboxViolationError", "SerializationError",
+    "ResultTimeoutError", "RetryPolicy", "SandboxViolationError", "ScheduleError", "SerializationError",
     "SignalTimeoutError", "TaskFailedError", "TaskInfo", "TaskTimeoutError", "UpdateFailedError",
     "WorkflowCancelledError", "WorkflowContext", "WorkflowDescription", "WorkflowError",
     "WorkflowFailedError", "WorkflowHandle", "WorkflowNotFoundError", "task", "task_info",
-    "workflow",
+    "schedules", "workflow",
 ]
