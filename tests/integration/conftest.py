@@ -47,7 +47,7 @@ def deployment(pulsar_admin, tmp_path_factory):  # type: ignore[no-untyped-def]
 
     app = f"it{uuid.uuid4().hex[:6]}"
     manifest = mf.parse({
-        "app": app, "modules": ["tests.e2e.flows"],
+        "app": app, "modules": ["tests.e2e.flows", "tests.e2e.schedule_flows"],
         "bundle_library": os.environ.get("PULSARFLOW_BUNDLE", "0") == "1",
         "functions": [
             {"name": f"{app}-workflow-engine", "engine": "workflow"},
