@@ -28,13 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     freeze = sch_sub.add_parser("freeze", help="freeze the current schemas as a release")
     freeze.add_argument("version")
     freeze.add_argument("--root", type=Path, default=Path("schemas"))
-    worker = sub.add_parser("worker", help="run task executors against Pulsar")
+    worker = sub.add_parser("worker", help="run task executors (or an engine, in batches) against Pulsar")
     worker.add_argument("--service-url", default="pulsar://127.0.0.1:6650")
     worker.add_argument("--modules", required=True, help="comma-separated modules with your tasks")
     worker.add_argument("--tenant", default="public")
     worker.add_argument("--namespace", default="default")
     worker.add_argument("--app", default="pulsarflow")
     worker.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port")
+    worker.add_argument("--engine", choices=["executor", "workflow", "tag"], default=None,
+                        help="run this engine in batches (see pulsarflow.engine_worker); default: "
+                             "task executors one message at a time")
+    worker.add_argument("--batch", type=int, default=200, help="messages handled together, with --engine")
+    worker.add_argument("--redis-url", default=None, help="state store of the workflow and tag engines")
+    worker.add_argument("--retention-ms", type=int, default=None, help="keep finished workflows this long")
     replay = sub.add_parser("replay", help="check new workflow code against recorded histories")
     replay_sub = replay.add_subparsers(dest="action", required=True)
     replay_check = replay_sub.add_parser("check", help="replay *.wfstate histories; exit 1 on any divergence")
@@ -123,8 +129,19 @@ def worker_main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     metrics = cli_visibility.start_metrics(args.metrics_port)
-    run_worker(args.service_url, args.modules.split(","), Topics(args.tenant, args.namespace, args.app), stop,
-               metrics=metrics)
+    topics = Topics(args.tenant, args.namespace, args.app)
+    if args.engine is None:
+        run_worker(args.service_url, args.modules.split(","), topics, stop, metrics=metrics)
+        return 0
+    from pulsarflow.engine_worker import run_engine
+    from pulsarflow.storage.redis import RedisStateStore, key_prefix
+
+    store = None
+    if args.redis_url and args.engine != "executor":
+        store = RedisStateStore.from_url(args.redis_url, prefix=key_prefix(topics, args.engine),
+                                         retention_ms=args.retention_ms if args.engine == "workflow" else None)
+    run_engine(args.service_url, args.engine, args.modules.split(","), topics, stop, store=store,
+               batch=args.batch, metrics=metrics)
     return 0
 
 

@@ -23,6 +23,7 @@ from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.events.recorder import recorder_for
 from pulsarflow.messages import DeadLetter
+from pulsarflow.runtime.batch import BatchHandler
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.sdk.client import Client
@@ -40,7 +41,7 @@ class EmbeddedEnvironment:
     """Runs workflows in this process. ``fail_fast`` re-raises handler crashes and dead letters."""
 
     def __init__(self, *items: Any, clock: Clock | None = None, store: StateStore | None = None,
-                 tag_store: StateStore | None = None,
+                 tag_store: StateStore | None = None, batch_size: int = 1,
                  converter: PayloadConverter | None = None, topics: Topics | None = None,
                  fail_fast: bool = False, duplicate_messages: bool = False,
                  events: EventSink | bool | None = None, metrics: Metrics | None = None) -> None:
@@ -67,6 +68,10 @@ class EmbeddedEnvironment:
         self.tag_store = tag_store if tag_store is not None else InMemoryStateStore()
         self._tags = self._handler(TagEngine(self.topics), self.tag_store, None)
         self._listeners: dict[str, Callable[[bytes], None]] = {}
+        # batch_size > 1 handles up to that many ready messages per engine at once, as a
+        # worker process does (runtime/batch.py); 1 handles them one by one, as a Function.
+        self.batch_size = batch_size
+        self._batches = {id(h): BatchHandler(h) for h in (self._workflows, self._tags, self._tasks)}
 
     def register(self, *items: Any) -> None:
         self.registry.register(*items)
@@ -75,14 +80,45 @@ class EmbeddedEnvironment:
         return Client(_EmbeddedConnection(self), self.codec, self.topics, self.converter, self.registry)
 
     def step(self) -> bool:
-        """Process one ready message; False when none is ready."""
+        """Process one ready message (or one batch); False when none is ready."""
+        if self.batch_size > 1:
+            return self._step_batch()
         delivery = self.transport.poll()
         if delivery is None:
             return False
         self.processed += 1
-        topic, key, payload = delivery
+        self._deliver(delivery.topic, delivery.key, delivery.payload, self._route(delivery.topic))
+        return True
+
+    def _step_batch(self) -> bool:
+        deliveries: list[Any] = []
+        while len(deliveries) < self.batch_size and (delivery := self.transport.poll()) is not None:
+            deliveries.append(delivery)
+        if not deliveries:
+            return False
+        self.processed += len(deliveries)
+        groups: dict[str, list[Any]] = {}
+        for d in deliveries:
+            groups.setdefault(d.topic, []).append(d)
+        for topic, group in groups.items():
+            route = self._route(topic)
+            batch = self._batches.get(id(getattr(route, "__self__", None)))
+            if batch is None or len(group) == 1:
+                for d in group:
+                    self._deliver(d.topic, d.key, d.payload, route)
+                continue
+            try:
+                batch.handle_batch([(d.topic, d.payload) for d in group])
+            except Exception:
+                if self.fail_fast:
+                    raise
+                for d in group:  # the batch is not acknowledged: each message comes back, alone
+                    self.transport.send(d.topic, d.key, d.payload, self.clock.now_ms() + BACKEND_RETRY_MS)
+        return True
+
+    def _deliver(self, topic: str, key: str, payload: bytes, route: Callable[[str, bytes], None]) -> None:
         try:
-            self._route(topic)(topic, payload)
+            route(topic, payload)
         except BackendError as exc:  # the store or broker is down: keep the message and try it again later
             log.error("handler for %s could not reach a backend, retrying in %d ms: %s", topic, BACKEND_RETRY_MS, exc)
             self.transport.send(topic, key, payload, self.clock.now_ms() + BACKEND_RETRY_MS)
@@ -93,7 +129,6 @@ class EmbeddedEnvironment:
                 raise
             log.exception("handler for %s crashed", topic)
             self._workflows.dead_letter(topic, payload, f"handler crashed: {type(exc).__name__}: {exc}")
-        return True
 
     def pump(self, done: Callable[[], bool], timeout_s: float | None = None) -> bool:
         """Run until ``done()``; sleep until the next timer when idle. False on timeout or when stuck."""

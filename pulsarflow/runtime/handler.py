@@ -18,7 +18,7 @@ from pulsarflow.engines.outgoing import Decision
 from pulsarflow.errors import DecodeError, StateConflictError
 from pulsarflow.messages import DeadLetter
 from pulsarflow.messages.state import STATE_SCHEMA_VERSION
-from pulsarflow.storage import StateStore
+from pulsarflow.storage import StateStore, Versioned
 from pulsarflow.transport import Transport
 
 if TYPE_CHECKING:
@@ -74,15 +74,29 @@ class MessageHandler:
         raise StateConflictError(f"state {key!r} kept changing under {MAX_CONFLICT_RETRIES} attempts")
 
     def _handle_once(self, topic: str, payload: bytes, key: str, envelope: Any) -> None:
-        state, version = None, 0
-        if self.store is not None and self.engine.state_type is not None:
-            stored = self.store.get(key)
-            if stored is not None:
-                try:
-                    state, version = self._decode_state(key, stored.value), stored.version
-                except DecodeError as exc:
-                    self.dead_letter(topic, payload, f"stored state of {key!r} is unreadable: {exc}")
-                    return
+        try:
+            state, version = self.loaded(key, self.store.get(key) if self.store is not None and self.stateful
+                                         else None)
+        except DecodeError as exc:
+            self.dead_letter(topic, payload, f"stored state of {key!r} is unreadable: {exc}")
+            return
+        decision = self.decide(state, envelope)
+        self.transport.flush()
+        if self.stateful and not decision.unchanged and decision.state is not None:
+            self.save(key, decision.state, version)
+
+    @property
+    def stateful(self) -> bool:
+        return self.store is not None and self.engine.state_type is not None
+
+    def loaded(self, key: str, stored: Versioned | None) -> tuple[Any, int]:
+        """The decoded state and its version (None, 0 when absent); DecodeError if unreadable."""
+        if stored is None:
+            return None, 0
+        return self._decode_state(key, stored.value), stored.version
+
+    def decide(self, state: Any, envelope: Any) -> Decision[Any]:
+        """Run the engine on one message and send (not yet flush) what it decided."""
         now = self.clock.now_ms()
         decision = self.engine.handle(state, envelope, now)
         _warn_on_long_history(state, decision.state)
@@ -90,12 +104,18 @@ class MessageHandler:
             self.transport.send(o.topic, o.key, self.codec.encode(o.message), o.deliver_at_ms)
         if self.observer is not None:
             self.observer.observe(envelope, state, decision, now)
-        self.transport.flush()
-        if self.store is not None and not decision.unchanged and decision.state is not None:
-            encoded = self.codec.encode(decision.state)
-            self._cache.pop(key, None)
-            self.store.put(key, encoded, version, finished=_is_finished(decision.state))
-            self._remember(key, encoded, decision.state)
+        return decision
+
+    def encode_state(self, key: str, state: Any) -> bytes:
+        encoded = self.codec.encode(state)
+        self._cache.pop(key, None)
+        return encoded
+
+    def save(self, key: str, state: Any, version: int) -> None:
+        assert self.store is not None
+        encoded = self.encode_state(key, state)
+        self.store.put(key, encoded, version, finished=is_finished(state))
+        self.remember(key, encoded, state)
 
     def _decode_state(self, key: str, value: bytes) -> Any:
         cached = self._cache.get(key)
@@ -106,10 +126,10 @@ class MessageHandler:
             raise DecodeError(self.engine.state_type.__name__, len(value),  # type: ignore[union-attr]
                               f"state layout version {state.schema_version} is newer than this release reads "
                               f"({STATE_SCHEMA_VERSION}); upgrade pulsarflow on every engine")
-        self._remember(key, value, state)
+        self.remember(key, value, state)
         return state
 
-    def _remember(self, key: str, value: bytes, state: Any) -> None:
+    def remember(self, key: str, value: bytes, state: Any) -> None:
         if len(self._cache) >= STATE_CACHE_SIZE:
             del self._cache[next(iter(self._cache))]
         self._cache[key] = (value, state)
@@ -122,7 +142,7 @@ class MessageHandler:
         self.transport.flush()
 
 
-def _is_finished(state: Any) -> bool:
+def is_finished(state: Any) -> bool:
     """A closed workflow's state is finished: a store with a retention lets it expire."""
     return getattr(state, "closed_at_ms", None) is not None
 

@@ -93,6 +93,28 @@ class RedisStateStore:
                 f"state {key!r} is at version {version}, the write expected {expected_version}")
         return int(version)
 
+    def get_many(self, keys: list[str]) -> dict[str, Versioned]:
+        """Every key's value in one round trip (absent keys are left out)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(self.prefix + key, "v", "d")
+        rows = self._call("read", f"{len(keys)} keys", pipe.execute)
+        return {key: Versioned(bytes(value), int(version))
+                for key, (version, value) in zip(keys, rows, strict=True) if version is not None and value is not None}
+
+    def put_many(self, writes: list[tuple[str, bytes, int, bool]]) -> list[str]:
+        """Versioned writes of (key, value, expected version, finished) in one round trip.
+
+        Each write is atomic on its own key, as ``put``; returns the keys whose expected
+        version was stale (those were left unchanged).
+        """
+        pipe = self.client.pipeline(transaction=False)
+        for key, value, expected, finished in writes:
+            expiry = self.retention_ms if finished and self.retention_ms is not None else ""
+            self._put(keys=[self.prefix + key], args=[expected, bytes(value), expiry], client=pipe)
+        results = self._call("write", f"{len(writes)} keys", pipe.execute)
+        return [key for (key, *_), (ok, _) in zip(writes, results, strict=True) if not ok]
+
     def delete(self, key: str) -> None:
         self._call("delete", key, self.client.delete, self.prefix + key)
 

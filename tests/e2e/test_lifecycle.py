@@ -7,16 +7,18 @@ from pathlib import Path
 import pytest
 
 import pulsarflow as pf
+from pulsarflow.messages import CancelWorkflow
 from pulsarflow.messages import client as status
 from pulsarflow.testing import TestEnvironment
 from tests.e2e import flows
 
 
-@pytest.fixture(params=[False, True], ids=["once", "twice"])
+@pytest.fixture(params=[(False, 1), (True, 1), (False, 50)], ids=["once", "twice", "batched"])
 def env(request: pytest.FixtureRequest) -> TestEnvironment:
     flows.CALLS.clear()
     flows.FLAKY.clear()
-    environment = TestEnvironment(*flows.ALL, duplicate_messages=request.param)
+    duplicate, batch_size = request.param
+    environment = TestEnvironment(*flows.ALL, duplicate_messages=duplicate, batch_size=batch_size)
     yield environment
     environment.close()
 
@@ -61,9 +63,12 @@ def test_cancel_twice_is_applied_once_and_a_finished_workflow_refuses(env: TestE
     client = env.client()
     handle = client.start(flows.holds_strictly, "seat-1", id="strict-2")
     env.run_ready()
-    client.cancel("strict-2")
-    assert client.cancel("strict-2") == "cancellation already requested"
-    with pytest.raises(pf.WorkflowCancelledError):
+    first, second = client._reply_to(), client._reply_to()  # two cancels in flight at once
+    client._send("strict-2", CancelWorkflow("first", first))
+    client._send("strict-2", CancelWorkflow("second", second))
+    assert client._control(client._await(first.request_id, "strict-2", 10)) == "cancellation requested"
+    assert client._control(client._await(second.request_id, "strict-2", 10)) == "cancellation already requested"
+    with pytest.raises(pf.WorkflowCancelledError, match="first"):
         handle.result()
     assert ["release seat-1"] * runs(env) == flows.CALLS
     with pytest.raises(pf.ControlRefusedError, match="is CANCELLED; only a running workflow can be cancelled"):

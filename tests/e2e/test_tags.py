@@ -16,11 +16,12 @@ from pulsarflow.topics import Topics
 from tests.e2e import flows
 
 
-@pytest.fixture(params=[False, True], ids=["once", "twice"])
+@pytest.fixture(params=[(False, 1), (True, 1), (False, 50)], ids=["once", "twice", "batched"])
 def env(request: pytest.FixtureRequest) -> TestEnvironment:
     flows.CALLS.clear()
     flows.FLAKY.clear()
-    environment = TestEnvironment(*flows.ALL, duplicate_messages=request.param)
+    duplicate, batch_size = request.param
+    environment = TestEnvironment(*flows.ALL, duplicate_messages=duplicate, batch_size=batch_size)
     yield environment
     environment.close()
 

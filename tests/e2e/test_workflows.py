@@ -1,4 +1,4 @@
-"""End to end on the test environment; every test also runs with each message delivered twice."""
+"""End to end on the test environment; every test also runs with each message delivered twice, and batched."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from tests.e2e import flows
 from tests.e2e.flows import Point
 
 
-@pytest.fixture(params=[False, True], ids=["once", "twice"])
+@pytest.fixture(params=[(False, 1), (True, 1), (False, 50)], ids=["once", "twice", "batched"])
 def env(request: pytest.FixtureRequest) -> TestEnvironment:
     flows.CALLS.clear()
     flows.FLAKY.clear()
-    environment = TestEnvironment(*flows.ALL, duplicate_messages=request.param)
+    duplicate, batch_size = request.param
+    environment = TestEnvironment(*flows.ALL, duplicate_messages=duplicate, batch_size=batch_size)
     yield environment
     environment.close()
 

@@ -1,0 +1,108 @@
+"""Engines in plain worker processes, handling messages in batches.
+
+    pulsarflow worker --engine workflow --modules shop.flows --redis-url redis://127.0.0.1:6379/0
+    pulsarflow worker --engine executor --modules shop.tasks --batch 100
+
+The Pulsar Functions runtime hands a Python function one message at a time, so each
+message costs its own state round trips and its own wait for the broker's acks. A
+worker process instead receives up to ``batch`` messages at once and runs them through
+:class:`~pulsarflow.runtime.batch.BatchHandler`: one state read and one state write per
+batch (Redis pipelines), one wait for the broker, then the acknowledgements. The order
+of the invariant is kept per batch: publish and wait for the acks, save, acknowledge.
+
+Stateful engines (workflow, tag) consume their topic on a Key_Shared subscription, the
+same one the engine Functions use: run more workers to scale out, with one writer per
+key; their state lives in Redis (function state exists only inside Functions).
+Executors consume the task topics of their services on a Shared subscription.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import pulsar
+
+from pulsarflow.deploy.manifest import subscription_name
+from pulsarflow.errors import BackendError, DefinitionError
+from pulsarflow.events.metrics import Metrics
+from pulsarflow.functions import build_handler
+from pulsarflow.runtime.batch import BatchHandler
+from pulsarflow.storage import StateStore
+from pulsarflow.topics import Topics
+from pulsarflow.usercode import load_registry
+
+log = logging.getLogger("pulsarflow.worker")
+
+BATCH = 200  # messages handled together at most
+BATCH_WAIT_MS = 1  # how long a batch waits to fill up once a first message is there
+NACK_DELAY_MS = 1_000
+ENGINES = ("workflow", "tag", "executor")
+
+
+def engine_topics(engine: str, topics: Topics, modules: list[str], services: Iterable[str] | None) -> list[str]:
+    if engine == "workflow":
+        return [topics.workflow_engine]
+    if engine == "tag":
+        return [topics.tag_engine]
+    names = sorted(services or load_registry(modules).services())
+    if not names:
+        raise DefinitionError(f"the modules {modules} define no task; pass the modules holding your @task "
+                              "functions (--modules), or the services to serve")
+    return [topics.executor(s) for s in names]
+
+
+def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics, stop: threading.Event,
+               store: StateStore | None = None, services: Iterable[str] | None = None, batch: int = BATCH,
+               metrics: Metrics | None = None, events: str = "topic") -> None:
+    """Run ``engine`` over its topics in batches until ``stop`` is set (then finish the batch in hand)."""
+    if engine not in ENGINES:
+        raise DefinitionError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+    if engine != "executor" and store is None:
+        raise DefinitionError(f"the {engine} engine needs a state store in a worker process: pass --redis-url "
+                              "(Pulsar function state is only reachable from inside a Function)")
+    sources = engine_topics(engine, topics, modules, services)
+    config = {"engine": engine, "modules": ",".join(modules), "tenant": topics.tenant,
+              "namespace": topics.namespace, "app": topics.app, "events": events}
+    client = pulsar.Client(service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    try:
+        handler = build_handler(config, client, store if engine != "executor" else None, metrics)
+        consumer = client.subscribe(
+            sources, subscription_name(topics, engine),
+            consumer_type=pulsar.ConsumerType.Shared if engine == "executor" else pulsar.ConsumerType.KeyShared,
+            initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=max(batch, 10),
+            negative_ack_redelivery_delay_ms=NACK_DELAY_MS,
+            batch_receive_policy=pulsar.ConsumerBatchReceivePolicy(batch, 0, BATCH_WAIT_MS))
+    except Exception as exc:
+        client.close()
+        if isinstance(exc, DefinitionError):
+            raise
+        raise BackendError(f"cannot subscribe to {sources} at {service_url}: {exc}") from exc
+    log.info("%s engine worker on %s, batches of up to %d", engine, sources, batch)
+    try:
+        serve(consumer, BatchHandler(handler), stop)
+    finally:
+        consumer.close()
+        close = getattr(handler.engine, "close", None)
+        if close is not None:
+            close()
+        client.close()
+        log.info("%s engine worker stopped", engine)
+
+
+def serve(consumer: Any, batch: BatchHandler, stop: threading.Event) -> None:
+    while not stop.is_set():
+        messages = consumer.batch_receive()
+        if not messages:
+            continue
+        try:
+            batch.handle_batch([(m.topic_name(), m.data()) for m in messages])
+        except Exception:
+            log.exception("a batch of %d messages failed; they will be redelivered", len(messages))
+            for m in messages:
+                consumer.negative_acknowledge(m)
+        else:
+            for m in messages:
+                consumer.acknowledge(m)
