@@ -111,3 +111,21 @@ def test_a_bucket_of_100000_ids_is_worked_through_a_page_per_message() -> None:
             break
         [operation] = following
     assert pages == 100_000 // tag_engine.PAGE_SIZE
+
+
+def test_tags_reach_the_events_and_the_visibility_search() -> None:
+    from pulsarflow.visibility.model import Query
+    from pulsarflow.visibility.memory import InMemoryVisibilityStore
+
+    env = TestEnvironment(*flows.ALL)
+    client = env.client()
+    client.start(flows.inbox, "a", id="vis-1", tags=["region:eu"])
+    client.start(flows.inbox, "b", id="vis-2", tags=["region:us"])
+    env.run_ready()
+    [started] = [e for e in env.events_of("vis-1") if e.tags]
+    assert started.tags == ("region:eu",)
+    store = InMemoryVisibilityStore()
+    for workflow_id in ("vis-1", "vis-2"):
+        store.apply(env.events_of(workflow_id))
+    found = store.search(Query(tag="region:eu"))
+    assert [s.workflow_id for s in found.items] == ["vis-1"]
