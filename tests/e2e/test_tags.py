@@ -114,8 +114,8 @@ def test_a_bucket_of_100000_ids_is_worked_through_a_page_per_message() -> None:
 
 
 def test_tags_reach_the_events_and_the_visibility_search() -> None:
-    from pulsarflow.visibility.model import Query
     from pulsarflow.visibility.memory import InMemoryVisibilityStore
+    from pulsarflow.visibility.model import Query
 
     env = TestEnvironment(*flows.ALL)
     client = env.client()
