@@ -34,8 +34,8 @@ from pulsarflow.sdk.definitions import Duration, workflow_definition
 class Schedules:
     """Schedules of workflows, on whatever engines ``client`` reaches (embedded or Pulsar).
 
-    The engines must have the scheduler workflow registered: ``pulsarflow.schedules.scheduler``
-    next to your own workflows (in the environment, or in the deployed modules).
+    The engines must have the scheduler workflow registered: pass ``pulsarflow.schedules.scheduler``
+    to the environment next to your workflows, or import it in one of the modules you deploy.
     """
 
     def __init__(self, client: Client, timeout: float | None = 30.0) -> None:
@@ -107,7 +107,7 @@ class Schedules:
         registry = self.client.registry
         if registry is not None and SCHEDULER_NAME not in registry.workflows:
             raise ScheduleError("the scheduler workflow is not registered: pass pulsarflow.schedules.scheduler to "
-                                "the environment (or list pulsarflow.schedules in the deployed modules)")
+                                "the environment, or import it in one of the modules you deploy")
         if isinstance(workflow, str):
             defn = registry.workflow(workflow) if registry is not None else None
             return workflow, defn.timeout_ms if defn else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -256,3 +257,16 @@ def test_describe_reads_without_changing_the_history(env: TestEnvironment) -> No
     before = env.state("schedule:quiet")
     assert isinstance(schedules.describe("quiet").state, ScheduleState)
     assert env.state("schedule:quiet") == before
+
+
+def test_the_nightly_example_prints_its_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    from examples import nightly
+
+    nightly.PUBLISHED.clear()
+    nightly.main()
+    printed = capsys.readouterr().out
+    assert "03:00 UTC" in printed.splitlines()[0]
+    reports = printed.count(": posted to #emea-sales: sales of emea on ")
+    assert reports >= 3  # a fourth may start on a slow machine before the switch back to the cron
+    started = re.search(r"back on its cron, paused: (\d+) reports so far", printed)
+    assert started is not None and int(started.group(1)) >= reports and "deleted: DELETED" in printed
