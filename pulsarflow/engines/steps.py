@@ -18,6 +18,7 @@ from pulsarflow.messages import (
 )
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
+from pulsarflow.messages.state import child_workflow_id
 from pulsarflow.sdk import sandbox
 from pulsarflow.sdk.steps import StepRequest
 from pulsarflow.topics import Topics
@@ -73,8 +74,7 @@ class StepDispatcher:
 
     def _child(self, position: int, request: StepRequest, now: int) -> None:
         state = self.state
-        run = f"r{state.runs}/" if state.runs else ""  # each run after continue-as-new has its own children
-        child_id = f"{state.workflow_id}/{run}{position}"
+        child_id = child_workflow_id(state.workflow_id, state.runs, position)
         parent = ParentRef(state.workflow_id, position, state.generation)
         start = StartWorkflow(request.name, request.input, parent=parent, timeout_ms=request.timeout_ms)
         self.outgoing.append(out.to_workflow(self.topics, child_id, start, now))

@@ -74,3 +74,9 @@ class WorkflowState:
     retry_ids: tuple[str, ...] = ()
     runs: int = 0
     tags: tuple[str, ...] = ()
+
+
+def child_workflow_id(workflow_id: str, runs: int, position: int) -> str:
+    """Id of the child a workflow starts at ``position``; each run after continue-as-new has its own."""
+    run = f"r{runs}/" if runs else ""
+    return f"{workflow_id}/{run}{position}"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pulsarflow.errors import ChildWorkflowFailedError, WorkflowCancelledError
+from pulsarflow.messages.state import child_workflow_id
 from pulsarflow.schedules.spec import ALLOW_ALL, BUFFER_ONE, SKIP, ScheduleChanges, ScheduleSpec
 from pulsarflow.sdk.context import WorkflowContext
 from pulsarflow.sdk.definitions import WORKFLOW_ATTR, WorkflowDefinition, workflow
@@ -89,9 +90,8 @@ def schedule_id(name: str) -> str:
 
 
 def run_id(scheduler_id: str, runs: int, position: int) -> str:
-    """The id the workflow engine gives the child started at ``position`` (see engines/steps.py)."""
-    run = f"r{runs}/" if runs else ""
-    return f"{scheduler_id}/{run}{position}"
+    """The id the workflow engine gives the child started at ``position``."""
+    return child_workflow_id(scheduler_id, runs, position)
 
 
 @workflow(name=SCHEDULER_NAME)
