@@ -67,6 +67,17 @@ class PulsarAdmin:
         return self._call("POST", f"/admin/v2/schemas/{_topic_path(topic)}/schema",
                           json=_payload(avro)).json()
 
+    # -- topics ---------------------------------------------------------------------------
+
+    def keep_forever(self, topic: str) -> None:
+        """Create ``topic`` if needed and retain its messages without limit (events are replayable)."""
+        path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}"
+        self._call("PUT", path, ok=(200, 204, 409))
+        self._call("POST", f"{path}/retention", json={"retentionTimeInMinutes": -1, "retentionSizeInMB": -1})
+
+    def retention(self, topic: str) -> dict[str, Any]:
+        return self._call("GET", f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/retention").json()
+
     # -- plumbing -------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, ok: tuple[int, ...] = (200, 204), retry_503: bool = False,

@@ -29,7 +29,7 @@ FIRST_INSTANCE_TIMEOUT_S = 120.0
 def topic_schemas(topics: Topics, services: list[str]) -> dict[str, str]:
     """Which envelope schema each engine topic carries."""
     out = {topics.workflow_engine: "WorkflowEngineMessage", topics.tag_engine: "TagEngineMessage",
-           topics.dead_letters: "DeadLetter"}
+           topics.dead_letters: "DeadLetter", topics.events: "WorkflowEvent"}
     out.update({topics.executor(s): "TaskExecutorMessage" for s in services})
     return out
 
@@ -77,6 +77,8 @@ def write_configs(manifest: mf.Manifest, out: Path) -> list[Path]:
 
 def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path) -> list[str]:
     report = upload_schemas(admin, manifest)
+    admin.keep_forever(manifest.topics.events)  # the visibility stores are rebuilt by replaying it
+    report.append(f"{manifest.topics.events}: retained without limit")
     write_configs(manifest, out)
     wheels = package.library_wheels(out / "wheels") if manifest.bundle_library else []
     for spec in manifest.functions:

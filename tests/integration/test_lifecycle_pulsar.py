@@ -105,3 +105,29 @@ def test_queries_and_updates(client) -> None:  # type: ignore[no-untyped-def]
     assert handle.query("items") == ["apple", "pear"]
     client.signal(handle.id, "checkout")
     assert handle.result(timeout=TIMEOUT) == ["apple", "pear", "pulsar: 2"]
+
+
+def test_the_deployed_engines_publish_every_event(client, deployment, pulsar_admin) -> None:  # type: ignore[no-untyped-def]
+    from pulsarflow.visibility.feed import PulsarEventFeed
+    from pulsarflow.visibility.memory import InMemoryVisibilityStore
+
+    manifest, report, _ = deployment
+    assert f"{manifest.topics.events}: retained without limit" in report
+    assert pulsar_admin.retention(manifest.topics.events) == {"retentionTimeInMinutes": -1, "retentionSizeInMB": -1}
+    assert "WorkflowEvent" in str(pulsar_admin.schema(manifest.topics.events))
+    key = f"ev{time.time_ns()}"
+    handle = client.start(flows.retrying, key, 1, id=f"events-{key}", tags=["audited"])
+    assert handle.result(timeout=TIMEOUT) == f"{key} ok after 2"
+    store = InMemoryVisibilityStore()
+    feed = PulsarEventFeed(client.connection.client, manifest.topics.events, store, f"it-{key}")
+
+    def complete() -> bool:
+        feed.replay()
+        summary = store.get(handle.id)
+        return summary is not None and summary.status == status.COMPLETED
+
+    eventually(complete, "the workflow's events on the events topic")
+    kinds = [e.type for e in store.history(handle.id)]
+    assert kinds[0] == "WorkflowStarted" and kinds[-1] == "WorkflowCompleted"
+    assert kinds.count("TaskStarted") == 2 and "TaskRetried" in kinds
+    assert store.get(handle.id).tags == ("audited",)  # type: ignore[union-attr]

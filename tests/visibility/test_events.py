@@ -153,13 +153,19 @@ def test_an_unknown_message_type_still_yields_an_event() -> None:
     assert [(e.type, e.name, e.position, e.event_id) for e in events] == [("TagAdded", "vip", 3, "m-1/TagAdded/3")]
 
     @dataclass(frozen=True)
-    class TagEngineMessage:
+    class AuditEngineMessage:
         message_id: str
         message: TagAdded
         workflow_id: str = "w9"
 
-    other = derive(TagEngineMessage("m-2", TagAdded("x")), None, Decision(None), 7, 7)
-    assert [(e.type, e.workflow_id, e.source) for e in other] == [("TagAdded", "w9", "TagEngineMessage")]
+    other = derive(AuditEngineMessage("m-2", TagAdded("x")), None, Decision(None), 7, 7)
+    assert [(e.type, e.workflow_id, e.source) for e in other] == [("TagAdded", "w9", "AuditEngineMessage")]
+
+
+def test_the_tag_index_is_bookkeeping_not_workflow_events() -> None:
+    from pulsarflow.messages import RemoveTag, TagEngineMessage
+
+    assert derive(TagEngineMessage("m-3", "vip#01", 0, RemoveTag("w")), None, Decision(None), 7, 7) == []
 
 
 def test_no_sink_and_no_metrics_means_no_observer() -> None:
