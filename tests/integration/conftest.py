@@ -6,8 +6,9 @@ Locally these tests skip when no server answers; under CI=true a missing server 
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,33 @@ def deployed_app(admin: Any, out: Path, modules: list[str], functions: list[dict
     finally:
         for spec in manifest.functions:
             admin.delete_function(manifest.topics.tenant, manifest.topics.namespace, spec.name)
+
+
+def instance_pids(function_name: str) -> list[int]:
+    """Pids of the Python instance processes of one function (found by their command line)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"python_instance_main.py") for a in args) and \
+                _option(args, b"--logging_file") == function_name.encode():
+            pids.append(int(entry.name))
+    return pids
+
+
+def _option(args: list[bytes], name: bytes) -> bytes | None:
+    return args[args.index(name) + 1] if name in args[:-1] else None
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

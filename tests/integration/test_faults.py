@@ -46,7 +46,7 @@ from pulsarflow.messages import (
 )
 from pulsarflow.storage.function_state import FunctionStateStore
 from tests.integration import fault_flows
-from tests.integration.conftest import SERVICE_URL, deployed_app
+from tests.integration.conftest import SERVICE_URL, deployed_app, instance_pids, wait_for
 
 pytestmark = pytest.mark.pulsar
 MODULE = "tests.integration.fault_flows"
@@ -76,36 +76,6 @@ def client(app):  # type: ignore[no-untyped-def]
 
 
 # -- processes ----------------------------------------------------------------------------
-
-
-def instance_pids(function_name: str) -> list[int]:
-    """Pids of the Python instance processes of one function (found by their command line)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(a.endswith(b"python_instance_main.py") for a in args) and \
-                _option(args, b"--logging_file") == function_name.encode():
-            pids.append(int(entry.name))
-    return pids
-
-
-def _option(args: list[bytes], name: bytes) -> bytes | None:
-    return args[args.index(name) + 1] if name in args[:-1] else None
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def kill_and_await_restart(function_name: str, instances: int = 1) -> tuple[int, float]:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.integration import fault_flows
-from tests.integration.conftest import SERVICE_URL, deployed_app
+from tests.integration.conftest import SERVICE_URL, deployed_app, instance_pids, wait_for
 
 pytestmark = pytest.mark.pulsar
 MODULE = "tests.integration.fault_flows"
@@ -128,25 +128,40 @@ def test_sigterm_finishes_the_task_in_hand_and_a_new_worker_takes_over(client, w
 
 
 def test_a_worker_shares_the_tasks_with_an_executor_function(pulsar_admin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One subscription: each step runs once, by the worker or by the function, never by both.
+
+    Deleting the executor function leaves the subscription to the worker (the broker
+    refuses to delete a subscription with a connected consumer), which then runs the rest
+    once the function's instance has stopped (deletion stops it asynchronously).
+    """
     from pulsarflow.worker import connect
 
     functions = [{"name": "{app}-workflow-engine", "engine": "workflow"},
                  {"name": "{app}-executor-faults", "engine": "executor", "service": fault_flows.SERVICE}]
+    path = tmp_path / "journal.jsonl"
     with deployed_app(pulsar_admin, tmp_path / "deploy", [MODULE], functions, prefix="wrk") as manifest:
         worker = Worker(manifest, tmp_path / "worker.log")
         connected = connect(SERVICE_URL, modules=[MODULE], topics=manifest.topics)
         try:
             worker.wait_serving()
-            path = tmp_path / "journal.jsonl"
-            handles = [connected.start(fault_flows.chain, str(path), 3, 0.05, id=f"s-{i}-{uuid.uuid4().hex}")
-                       for i in range(10)]
-            results = {h.id: h.result(timeout=TIMEOUT) for h in handles}
+            shared = run_chains(connected, path, "shared", 10)
+            t = manifest.topics
+            executor = manifest.functions[1].name
+            assert pulsar_admin.delete_function(t.tenant, t.namespace, executor)
+            wait_for(lambda: not instance_pids(executor), 60, f"the instance of {executor} to stop")
+            alone = run_chains(connected, path, "alone", 3)
             assert worker.stop() == 0, worker.output()
         finally:
             worker.kill()
             connected.connection.close()
     entries = journal(path)
-    # One subscription: each step ran once, by the worker or by the function, never by both.
     assert sorted((e["workflow"], e["position"]) for e in entries) == sorted(
-        (w, p) for w, tokens in results.items() for p in range(len(tokens)))
-    assert worker.process.pid in {e["pid"] for e in entries}
+        (w, p) for w, tokens in {**shared, **alone}.items() for p in range(len(tokens)))
+    assert worker.process.pid in {e["pid"] for e in entries if e["workflow"] in shared}
+    assert {e["pid"] for e in entries if e["workflow"] in alone} == {worker.process.pid}
+
+
+def run_chains(client: Any, path: Path, label: str, count: int) -> dict[str, list[str]]:
+    handles = [client.start(fault_flows.chain, str(path), 3, 0.05, id=f"{label}-{i}-{uuid.uuid4().hex}")
+               for i in range(count)]
+    return {h.id: h.result(timeout=TIMEOUT) for h in handles}
