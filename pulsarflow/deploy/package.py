@@ -48,8 +48,10 @@ def build(out_dir: Path, name: str, entry_module: str, modules: list[str], wheel
     return target
 
 
-def library_wheels(target: Path) -> list[Path]:
+def library_wheels(target: Path, extras: tuple[str, ...] = ()) -> list[Path]:
     """Build the pulsarflow wheel and fetch its dependencies' wheels into an emptied ``target``.
+
+    ``extras`` adds optional dependencies (``redis`` for the Redis state backend).
 
     The build runs on a clean copy of the sources, so nothing left in a ``build/`` folder
     of the checkout can slip into the wheel.
@@ -68,7 +70,8 @@ def library_wheels(target: Path) -> list[Path]:
             else:
                 shutil.copy2(source, Path(tmp) / item)
         done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
-                               "-w", str(target), tmp], capture_output=True, text=True)
+                               "-w", str(target), tmp + (f"[{','.join(extras)}]" if extras else "")],
+                              capture_output=True, text=True)
     if done.returncode != 0:
         raise DefinitionError(f"building the pulsarflow wheel and its dependencies failed (pip needs the "
                               f"package index to fetch them):\n{done.stderr.strip()[-2000:]}")

@@ -80,7 +80,8 @@ def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path) -> list[str]:
     admin.keep_forever(manifest.topics.events)  # the visibility stores are rebuilt by replaying it
     report.append(f"{manifest.topics.events}: retained without limit")
     write_configs(manifest, out)
-    wheels = package.library_wheels(out / "wheels") if manifest.bundle_library else []
+    extras = ("redis",) if manifest.state == "redis" else ()  # the functions' Redis client comes along
+    wheels = package.library_wheels(out / "wheels", extras) if manifest.bundle_library else []
     for spec in manifest.functions:
         entry = mf.ENTRY_POINTS[spec.engine][0]
         zipped = package.build(out, spec.name, entry, manifest.modules, wheels)
