@@ -55,7 +55,7 @@ def main() -> None:
 def _arguments() -> argparse.Namespace:
     defaults = harness.Settings()
     peers_venv = ROOT / ".venv-peers" / "bin" / "python"
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.peers", description=__doc__.splitlines()[0])
     parser.add_argument("--systems", default=",".join(harness.SYSTEMS), help="comma-separated, in run order")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32, help="workflows in flight, the same for every system")

@@ -73,6 +73,8 @@ def select_systems(names: Iterable[str]) -> list[System]:
     for name in names:
         if name not in SYSTEMS:
             raise ValueError(f"unknown system {name!r}; choose among: {', '.join(SYSTEMS)}")
+        if SYSTEMS[name] in chosen:
+            raise ValueError(f"system {name!r} is named twice; name each system once (rounds repeat them)")
         chosen.append(SYSTEMS[name])
     return chosen
 

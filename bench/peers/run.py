@@ -42,7 +42,7 @@ def run_system(name: str, cases: list[tuple[str, int]], concurrency: int, settin
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.peers.run", description=__doc__.splitlines()[0])
     parser.add_argument("system", choices=list(SYSTEMS))
     parser.add_argument("--case", type=parse_case_count, action="append", required=True, dest="cases")
     parser.add_argument("--concurrency", type=int, default=32)

@@ -44,6 +44,8 @@ def test_schedule_alternates_systems_round_by_round() -> None:
 def test_an_unknown_system_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="pulsarflow-embedded"):
         harness.select_systems(["pulsarflow-embedded", "airflow"])
+    with pytest.raises(ValueError, match="named twice"):
+        harness.select_systems(["temporal", "dbos-sqlite", "temporal"])
 
 
 def _row(case: str, system: str, rate: float, p50: float, p99: float) -> dict:
