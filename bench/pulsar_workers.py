@@ -25,6 +25,7 @@ from pulsarflow.topics import Topics
 from pulsarflow.worker import connect
 
 ROOT = Path(__file__).resolve().parents[1]
+BATCH = 200
 
 
 @contextlib.contextmanager
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--cases", default="sequential-3,sequential-1")
     parser.add_argument("--engines", type=int, default=1, help="workflow engine worker processes")
     parser.add_argument("--executors", type=int, default=1, help="executor worker processes")
-    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=BATCH)
     args = parser.parse_args()
     with workers(args.service_url, args.redis_url, args.engines, args.executors, args.batch) as client:
         for case in args.cases.split(","):

@@ -31,6 +31,9 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
            "pulsarflow, engines as Pulsar Functions on the local standalone, function state", "function"),
     System("pulsarflow-pulsar-redis", PROJECT, "pulsarflow_pulsar",
            "pulsarflow, engines as Pulsar Functions on the local standalone, state in a local Redis", "redis"),
+    System("pulsarflow-pulsar-workers", PROJECT, "pulsarflow_pulsar",
+           "pulsarflow on the local standalone, engines in batched worker processes, state in a local Redis",
+           "workers"),
     System("temporal", PEERS, "temporal_app", "Temporal Python SDK, worker in-process, CLI dev server (SQLite)"),
     System("dbos-sqlite", PEERS, "dbos_app", "DBOS Transact, async workflows, SQLite system database", "sqlite"),
     System("dbos-postgres", PEERS, "dbos_app", "DBOS Transact, async workflows, PostgreSQL system database",
@@ -38,7 +41,8 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
 ]}
 
 # What the project asks of pulsarflow, as a multiple of the fastest peer's throughput.
-TARGETS = {"pulsarflow-embedded": 2.0, "pulsarflow-pulsar": 1.0, "pulsarflow-pulsar-redis": 1.0}
+TARGETS = {"pulsarflow-embedded": 2.0, "pulsarflow-pulsar": 1.0, "pulsarflow-pulsar-redis": 1.0,
+           "pulsarflow-pulsar-workers": 1.0}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""pulsarflow on the local Pulsar standalone, engines deployed as functions, measured by bench.pulsar;
-the workflow state in Pulsar function state, or in Redis."""
+"""pulsarflow on the local Pulsar standalone, measured by bench.pulsar: engines deployed as functions
+with the workflow state in Pulsar function state or in Redis, or engines in batched worker processes
+(bench.pulsar_workers) with the state in Redis."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def unavailable(settings: Settings, variant: str = "function") -> str | None:
                 "start a standalone with 'bash deploy/pulsar-standalone.sh start'")
     if answer.status_code != 200:
         return f"Pulsar admin at {settings.admin_url} answered {answer.status_code} to GET /admin/v2/clusters"
-    return _redis_unavailable(settings.redis_url) if variant == "redis" else None
+    return _redis_unavailable(settings.redis_url) if variant in ("redis", "workers") else None
 
 
 def _redis_unavailable(url: str) -> str | None:
@@ -42,7 +43,7 @@ def versions(settings: Settings, variant: str = "function") -> dict[str, str]:
     broker = requests.get(f"{settings.admin_url}/admin/v2/brokers/version", timeout=5)
     found = {"pulsarflow": metadata.version("pulsarflow"), "pulsar-client": metadata.version("pulsar-client"),
              "pulsar": broker.text.strip().strip('"') if broker.ok else f"unknown (HTTP {broker.status_code})"}
-    if variant == "redis":
+    if variant in ("redis", "workers"):
         import redis
 
         found["redis-server"] = str(redis.Redis.from_url(settings.redis_url).info("server")["redis_version"])
@@ -53,6 +54,12 @@ def run(cases: list[tuple[str, int]], concurrency: int, settings: Settings,
         variant: str = "function") -> list[dict[str, Any]]:
     from bench import pulsar
 
+    if variant == "workers":
+        from bench import pulsar_workers
+
+        with pulsar_workers.workers(settings.service_url, settings.redis_url, 1, 1, pulsar_workers.BATCH) as client:
+            return [pulsar.run_case(client, case, workflows, concurrency, state="redis", engines="workers")
+                    for case, workflows in cases]
     state = {"state": "redis", "redis_url": settings.redis_url} if variant == "redis" else None
     with pulsar.deployed(settings.admin_url, settings.service_url, state) as client:
         return [pulsar.run_case(client, case, workflows, concurrency, state=variant) for case, workflows in cases]
