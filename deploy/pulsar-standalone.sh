@@ -192,6 +192,9 @@ write_conf() {
   set_conf "$CONF_FILE" bookkeeperClientNumWorkerThreads 2
   set_conf "$CONF_FILE" numOrderedExecutorThreads 2
   set_conf "$CONF_FILE" managedLedgerCacheSizeMB 64
+  # A consumer that has caught up hears of a new entry after this delay (default 10 ms):
+  # each hop of a workflow waited ~5 ms on average for it (docs/pulsar-setup.md).
+  set_conf "$CONF_FILE" managedLedgerNewEntriesCheckDelayInMillis 1
 
   # Functions worker: notice a dead function instance after 5 s instead of
   # 30 s. (With parallelism > 1 the instances of a new function race to

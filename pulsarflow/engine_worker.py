@@ -37,7 +37,7 @@ from pulsarflow.usercode import load_registry
 log = logging.getLogger("pulsarflow.worker")
 
 BATCH = 200  # messages handled together at most
-BATCH_WAIT_MS = 1  # how long a batch waits to fill up once a first message is there
+POLL_MS = 200  # how long one wait for a first message lasts (then ``stop`` is checked again)
 NACK_DELAY_MS = 1_000
 ENGINES = ("workflow", "tag", "executor")
 
@@ -73,8 +73,7 @@ def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics
             sources, subscription_name(topics, engine),
             consumer_type=pulsar.ConsumerType.Shared if engine == "executor" else pulsar.ConsumerType.KeyShared,
             initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=max(batch, 10),
-            negative_ack_redelivery_delay_ms=NACK_DELAY_MS,
-            batch_receive_policy=pulsar.ConsumerBatchReceivePolicy(batch, 0, BATCH_WAIT_MS))
+            negative_ack_redelivery_delay_ms=NACK_DELAY_MS)
     except Exception as exc:
         client.close()
         if isinstance(exc, DefinitionError):
@@ -82,7 +81,7 @@ def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics
         raise BackendError(f"cannot subscribe to {sources} at {service_url}: {exc}") from exc
     log.info("%s engine worker on %s, batches of up to %d", engine, sources, batch)
     try:
-        serve(consumer, BatchHandler(handler), stop)
+        serve(consumer, BatchHandler(handler), stop, batch)
     finally:
         consumer.close()
         close = getattr(handler.engine, "close", None)
@@ -92,9 +91,12 @@ def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics
         log.info("%s engine worker stopped", engine)
 
 
-def serve(consumer: Any, batch: BatchHandler, stop: threading.Event) -> None:
+def serve(consumer: Any, batch: BatchHandler, stop: threading.Event, size: int = BATCH) -> None:
+    """Handle what has arrived, in batches: wait for a first message, then take whatever else
+    is already there (no waiting), so that a quiet system adds no latency and a busy one
+    handles up to ``size`` messages per state round trip and flush."""
     while not stop.is_set():
-        messages = consumer.batch_receive()
+        messages = take(consumer, size)
         if not messages:
             continue
         try:
@@ -106,3 +108,16 @@ def serve(consumer: Any, batch: BatchHandler, stop: threading.Event) -> None:
         else:
             for m in messages:
                 consumer.acknowledge(m)
+
+
+def take(consumer: Any, size: int) -> list[Any]:
+    try:
+        messages = [consumer.receive(timeout_millis=POLL_MS)]
+    except pulsar.Timeout:
+        return []
+    while len(messages) < size:
+        try:
+            messages.append(consumer.receive(timeout_millis=0))  # only what is already queued
+        except pulsar.Timeout:
+            break
+    return messages

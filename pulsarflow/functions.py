@@ -13,6 +13,9 @@ The entry points in ``functions/`` subclass :class:`EngineFunction` and add noth
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from typing import Any
 
 from pulsarflow.clock import SystemClock
@@ -24,6 +27,7 @@ from pulsarflow.errors import DefinitionError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.events.recorder import recorder_for
 from pulsarflow.events.topic import TopicEventSink
+from pulsarflow.runtime.batch import BatchHandler
 from pulsarflow.runtime.cancellations import follow as follow_cancellations
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
@@ -31,6 +35,8 @@ from pulsarflow.storage import StateStore
 from pulsarflow.topics import Topics
 from pulsarflow.transport.pulsar import PulsarTransport
 from pulsarflow.usercode import load_registry
+
+log = logging.getLogger("pulsarflow.functions")
 
 try:
     from pulsar import Function, SerDe
@@ -83,10 +89,19 @@ def state_store_for(config: dict[str, Any], context: Any) -> StateStore:
 
 
 class EngineFunction(Function):
-    """A stateful Pulsar Function running one pulsarflow engine over raw Avro bytes."""
+    """A stateful Pulsar Function running one pulsarflow engine over raw Avro bytes.
+
+    With ``batch: N`` (userConfig, from functions.yaml; the deploy tool then turns autoAck
+    off) ``process`` only queues the message: one background thread handles what has
+    queued up, up to N at a time, through the BatchHandler (one flush and one round of
+    state writes per batch), then acknowledges each message. The queue is bounded, so a
+    slow batch holds ``process`` back; a crash leaves the queued messages unacknowledged,
+    and they are delivered again.
+    """
 
     def __init__(self) -> None:
         self._handler: MessageHandler | None = None
+        self._batcher: _Batcher | None = None
 
     def process(self, input: bytes, context: Any) -> None:
         if self._handler is None:
@@ -94,6 +109,48 @@ class EngineFunction(Function):
             store = state_store_for(config, context) if config.get("engine") in ("workflow", "tag") else None
             metrics = Metrics(reporter=context.record_metric)  # per-function latencies in the function's stats
             self._handler = build_handler(config, context.get_pulsar_client(), store, metrics)
-        context.get_logger().debug("pulsarflow message key=%s id=%s", context.get_partition_key(),
-                                   context.get_message_id())
-        self._handler.handle(context.get_current_message_topic_name(), input)
+            batch = int(config.get("batch", 1))
+            if batch > 1:
+                self._batcher = _Batcher(self._handler, context, batch)
+        topic = context.get_current_message_topic_name()
+        if self._batcher is not None:
+            self._batcher.put(topic, input, context.get_message_id())
+            return
+        self._handler.handle(topic, input)
+
+
+class _Batcher:
+    """Hands messages from ``process`` to one thread that handles them in batches, in arrival order."""
+
+    def __init__(self, handler: MessageHandler, context: Any, size: int) -> None:
+        self.batch = BatchHandler(handler)
+        self.context = context
+        self.size = size
+        self.queue: queue.Queue[tuple[str, bytes, Any]] = queue.Queue(maxsize=4 * size)
+        threading.Thread(target=self._run, name="pulsarflow-batcher", daemon=True).start()
+
+    def put(self, topic: str, payload: bytes, message_id: Any) -> None:
+        self.queue.put((topic, payload, message_id))
+
+    def _run(self) -> None:
+        while True:
+            items = [self.queue.get()]
+            while len(items) < self.size:
+                try:
+                    items.append(self.queue.get_nowait())  # only what is already there
+                except queue.Empty:
+                    break
+            try:
+                self.batch.handle_batch([(topic, payload) for topic, payload, _ in items])
+            except Exception:
+                log.exception("a batch of %d messages failed; they will be delivered again", len(items))
+                for topic, _, message_id in items:
+                    self._nack(topic, message_id)
+            else:
+                for topic, _, message_id in items:
+                    self.context.ack(message_id, topic)
+
+    def _nack(self, topic: str, message_id: Any) -> None:
+        consumer = getattr(self.context, "consumers", {}).get(topic)
+        if consumer is not None:
+            consumer.negative_acknowledge(message_id)

@@ -71,9 +71,13 @@ def parse(raw: dict[str, Any], path: str = "manifest") -> Manifest:
                                   f"got {engine!r}")
         if engine == "executor" and not item.get("service"):
             raise DefinitionError(f"{path}: functions[{i}] is an executor and needs 'service:'")
+        batch = item.get("batch", 1)
+        if not isinstance(batch, int) or batch < 1:
+            raise DefinitionError(f"{path}: functions[{i}].batch must be a whole number >= 1 (messages handled "
+                                  f"together; 1 handles them one by one), got {batch!r}")
+        config = {**dict(item.get("config") or {}), **({"batch": batch} if batch > 1 else {})}
         functions.append(FunctionSpec(item.get("name") or f"{topics.app}-{engine}-{item.get('service', '')}",
-                                      engine, item.get("service"), int(item.get("parallelism", 1)),
-                                      dict(item.get("config") or {})))
+                                      engine, item.get("service"), int(item.get("parallelism", 1)), config))
     state, retention, secret = _state_settings(raw, path)
     return Manifest(topics, list(raw.get("modules") or []), state, raw.get("redis_url"), functions,
                     bool(raw.get("bundle_library", True)), retention, secret)
@@ -127,7 +131,8 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         # Key_Shared for the stateful engines: one writer per workflow id, per tag bucket.
         "retainKeyOrdering": spec.engine in STATEFUL,
         "processingGuarantees": "ATLEAST_ONCE",
-        "autoAck": True,
+        # A batching function acknowledges each message itself once its batch is handled.
+        "autoAck": int(spec.config.get("batch", 1)) <= 1,
         "parallelism": spec.parallelism,
         "userConfig": user_config,
         **({"secrets": secrets} if secrets and spec.engine in STATEFUL else {}),

@@ -25,11 +25,13 @@ until the function is deleted.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 from typing import Any
 
 from pulsarflow.errors import BackendError
 from pulsarflow.storage import Versioned
 
+PARALLEL_CALLS = 16  # state calls in flight at once for a batch (they wait on the table service)
 CHUNK_BYTES = 512 * 1024  # about 700,000 base64 characters per state value
 READ_ATTEMPTS = 5
 
@@ -41,6 +43,7 @@ class FunctionStateStore:
     def __init__(self, context: Any, prefix: str = "") -> None:
         self.context = context
         self.prefix = prefix
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
 
     def get(self, key: str) -> Versioned | None:
         for _ in range(READ_ATTEMPTS):
@@ -65,6 +68,21 @@ class FunctionStateStore:
             self._write(key, _chunk_key(full_key, version, i), f"{version}:{base64.b64encode(chunk).decode()}")
         self._write(key, full_key, f"{version}*{len(chunks)}")
         return version
+
+    def get_many(self, keys: list[str]) -> dict[str, Versioned]:
+        """Every key's value, the reads overlapping (each is a gRPC call to the table service)."""
+        found = dict(zip(keys, self._pool().map(self.get, keys), strict=True))
+        return {key: value for key, value in found.items() if value is not None}
+
+    def put_many(self, writes: list[tuple[str, bytes, int, bool]]) -> list[str]:
+        """The writes, overlapping; one writer per key means no conflict is ever reported."""
+        list(self._pool().map(lambda w: self.put(*w), writes))
+        return []
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._threads is None:
+            self._threads = concurrent.futures.ThreadPoolExecutor(PARALLEL_CALLS, "pulsarflow-state")
+        return self._threads
 
     def delete(self, key: str) -> None:
         header = self._read(key, self.prefix + key)
