@@ -28,9 +28,11 @@ class System:
 SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("pulsarflow-embedded", PROJECT, "pulsarflow_embedded", "pulsarflow, embedded runtime, one process"),
     System("pulsarflow-pulsar", PROJECT, "pulsarflow_pulsar",
-           "pulsarflow, engines as Pulsar Functions on the local standalone, function state", "function"),
+           "pulsarflow, engines as Pulsar Functions (batch 100) on the local standalone, function state",
+           "function"),
     System("pulsarflow-pulsar-redis", PROJECT, "pulsarflow_pulsar",
-           "pulsarflow, engines as Pulsar Functions on the local standalone, state in a local Redis", "redis"),
+           "pulsarflow, engines as Pulsar Functions (batch 100) on the local standalone, state in a local Redis",
+           "redis"),
     System("pulsarflow-pulsar-workers", PROJECT, "pulsarflow_pulsar",
            "pulsarflow on the local standalone, engines in batched worker processes, state in a local Redis",
            "workers"),

@@ -9,6 +9,8 @@ from typing import Any
 
 from bench.peers.harness import Settings
 
+BATCH = 100  # as in the shipped functions.yaml
+
 
 def unavailable(settings: Settings, variant: str = "function") -> str | None:
     try:
@@ -61,5 +63,6 @@ def run(cases: list[tuple[str, int]], concurrency: int, settings: Settings,
             return [pulsar.run_case(client, case, workflows, concurrency, state="redis", engines="workers")
                     for case, workflows in cases]
     state = {"state": "redis", "redis_url": settings.redis_url} if variant == "redis" else None
-    with pulsar.deployed(settings.admin_url, settings.service_url, state) as client:
-        return [pulsar.run_case(client, case, workflows, concurrency, state=variant) for case, workflows in cases]
+    with pulsar.deployed(settings.admin_url, settings.service_url, state, batch=BATCH) as client:
+        return [pulsar.run_case(client, case, workflows, concurrency, state=variant, batch=BATCH)
+                for case, workflows in cases]
