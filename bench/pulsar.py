@@ -3,6 +3,7 @@
     python -m bench.pulsar [--workflows 200] [--concurrency 32] [--admin-url ...] [--service-url ...]
                            [--state function|redis] [--redis-url redis://127.0.0.1:6379/0]
                            [--engine-parallelism 1] [--executor-parallelism 1] [--batch 1]
+                           [--events topic|off]
 
 Deploys the workflow engine and the 'bench' executor under a fresh app name, runs the
 cases with a closed loop, prints one JSON line per case, then deletes the functions.
@@ -64,7 +65,7 @@ def run_case(client, case: str, workflows: int, concurrency: int,  # type: ignor
 
 @contextlib.contextmanager
 def deployed(admin_url: str, service_url: str, state: dict[str, Any] | None = None,
-             engines: int = 1, executors: int = 1, batch: int = 1) -> Iterator[Any]:
+             engines: int = 1, executors: int = 1, batch: int = 1, events: str = "topic") -> Iterator[Any]:
     """Deploy the engine and the 'bench' executor under a fresh app name; yield a warmed-up client.
 
     ``state`` holds manifest settings of the state backend, e.g. ``{"state": "redis", "redis_url": ...}``;
@@ -73,9 +74,10 @@ def deployed(admin_url: str, service_url: str, state: dict[str, Any] | None = No
     app = f"bench{uuid.uuid4().hex[:6]}"
     manifest = mf.parse({"app": app, "modules": ["bench.workloads"], "bundle_library": False, **(state or {}),
                          "functions": [
-        {"name": f"{app}-workflow-engine", "engine": "workflow", "parallelism": engines, "batch": batch},
+        {"name": f"{app}-workflow-engine", "engine": "workflow", "parallelism": engines, "batch": batch,
+         "config": {"events": events}},
         {"name": f"{app}-executor-bench", "engine": "executor", "service": "bench", "parallelism": executors,
-         "batch": batch}]})
+         "batch": batch, "config": {"events": events}}]})
     admin = PulsarAdmin(admin_url)
     tool.apply(admin, manifest, Path(tempfile.mkdtemp()))
     try:
@@ -99,13 +101,15 @@ def main() -> None:
     parser.add_argument("--engine-parallelism", type=int, default=1, help="instances of the workflow engine")
     parser.add_argument("--executor-parallelism", type=int, default=1, help="instances of the executor")
     parser.add_argument("--batch", type=int, default=1, help="messages a function handles together (1: one by one)")
+    parser.add_argument("--events", choices=["topic", "off"], default="topic", help="publish workflow events")
     args = parser.parse_args()
     state = {"state": "redis", "redis_url": args.redis_url} if args.state == "redis" else None
     engines, executors = args.engine_parallelism, args.executor_parallelism
-    with deployed(args.admin_url, args.service_url, state, engines, executors, args.batch) as client:
+    with deployed(args.admin_url, args.service_url, state, engines, executors, args.batch, args.events) as client:
         for case in args.cases.split(","):
             run_case(client, case, args.workflows, args.concurrency, state=args.state,
-                     engine_parallelism=engines, executor_parallelism=executors, batch=args.batch)
+                     engine_parallelism=engines, executor_parallelism=executors, batch=args.batch,
+                     events=args.events)
 
 
 if __name__ == "__main__":
