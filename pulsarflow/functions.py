@@ -144,13 +144,22 @@ class _Batcher:
                 self.batch.handle_batch([(topic, payload) for topic, payload, _ in items])
             except Exception:
                 log.exception("a batch of %d messages failed; they will be delivered again", len(items))
-                for topic, _, message_id in items:
-                    self._nack(topic, message_id)
+                done = False
             else:
-                for topic, _, message_id in items:
-                    self.context.ack(message_id, topic)
+                done = True
+            for topic, _, message_id in items:
+                try:
+                    if done:
+                        self.context.ack(message_id, topic)
+                    else:
+                        self._nack(topic, message_id)
+                except Exception:  # never let the thread die: process() would block on a full queue
+                    log.exception("cannot acknowledge a message of %s; it will be delivered again", topic)
 
     def _nack(self, topic: str, message_id: Any) -> None:
         consumer = getattr(self.context, "consumers", {}).get(topic)
-        if consumer is not None:
-            consumer.negative_acknowledge(message_id)
+        if consumer is None:
+            log.error("no consumer of %s to give a failed message back to; it returns when the instance "
+                      "restarts", topic)
+            return
+        consumer.negative_acknowledge(message_id)

@@ -22,10 +22,11 @@ from pulsarflow.engines.outgoing import Outgoing
 from pulsarflow.engines.replay import CANCELLED, Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import ControlRefusedError, ErrorInfo
-from pulsarflow.messages import Arrival, CancelTask, CancelWorkflow, TimerFired, WorkflowState
+from pulsarflow.messages import Arrival, BufferedSignal, CancelTask, CancelWorkflow, TimerFired, WorkflowState
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
+from pulsarflow.messages.state import child_workflow_id
 from pulsarflow.sdk.definitions import WorkflowDefinition
 from pulsarflow.topics import Topics
 
@@ -46,41 +47,86 @@ def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple
         arrivals.append(Arrival(position, now, error=error))
         kind = state.commands[position].kind
         if kind == kinds.TASK:
-            outgoing.append(out.cancel_task(topics, CancelTask(state.workflow_id, position, reason), now))
+            notice = CancelTask(state.workflow_id, position, reason, state.generation)
+            outgoing.append(out.cancel_task(topics, notice, now))
         elif kind == kinds.CHILD:
             child = CancelWorkflow(f"parent {state.workflow_id!r} was cancelled: {reason}")
-            outgoing.append(out.to_workflow(topics, f"{state.workflow_id}/{position}", child, now))
+            child_id = child_workflow_id(state.workflow_id, state.runs, position)
+            outgoing.append(out.to_workflow(topics, child_id, child, now))
     cancelled = replace(state, cancel_requested=True, arrivals=state.arrivals + tuple(arrivals))
     return cancelled, outgoing
 
 
+# A workflow may be retried when it ended because a step failed (and the code let it through).
+RETRYABLE_ENDINGS = ("TaskFailedError", "TaskTimeoutError", "ChildWorkflowFailedError")
+
+
 def reopen(state: WorkflowState, positions: tuple[int, ...], definition: WorkflowDefinition,
            converter: PayloadConverter, topics: Topics, now: int) -> tuple[WorkflowState, list[Outgoing]]:
-    """A failed workflow reopened before its first retried failure, with its open steps re-sent."""
+    """A failed workflow reopened before its first retried failure, with its open steps re-sent.
+
+    Outcomes after the cut are dropped, except what clients sent: updates are applied again
+    and signals are delivered again (to the same wait if the code still reaches it, else to
+    the next wait of that name).
+    """
+    wid = state.workflow_id
     if state.status != status.FAILED:
-        raise ControlRefusedError(f"workflow {state.workflow_id!r} is {state.status}; only a FAILED workflow "
-                                  "can be retried")
+        raise ControlRefusedError(f"workflow {wid!r} is {state.status}; only a FAILED workflow can be retried")
+    ending = state.error.type if state.error else "no error"
+    if ending not in RETRYABLE_ENDINGS:
+        raise ControlRefusedError(f"workflow {wid!r} failed with {state.error.describe() if state.error else ending}"
+                                  ", raised by its own code; retry resumes a workflow that a failed task or child "
+                                  "ended (fix the code and start it again)")
     failed = [i for i, a in enumerate(state.arrivals)
-              if a.error is not None and state.commands[a.position].kind == kinds.TASK
+              if a.update is None and a.error is not None and not _own_cancellation(state, a)
+              and state.commands[a.position].kind in (kinds.TASK, kinds.CHILD)
               and (not positions or a.position in positions)]
     if not failed:
         which = f"at positions {list(positions)}" if positions else "at all"
-        raise ControlRefusedError(f"workflow {state.workflow_id!r} has no failed task {which} to retry "
+        raise ControlRefusedError(f"workflow {wid!r} has no failed task or child {which} to retry "
                                   f"(it failed with {state.error.describe() if state.error else 'no error'})")
-    reopened = replace(state, status=status.RUNNING, arrivals=state.arrivals[:failed[0]], closed_at_ms=None,
+    kept, dropped = state.arrivals[:failed[0]], state.arrivals[failed[0]:]
+    reopened = replace(state, status=status.RUNNING, arrivals=kept, closed_at_ms=None,
                        result=None, error=None, generation=state.generation + 1)
     dispatcher = StepDispatcher(topics, converter, reopened)
     replay = Replay(reopened, definition, converter, dispatcher.on_new_step, partial_history=True)
     replay.run()
     if replay.fatal is not None:
-        raise ControlRefusedError(f"workflow {state.workflow_id!r} cannot be retried: {replay.fatal}")
+        raise ControlRefusedError(f"workflow {wid!r} cannot be retried: {replay.fatal}")
     reached = min(len(replay.steps), len(state.commands))
-    reopened = replace(reopened, commands=state.commands[:reached])
+    resent, buffered = _client_arrivals(state, dropped, reached)
+    reopened = replace(reopened, commands=state.commands[:reached], arrivals=kept + resent,
+                       buffered_signals=buffered + state.buffered_signals)
     resend = StepDispatcher(topics, converter, reopened)
     for position in open_positions(reopened):
-        resend.redispatch(position, replay.steps[position][1], replay.issued_at[position], now)
+        if position not in {a.position for a in resent}:
+            resend.redispatch(position, replay.steps[position][1], replay.issued_at[position], now)
     if state.timeout_ms is not None:
         timer = TimerFired(-1, purposes.WORKFLOW_TIMEOUT, reopened.generation)
-        resend.outgoing.append(out.to_workflow(topics, state.workflow_id, timer, now,
-                                               deliver_at_ms=now + state.timeout_ms))
+        resend.outgoing.append(out.to_workflow(topics, wid, timer, now, deliver_at_ms=now + state.timeout_ms))
     return reopened, resend.outgoing
+
+
+def _own_cancellation(state: WorkflowState, arrival: Arrival) -> bool:
+    error = arrival.error
+    return error is not None and error.type == CANCELLED and error.workflow_id == state.workflow_id
+
+
+def _client_arrivals(state: WorkflowState, dropped: tuple[Arrival, ...],
+                     reached: int) -> tuple[tuple[Arrival, ...], tuple[BufferedSignal, ...]]:
+    """From the dropped outcomes, what clients sent: updates and signals still reached, and other signals."""
+    resent: list[Arrival] = []
+    buffered: list[BufferedSignal] = []
+    for arrival in dropped:
+        if arrival.update is not None:
+            resent.append(arrival)
+            continue
+        command = state.commands[arrival.position]
+        if command.kind != kinds.SIGNAL or arrival.error is not None:
+            continue
+        if arrival.position < reached:
+            resent.append(arrival)
+        else:
+            buffered.append(BufferedSignal(f"{state.workflow_id}:retried:{arrival.position}", command.name,
+                                           arrival.value or b"null"))
+    return tuple(resent), tuple(buffered)

@@ -13,6 +13,7 @@ workflow: a start by custom id starts one if none runs, and otherwise attaches t
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -38,6 +39,7 @@ from pulsarflow.messages import tags as actions
 from pulsarflow.topics import Topics
 
 PAGE_SIZE = 200
+REMEMBERED_ENDS = 64  # ids that left a tag, kept so that a late AddTag or start cannot bring them back
 State = TagState | None
 Result = Decision[TagState]
 
@@ -67,28 +69,36 @@ class TagEngine:
 
     def _on_add(self, state: State, key: str, msg: AddTag, now: int) -> Result:
         ids = state.workflow_ids if state else ()
-        if msg.workflow_id in ids:
-            return Decision(state, unchanged=True)
-        return Decision(TagState(key, ids + (msg.workflow_id,)))
+        if msg.workflow_id in ids or (state is not None and msg.workflow_id in state.ended):
+            return Decision(state, unchanged=True)  # known, or already gone (a late or repeated AddTag)
+        insort = list(ids)
+        bisect.insort(insort, msg.workflow_id)
+        return Decision(replace(state, workflow_ids=tuple(insort)) if state else TagState(key, tuple(insort)))
 
     def _on_remove(self, state: State, key: str, msg: RemoveTag, now: int) -> Result:
-        if state is None or msg.workflow_id not in state.workflow_ids:
+        ended = ((state.ended if state else ()) + (msg.workflow_id,))[-REMEMBERED_ENDS:]
+        if state is not None and msg.workflow_id in state.ended:
             return Decision(state, unchanged=True)
-        return Decision(replace(state, workflow_ids=tuple(i for i in state.workflow_ids if i != msg.workflow_id)))
+        ids = tuple(i for i in (state.workflow_ids if state else ()) if i != msg.workflow_id)
+        return Decision(TagState(key, ids, ended=ended))
 
     def _on_list(self, state: State, key: str, msg: ListTagIds, now: int) -> Result:
         ids = state.workflow_ids if state else ()
-        end = msg.offset + max(1, msg.limit)
-        page = TagIds(ids[msg.offset:end], end if end < len(ids) else None)
-        return Decision(state, [out.to_client(msg.reply, key, page, now)], unchanged=True)
+        first = _first(ids, msg.after, msg.offset)
+        page = ids[first:first + max(1, msg.limit)]
+        more = first + len(page) < len(ids)
+        answer = TagIds(page, first + len(page) if more else None, page[-1] if more and page else None)
+        return Decision(state, [out.to_client(msg.reply, key, answer, now)], unchanged=True)
 
     def _on_operation(self, state: State, key: str, msg: TagOperation, now: int) -> Result:
         ids = state.workflow_ids if state else ()
-        end = msg.offset + PAGE_SIZE
-        outgoing = [self._command(msg, workflow_id, now) for workflow_id in ids[msg.offset:end]]
-        if end < len(ids):  # the rest in a later message: no call handles more than a page
-            outgoing.append(out.to_tag(self.topics, key, replace(msg, offset=end), now,
-                                       about=f"{msg.operation_id}:{end}"))
+        first = _first(ids, msg.after, msg.offset)
+        page = ids[first:first + PAGE_SIZE]
+        outgoing = [self._command(msg, workflow_id, now) for workflow_id in page]
+        if first + PAGE_SIZE < len(ids):  # the rest in a later message: no call handles more than a page
+            # The cursor is the last id handled, not an index: ids that leave meanwhile shift no one.
+            outgoing.append(out.to_tag(self.topics, key, replace(msg, after=page[-1]), now,
+                                       about=f"{msg.operation_id}:{page[-1]}"))
         return Decision(state, outgoing, unchanged=True)
 
     def _command(self, msg: TagOperation, workflow_id: str, now: int) -> Outgoing:
@@ -102,6 +112,9 @@ class TagEngine:
         return out.to_workflow(self.topics, workflow_id, command, now, about=f":{msg.operation_id}")
 
     def _on_start(self, state: State, key: str, msg: StartByCustomId, now: int) -> Result:
+        if state is not None and msg.workflow_id in state.ended:  # a repeated start of a run that has ended
+            answer = out.to_client(msg.reply, msg.workflow_id, CustomIdAnswer(msg.workflow_id, started=False), now)
+            return Decision(state, [answer], unchanged=True)
         running = state.workflow_ids[0] if state and state.workflow_ids else None
         if running is not None and running != msg.workflow_id:  # attach: its result goes to this start's reply
             attach = GetWorkflowResult(msg.start.reply) if msg.start.reply else None
@@ -112,4 +125,10 @@ class TagEngine:
         start = replace(msg.start, tags=tuple(dict.fromkeys(msg.start.tags + (key,))))
         outgoing = [out.to_workflow(self.topics, msg.workflow_id, start, now),
                     out.to_client(msg.reply, msg.workflow_id, CustomIdAnswer(msg.workflow_id, started=True), now)]
-        return Decision(TagState(key, (msg.workflow_id,)), outgoing, unchanged=running is not None)
+        new_state = replace(state, workflow_ids=(msg.workflow_id,)) if state else TagState(key, (msg.workflow_id,))
+        return Decision(new_state, outgoing, unchanged=running is not None)
+
+
+def _first(ids: tuple[str, ...], after: str | None, offset: int) -> int:
+    """Index of a page's first id: the first one sorting after the cursor (or at the offset)."""
+    return bisect.bisect_right(ids, after) if after is not None else offset

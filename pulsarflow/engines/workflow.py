@@ -56,6 +56,8 @@ State = WorkflowState | None
 Result = Decision[WorkflowState]
 
 MAX_RETRY_IDS = 32  # ids of applied retry requests kept, against redelivered duplicates
+MAX_RUNS_PER_MESSAGE = 1_000  # runs one message may start by continuing as new without waiting
+MAX_UPDATE_IDS = 256  # ids of applied updates kept across runs, against redelivered duplicates
 _TIMER_KINDS = {purposes.SLEEP: kinds.TIMER, purposes.SIGNAL_TIMEOUT: kinds.SIGNAL, purposes.TASK_TIMEOUT: kinds.TASK}
 
 
@@ -189,10 +191,13 @@ class WorkflowEngine:
             detail = f"no workflow {workflow_id!r}" if state is None else f"workflow {workflow_id!r} is {state.status}"
             return Decision(state, self._control(workflow_id, msg.reply, now, "cancel", False,
                                                  f"{detail}; only a running workflow can be cancelled"), unchanged=True)
-        if state.cancel_requested:
+        request_id = msg.reply.request_id if msg.reply else None
+        if state.cancel_requested or request_id in state.cancel_ids:  # the same request in a later run too
             return Decision(state, self._control(workflow_id, msg.reply, now, "cancel", True,
                                                  "cancellation already requested"), unchanged=True)
         cancelled, notices = lifecycle.cancel(state, msg.reason, self.topics, now)
+        if request_id is not None:
+            cancelled = replace(cancelled, cancel_ids=(state.cancel_ids + (request_id,))[-MAX_RETRY_IDS:])
         ack = self._control(workflow_id, msg.reply, now, "cancel", True, "cancellation requested")
         return self._run(cancelled, now, ack + notices)
 
@@ -212,7 +217,9 @@ class WorkflowEngine:
         reopened = replace(reopened, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
         ack = self._control(workflow_id, msg.reply, now, "retry", True,
                             f"run {reopened.generation} resumes at step {len(reopened.commands) - 1}")
-        return self._run(reopened, now, ack + resent + self._tagging(reopened, AddTag, now))
+        # Back under its tags; not under a custom id, which another start may hold by now.
+        return self._run(reopened, now, ack + resent + self._tagging(reopened, AddTag, now, keep_plain_tags=False,
+                                                                     custom_ids=False))
 
     def _on_query(self, state: State, workflow_id: str, msg: QueryWorkflow, now: int) -> Result:
         if state is None:
@@ -230,8 +237,14 @@ class WorkflowEngine:
                             unchanged=True)
         call_id = msg.call.update_id
         recorded = any(a.update is not None and a.update.update_id == call_id for a in state.arrivals)
-        candidate = state if recorded else replace(state, arrivals=state.arrivals + (
-            Arrival(-1, now, update=msg.call),))
+        if not recorded and call_id in state.update_ids:  # applied in an earlier run: its answer is gone
+            refused = ErrorInfo(queries.REJECTED, f"update {call_id!r} was already applied, in an earlier run of "
+                                f"workflow {workflow_id!r}", workflow_id=workflow_id)
+            return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
+                            unchanged=True)
+        candidate = state if recorded else replace(
+            state, arrivals=state.arrivals + (Arrival(-1, now, update=msg.call),),
+            update_ids=(state.update_ids + (call_id,))[-MAX_UPDATE_IDS:])
         outcome = queries.update_outcome(candidate, call_id, self.registry, self.converter, self.topics)
         answer = [out.to_client(msg.reply, workflow_id, QueryAnswer(outcome.value, outcome.error), now)]
         if recorded or (outcome.error is not None and outcome.error.type == queries.REJECTED):
@@ -245,6 +258,19 @@ class WorkflowEngine:
     # -- running the code -----------------------------------------------------------------
 
     def _run(self, state: WorkflowState, now: int, outgoing: list[Outgoing]) -> Result:
+        """Replay the code and act on where it got; runs that continue as new follow in a loop."""
+        for _ in range(MAX_RUNS_PER_MESSAGE):
+            step = self._run_once(state, now, outgoing)
+            if isinstance(step, Decision):
+                return step
+            state, outgoing = step
+        error = ErrorInfo("ContinueAsNewLoopError", f"workflow {state.workflow_id!r} continued as new "
+                          f"{MAX_RUNS_PER_MESSAGE} times without waiting on anything; await a step (a task, a "
+                          "sleep, a signal) in each run", workflow_id=state.workflow_id)
+        return self._close(state, now, outgoing, error=error)
+
+    def _run_once(self, state: WorkflowState, now: int,
+                  outgoing: list[Outgoing]) -> Result | tuple[WorkflowState, list[Outgoing]]:
         try:
             definition = self.registry.workflow(state.workflow_name)
         except DefinitionError as exc:
@@ -273,7 +299,7 @@ class WorkflowEngine:
         return self._close(state, now, outgoing, result=result)
 
     def _continue_as_new(self, state: WorkflowState, args: tuple[Any, ...], now: int,
-                         outgoing: list[Outgoing]) -> Result:
+                         outgoing: list[Outgoing]) -> Result | tuple[WorkflowState, list[Outgoing]]:
         try:
             payload = self.converter.encode(args)
         except Exception as exc:
@@ -283,12 +309,13 @@ class WorkflowEngine:
             started_at_ms=now, parent=state.parent, waiters=state.waiters, timeout_ms=state.timeout_ms,
             generation=state.generation + 1, runs=state.runs + 1, buffered_signals=state.buffered_signals,
             signal_ids=state.signal_ids[-MAX_RETRY_IDS:], retry_ids=state.retry_ids, tags=state.tags,
+            update_ids=state.update_ids, cancel_ids=state.cancel_ids,
         )
         if state.timeout_ms is not None:  # the timeout applies to each run
             timer = TimerFired(-1, purposes.WORKFLOW_TIMEOUT, fresh.generation)
             outgoing = outgoing + [out.to_workflow(self.topics, state.workflow_id, timer, now,
                                                    deliver_at_ms=now + state.timeout_ms)]
-        return self._run(fresh, now, outgoing)
+        return fresh, outgoing
 
     def _close(self, state: WorkflowState, now: int, outgoing: list[Outgoing],
                result: bytes | None = None, error: ErrorInfo | None = None) -> Result:
@@ -305,11 +332,16 @@ class WorkflowEngine:
         kept = closed.status == status.FAILED
         return Decision(closed, outgoing + answers + self._tagging(closed, RemoveTag, now, keep_plain_tags=kept))
 
-    def _tagging(self, state: WorkflowState, message: type, now: int, keep_plain_tags: bool = False) -> list[Outgoing]:
+    def _tagging(self, state: WorkflowState, message: type, now: int, keep_plain_tags: bool = False,
+                 custom_ids: bool = True) -> list[Outgoing]:
         """Tell the tag engine that this workflow runs (AddTag) or ended (RemoveTag) under each of its tags."""
+        def concerned(tag: str) -> bool:
+            custom = tag.startswith(out.CUSTOM_ID_PREFIX)
+            return custom_ids if custom else not keep_plain_tags
+
         return [out.to_tag(self.topics, out.tag_key(tag, state.workflow_id), message(state.workflow_id), now,
                            about=f"{state.workflow_id}:{state.generation}")
-                for tag in state.tags if not (keep_plain_tags and not tag.startswith(out.CUSTOM_ID_PREFIX))]
+                for tag in state.tags if concerned(tag)]
 
     def _not_found(self, workflow_id: str, reply: ReplyTo | None, now: int, reason: str) -> list[Outgoing]:
         return [out.to_client(reply, workflow_id, WorkflowNotFound(reason), now)] if reply else []

@@ -58,6 +58,7 @@ class QueryAnswer:
 class TagIds:
     workflow_ids: tuple[str, ...]
     next_offset: int | None = None
+    next_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

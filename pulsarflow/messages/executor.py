@@ -30,6 +30,7 @@ class CancelTask:
     workflow_id: str
     position: int
     reason: str
+    generation: int = 0
 
     @property
     def task_id(self) -> str:

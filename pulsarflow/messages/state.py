@@ -74,6 +74,8 @@ class WorkflowState:
     retry_ids: tuple[str, ...] = ()
     runs: int = 0
     tags: tuple[str, ...] = ()
+    update_ids: tuple[str, ...] = ()
+    cancel_ids: tuple[str, ...] = ()
 
 
 def child_workflow_id(workflow_id: str, runs: int, position: int) -> str:

@@ -35,6 +35,7 @@ class TagOperation:
     data: bytes | None = None
     reason: str = ""
     offset: int = 0
+    after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class ListTagIds:
     offset: int
     limit: int
     reply: ReplyTo
+    after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +69,4 @@ class TagState:
     tag_key: str
     workflow_ids: tuple[str, ...] = ()
     schema_version: int = TAG_STATE_SCHEMA_VERSION
+    ended: tuple[str, ...] = ()

@@ -23,8 +23,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pulsarflow.errors import DecodeError, StateConflictError
-from pulsarflow.runtime.handler import MessageHandler, is_finished
+from pulsarflow.errors import BackendError, DecodeError, StateConflictError
+from pulsarflow.runtime.handler import MessageHandler, crash_reason, is_finished
 from pulsarflow.storage import StateStore, Versioned
 
 log = logging.getLogger("pulsarflow.runtime")
@@ -54,8 +54,15 @@ class BatchHandler:
                     h.dead_letter(topic, payload, f"stored state of {key!r} is unreadable: {exc}")
                 continue
             changed = False
-            for _, _, envelope in items:
-                decision = h.decide(state, envelope)
+            for topic, payload, envelope in items:
+                try:
+                    decision = h.decide(state, envelope)
+                except (BackendError, StateConflictError):
+                    raise
+                except Exception as exc:  # as MessageHandler.handle: set the message aside, go on with the key
+                    log.exception("the %s crashed on a message for %s", type(h.engine).__name__, key)
+                    h.dead_letter(topic, payload, crash_reason(h.engine, exc))
+                    continue
                 if not decision.unchanged and decision.state is not None:
                     state, changed = decision.state, True
             if changed:

@@ -22,8 +22,13 @@ from pulsarflow.messages import CancelTask, TaskExecutorMessage
 log = logging.getLogger("pulsarflow.executor")
 
 
+def cancellation_key(task_id: str, generation: int) -> str:
+    """Task ids repeat in a later run of the workflow (continue-as-new, retry): the run is part of the key."""
+    return f"{task_id}@{generation}"
+
+
 class Cancellations:
-    """A bounded, thread-safe set of cancelled task ids (the oldest are forgotten first)."""
+    """A bounded, thread-safe set of cancelled task keys (the oldest are forgotten first)."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self._ids: OrderedDict[str, None] = OrderedDict()
@@ -47,7 +52,7 @@ def follow(client: Any, topic: str, codec: Codec, cancellations: Cancellations) 
         try:
             notice = codec.decode(TaskExecutorMessage, message.data()).message
             if isinstance(notice, CancelTask):
-                cancellations.add(notice.task_id)
+                cancellations.add(cancellation_key(notice.task_id, notice.generation))
         except Exception:  # a bad notice is only a lost hint; the engine already ignores the result
             log.exception("unreadable cancellation notice on %s", topic)
         consumer.acknowledge(message)

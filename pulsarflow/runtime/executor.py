@@ -19,7 +19,7 @@ from pulsarflow.engines import task as task_engine
 from pulsarflow.engines.errors import error_info
 from pulsarflow.engines.outgoing import Decision
 from pulsarflow.messages import CancelTask, ExecuteTask, TaskExecutorMessage
-from pulsarflow.runtime.cancellations import Cancellations
+from pulsarflow.runtime.cancellations import Cancellations, cancellation_key
 from pulsarflow.sdk.definitions import TaskDefinition
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
@@ -33,12 +33,13 @@ class TaskInfo:
     task_id: str
     task_name: str
     attempt: int
+    generation: int = 0
     cancellations: Cancellations = field(default_factory=Cancellations, repr=False, compare=False)
 
     @property
     def cancelled(self) -> bool:
         """True once the workflow cancelled this task: stop early; the result will be ignored."""
-        return self.task_id in self.cancellations
+        return cancellation_key(self.task_id, self.generation) in self.cancellations
 
 
 _current: contextvars.ContextVar[TaskInfo | None] = contextvars.ContextVar("pulsarflow_task", default=None)
@@ -75,15 +76,15 @@ class TaskExecutor:
     def handle(self, state: None, envelope: TaskExecutorMessage, now_ms: int) -> Decision[None]:
         task = envelope.message
         if isinstance(task, CancelTask):
-            self.cancellations.add(task.task_id)
+            self.cancellations.add(cancellation_key(task.task_id, task.generation))
             return Decision(None, [], unchanged=True)
-        if task.task_id in self.cancellations:  # cancelled before this attempt: it is not run
+        if cancellation_key(task.task_id, task.generation) in self.cancellations:  # not run once cancelled
             return Decision(None, [], unchanged=True)
         try:
             defn = self.registry.task(task.task_name)
             args = self.converter.decode(task.input, defn.arg_hints)
-            token = _current.set(
-                TaskInfo(task.workflow_id, task.task_id, task.task_name, task.attempt, self.cancellations))
+            token = _current.set(TaskInfo(task.workflow_id, task.task_id, task.task_name, task.attempt,
+                                          task.generation, self.cancellations))
             try:
                 value = self._call(defn, args, task)
             finally:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pulsarflow.clock import Clock
 from pulsarflow.codec import Codec
 from pulsarflow.engines.outgoing import Decision
-from pulsarflow.errors import DecodeError, StateConflictError
+from pulsarflow.errors import BackendError, DecodeError, StateConflictError
 from pulsarflow.messages import DeadLetter
 from pulsarflow.messages.state import STATE_SCHEMA_VERSION
 from pulsarflow.storage import StateStore, Versioned
@@ -71,6 +71,12 @@ class MessageHandler:
                 return
             except StateConflictError:
                 log.warning("state conflict on %s, recomputing", key)
+            except BackendError:
+                raise  # the store or the broker: the message is not acknowledged and comes back later
+            except Exception as exc:  # a bug the message triggers: set it aside instead of retrying it forever
+                log.exception("the %s crashed on a message for %s", type(self.engine).__name__, key)
+                self.dead_letter(topic, payload, crash_reason(self.engine, exc))
+                return
         raise StateConflictError(f"state {key!r} kept changing under {MAX_CONFLICT_RETRIES} attempts")
 
     def _handle_once(self, topic: str, payload: bytes, key: str, envelope: Any) -> None:
@@ -140,6 +146,11 @@ class MessageHandler:
                             at_ms=self.clock.now_ms())
         self.transport.send(self.dead_letter_topic, topic, self.codec.encode(letter))
         self.transport.flush()
+
+
+def crash_reason(engine: Any, exc: BaseException) -> str:
+    return (f"the {type(engine).__name__} crashed on this message: {type(exc).__name__}: {exc} "
+            "(a bug, not bad input: report it with this message; re-publish it once fixed)")
 
 
 def is_finished(state: Any) -> bool:

@@ -132,20 +132,20 @@ class Client:
     def find_ids(self, tag: str, page_size: int = 1000, timeout: float | None = 30.0) -> list[str]:
         """Ids of the running (and failed) workflows carrying ``tag``, read a page at a time from every bucket."""
         (tag,) = _check_tags([tag])
-        pending = {key: 0 for key in out.tag_buckets(tag)}
+        pending: dict[str, str | None] = {key: None for key in out.tag_buckets(tag)}
         found: list[str] = []
         while pending:
             asked = {}
-            for key, offset in pending.items():
+            for key, after in pending.items():
                 reply = self._reply_to()
-                self._send_tag(key, ListTagIds(offset, page_size, reply))
+                self._send_tag(key, ListTagIds(0, page_size, reply, after=after))
                 asked[key] = reply.request_id
             pending = {}
             for key, request_id in asked.items():
                 page = self._expect(self._await(request_id, tag, timeout), TagIds)
                 found.extend(page.workflow_ids)
-                if page.next_offset is not None:
-                    pending[key] = page.next_offset
+                if page.next_after is not None:
+                    pending[key] = page.next_after
         return found
 
     def signal_tag(self, tag: str, name: str, data: Any = None) -> str:

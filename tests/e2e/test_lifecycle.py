@@ -100,7 +100,7 @@ def test_retry_of_one_task_by_id_reruns_what_was_left_open(env: TestEnvironment,
     with pytest.raises(pf.WorkflowFailedError) as first:
         handle.result()
     failed_position = 1 if flag_a in str(first.value) else 2
-    with pytest.raises(pf.ControlRefusedError, match="no failed task at positions \\[0\\]"):
+    with pytest.raises(pf.ControlRefusedError, match="no failed task or child at positions \\[0\\]"):
         client.retry_task("pair-1/0")
     Path(flag_a).write_text("A")
     client.retry_task(f"pair-1/{failed_position}")
