@@ -1,0 +1,115 @@
+"""What every client request shares: the connection, reply topics, matching answers to requests.
+
+The public client is :class:`pulsarflow.sdk.client.Client`; tag and custom-id requests are
+in :mod:`pulsarflow.sdk.tags`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pulsarflow.clock import SystemClock
+from pulsarflow.codec import Codec
+from pulsarflow.converter import JsonConverter, PayloadConverter
+from pulsarflow.errors import ControlRefusedError, ResultTimeoutError, WorkflowNotFoundError
+from pulsarflow.messages import (
+    ClientMessage,
+    ControlAnswer,
+    ReplyTo,
+    TagEngineMessage,
+    WorkflowEngineMessage,
+    WorkflowNotFound,
+)
+from pulsarflow.sdk.definitions import WorkflowDefinition, workflow_definition
+from pulsarflow.sdk.registry import Registry
+from pulsarflow.topics import Topics
+
+
+class Connection(Protocol):
+    """How a client reaches the engines and hears back."""
+
+    def send(self, topic: str, key: str, payload: bytes) -> None: ...
+
+    def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None: ...
+
+    def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
+        """Block (or drive the embedded loop) until ``done()`` or the timeout; return ``done()``."""
+        ...
+
+
+@dataclass(frozen=True)
+class WorkflowDescription:
+    workflow_id: str
+    workflow_name: str
+    status: str
+    steps: int
+
+
+class ClientBase:
+    """The plumbing of :class:`~pulsarflow.sdk.client.Client`."""
+
+    def __init__(self, connection: Connection, codec: Codec, topics: Topics,
+                 converter: PayloadConverter | None = None, registry: Registry | None = None,
+                 client_id: str | None = None) -> None:
+        self.connection = connection
+        self.codec = codec
+        self.topics = topics
+        self.converter = converter or JsonConverter()
+        self.registry = registry
+        self.topic = topics.client(client_id or uuid.uuid4().hex)
+        self._answers: dict[str, ClientMessage] = {}
+        self._clock = SystemClock()
+        self._answer_listeners: list[Callable[[ClientMessage], None]] = []
+        connection.listen(self.topic, self._on_answer)
+
+    def add_answer_listener(self, listener: Callable[[ClientMessage], None]) -> None:
+        """Call ``listener`` with every answer this client receives (monitoring, benchmarks)."""
+        self._answer_listeners.append(listener)
+
+    def _definition(self, workflow: Callable[..., Any] | str) -> WorkflowDefinition | None:
+        if isinstance(workflow, str):
+            return self.registry.workflow(workflow) if self.registry is not None else None
+        defn = workflow_definition(workflow)
+        if self.registry is not None:
+            self.registry.workflow(defn.name)  # an unknown workflow fails here, at the call site
+        return defn
+
+    def _reply_to(self) -> ReplyTo:
+        return ReplyTo(self.topic, uuid.uuid4().hex)
+
+    def _send(self, workflow_id: str, message: Any) -> None:
+        envelope = WorkflowEngineMessage(uuid.uuid4().hex, workflow_id, self._clock.now_ms(), message)
+        self.connection.send(self.topics.workflow_engine, workflow_id, self.codec.encode(envelope))
+
+    def _send_tag(self, key: str, message: Any) -> None:
+        envelope = TagEngineMessage(uuid.uuid4().hex, key, self._clock.now_ms(), message)
+        self.connection.send(self.topics.tag_engine, key, self.codec.encode(envelope))
+
+    def _on_answer(self, payload: bytes) -> None:
+        answer = self.codec.decode(ClientMessage, payload)
+        self._answers.setdefault(answer.request_id, answer)
+        for listener in self._answer_listeners:
+            listener(answer)
+
+    def _await(self, request_id: str, workflow_id: str, timeout: float | None) -> Any:
+        if not self.connection.wait(lambda: request_id in self._answers, timeout):
+            raise ResultTimeoutError(
+                f"no answer about workflow {workflow_id!r} within {timeout}s "
+                "(is a worker running the workflow engine, and is the workflow waiting on something?)")
+        return self._answers.pop(request_id).message
+
+    def _control(self, answer: Any) -> str:
+        answer = self._expect(answer, ControlAnswer)
+        if not answer.accepted:
+            raise ControlRefusedError(f"{answer.action} refused: {answer.detail}")
+        return str(answer.detail)
+
+    def _expect(self, answer: Any, kind: type) -> Any:
+        if isinstance(answer, WorkflowNotFound):
+            raise WorkflowNotFoundError(f"{answer.reason}; check the id, or start the workflow first")
+        if not isinstance(answer, kind):
+            raise WorkflowNotFoundError(f"unexpected answer {type(answer).__name__}")
+        return answer
