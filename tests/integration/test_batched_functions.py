@@ -75,3 +75,25 @@ def test_killing_the_batching_engine_loses_no_workflow(app, client) -> None:  # 
     time.sleep(0.5)  # batches are in flight
     kill_and_await_restart(app.functions[0].name)
     assert [h.result(timeout=TIMEOUT) for h in handles] == [15] * 60
+
+
+def test_two_batching_engine_instances_share_the_keys(pulsar_admin, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    from pulsarflow.worker import connect
+
+    functions = [
+        {"name": "{app}-workflow-engine", "engine": "workflow", "batch": 100, "parallelism": 2},
+        {"name": "{app}-executor-default", "engine": "executor", "service": "default", "batch": 100},
+    ]
+    with deployed_app(pulsar_admin, tmp_path_factory.mktemp("batched2"), ["tests.e2e.flows"], functions,
+                      prefix="bap") as manifest:
+        t = manifest.topics
+        deadline = time.monotonic() + TIMEOUT
+        while pulsar_admin.function_status(t.tenant, t.namespace, manifest.functions[0].name).get("numRunning") != 2:
+            assert time.monotonic() < deadline, "the two engine instances did not start"
+            time.sleep(0.5)
+        client = connect(SERVICE_URL, modules=["tests.e2e.flows"], topics=t)
+        try:
+            handles = [client.start(flows.sequence, 5) for _ in range(80)]
+            assert [h.result(timeout=TIMEOUT) for h in handles] == [10] * 80
+        finally:
+            client.connection.close()
