@@ -19,6 +19,7 @@ from pulsarflow.schedules.workflow import (
     CONTROL_SIGNAL,
     DELETE,
     DESCRIBE_QUERY,
+    ID_PREFIX,
     PAUSE,
     RESUME,
     SCHEDULER_NAME,
@@ -29,6 +30,8 @@ from pulsarflow.schedules.workflow import (
 )
 from pulsarflow.sdk.client import Client
 from pulsarflow.sdk.definitions import Duration, workflow_definition
+
+SCHEDULES_TAG = "pulsarflow:schedules"  # every scheduler workflow carries it: Schedules.list() reads it
 
 
 class Schedules:
@@ -59,7 +62,7 @@ class Schedules:
         try:
             existing = self.client.status(workflow_id, timeout=self.timeout)
         except WorkflowNotFoundError:
-            self.client.start(SCHEDULER_NAME, spec, id=workflow_id)
+            self.client.start(SCHEDULER_NAME, spec, id=workflow_id, tags=[SCHEDULES_TAG])
             return workflow_id
         if existing.status != status.RUNNING:
             raise ScheduleError(
@@ -89,6 +92,15 @@ class Schedules:
     def delete(self, name: str) -> None:
         """End the schedule; runs in flight go on. ``client.cancel`` of its id also cancels them."""
         self._control(name, ScheduleControl(DELETE))
+
+    def list(self) -> list[str]:
+        """Names of the schedules that exist (running or paused; not the deleted ones), sorted.
+
+        Read from the tag index, which hears of a schedule once its workflow has started:
+        one created a moment ago may take a moment to show.
+        """
+        return sorted(workflow_id.removeprefix(ID_PREFIX) for workflow_id in self.client.find_ids(SCHEDULES_TAG,
+                                                                                                   timeout=self.timeout))
 
     def describe(self, name: str) -> ScheduleDescription:
         """The spec as it is now, and the state: status, next fire, counts, runs in flight and recent runs."""

@@ -110,6 +110,9 @@ def test_overlap_allow_all_starts_every_fire(env: TestEnvironment) -> None:
 def test_pause_resume_and_delete(env: TestEnvironment) -> None:
     schedules = Schedules(env.client())
     schedules.create("ctl", sf.tick, "p", every=60)
+    schedules.create("other", sf.tick, "o", every=3600)
+    env.run_ready()
+    assert schedules.list() == ["ctl", "other"]
     advance(env, 130)
     schedules.pause("ctl")
     schedules.pause("ctl")  # twice is the same as once
@@ -125,6 +128,7 @@ def test_pause_resume_and_delete(env: TestEnvironment) -> None:
     assert len(stamps("p")) == 5
     final = schedules.describe("ctl")
     assert (final.state.status, final.state.fired) == ("DELETED", 5)
+    assert schedules.list() == ["other"]  # paused ones are listed, deleted ones are not
     assert env.client().get_handle("schedule:ctl", scheduler).result().state.status == "DELETED"
     with pytest.raises(pf.WorkflowNotFoundError, match="no schedule 'ctl': it was never created, or it was deleted"):
         schedules.pause("ctl")
