@@ -21,8 +21,17 @@ from bench.report import line
 
 
 def run_case(case: str, workflows: int, concurrency: int) -> dict[str, Any]:
-    wf, tasks, _ = workloads.CASES[case]
+    tasks = workloads.CASES[case][1]
     env = pf.EmbeddedEnvironment(*workloads.ALL)
+    seconds, latencies = closed_loop(env, case, workflows, concurrency)
+    return line(case, "embedded", workflows, seconds, latencies, env.transport.sent,
+                tasks_per_workflow=tasks, concurrency=concurrency)
+
+
+def closed_loop(env: pf.EmbeddedEnvironment, case: str, workflows: int,
+                concurrency: int) -> tuple[float, list[float]]:
+    """Run ``workflows`` of ``case`` with ``concurrency`` in flight; the seconds taken and each latency in ms."""
+    wf, tasks, _ = workloads.CASES[case]
     client = env.client()
     started: dict[str, float] = {}
     latencies: list[float] = []
@@ -37,9 +46,7 @@ def run_case(case: str, workflows: int, concurrency: int) -> dict[str, Any]:
             launched += 1
         if not env.step():
             raise RuntimeError("benchmark stalled: no message ready while workflows are in flight")
-    seconds = time.perf_counter() - t0
-    return line(case, "embedded", workflows, seconds, latencies, env.transport.sent,
-                tasks_per_workflow=tasks, concurrency=concurrency)
+    return time.perf_counter() - t0, latencies
 
 
 def main() -> None:

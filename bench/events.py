@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pulsarflow as pf
 from bench import workloads
+from bench.embedded import closed_loop
 from bench.report import line
 from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.events.metrics import Metrics
@@ -62,23 +62,8 @@ def environment(mode: str) -> tuple[pf.EmbeddedEnvironment, Callable[[], int]]:
 
 
 def run_once(case: str, mode: str, workflows: int, concurrency: int) -> dict[str, Any]:
-    wf, tasks, _ = workloads.CASES[case]
     env, kept = environment(mode)
-    client = env.client()
-    started: dict[str, float] = {}
-    latencies: list[float] = []
-    client.add_answer_listener(lambda answer: latencies.append(
-        (time.perf_counter() - started.pop(answer.request_id)) * 1000))
-    launched = 0
-    t0 = time.perf_counter()
-    while len(latencies) < workflows:
-        while launched < workflows and launched - len(latencies) < concurrency:
-            handle = client.start(wf, tasks)
-            started[handle.request_id or ""] = time.perf_counter()
-            launched += 1
-        if not env.step():
-            raise RuntimeError("benchmark stalled: no message ready while workflows are in flight")
-    seconds = time.perf_counter() - t0
+    seconds, latencies = closed_loop(env, case, workflows, concurrency)
     env.close()
     return {"seconds": seconds, "latencies": latencies, "events": kept()}
 
