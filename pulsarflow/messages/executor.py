@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from pulsarflow.messages.common import RetrySpec
 
 
+def step_task_id(workflow_id: str, position: int) -> str:
+    """Id of the task step at ``position`` of a workflow (``client.retry_task`` takes it)."""
+    return f"{workflow_id}/{position}"
+
+
 @dataclass(frozen=True, slots=True)
 class ExecuteTask:
     workflow_id: str
@@ -22,7 +27,7 @@ class ExecuteTask:
 
     @property
     def task_id(self) -> str:
-        return f"{self.workflow_id}/{self.position}"
+        return step_task_id(self.workflow_id, self.position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,7 @@ class CancelTask:
 
     @property
     def task_id(self) -> str:
-        return f"{self.workflow_id}/{self.position}"
+        return step_task_id(self.workflow_id, self.position)
 
 
 @dataclass(frozen=True, slots=True)
