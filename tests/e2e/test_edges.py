@@ -16,15 +16,6 @@ from pulsarflow.topics import Topics
 from tests.e2e import edge_flows as ef
 
 
-@pytest.fixture(params=[(False, 1), (True, 1), (False, 50)], ids=["once", "twice", "batched"])
-def env(request: pytest.FixtureRequest) -> TestEnvironment:
-    ef.SWITCH.clear()
-    duplicate, batch_size = request.param
-    environment = TestEnvironment(*ef.ALL, duplicate_messages=duplicate, batch_size=batch_size)
-    yield environment
-    environment.close()
-
-
 def test_retry_after_a_cancel_resumes_at_the_failed_cleanup_not_at_the_cancelled_step(env: TestEnvironment) -> None:
     ef.SWITCH["always-on"] = True
     client = env.client()

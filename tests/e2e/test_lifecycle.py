@@ -13,16 +13,6 @@ from pulsarflow.testing import TestEnvironment
 from tests.e2e import flows
 
 
-@pytest.fixture(params=[(False, 1), (True, 1), (False, 50)], ids=["once", "twice", "batched"])
-def env(request: pytest.FixtureRequest) -> TestEnvironment:
-    flows.CALLS.clear()
-    flows.FLAKY.clear()
-    duplicate, batch_size = request.param
-    environment = TestEnvironment(*flows.ALL, duplicate_messages=duplicate, batch_size=batch_size)
-    yield environment
-    environment.close()
-
-
 def runs(env: TestEnvironment) -> int:
     """How many times one task message runs: executors are at-least-once, and twice here when duplicating."""
     return 2 if env.transport.duplicate else 1

@@ -16,16 +16,6 @@ from pulsarflow.topics import Topics
 from tests.e2e import flows
 
 
-@pytest.fixture(params=[(False, 1), (True, 1), (False, 50)], ids=["once", "twice", "batched"])
-def env(request: pytest.FixtureRequest) -> TestEnvironment:
-    flows.CALLS.clear()
-    flows.FLAKY.clear()
-    duplicate, batch_size = request.param
-    environment = TestEnvironment(*flows.ALL, duplicate_messages=duplicate, batch_size=batch_size)
-    yield environment
-    environment.close()
-
-
 def test_find_ids_by_tag_lists_running_workflows_only(env: TestEnvironment) -> None:
     client = env.client()
     for i in range(5):

@@ -10,16 +10,6 @@ from tests.e2e import flows
 from tests.e2e.flows import Point
 
 
-@pytest.fixture(params=[(False, 1), (True, 1), (False, 50)], ids=["once", "twice", "batched"])
-def env(request: pytest.FixtureRequest) -> TestEnvironment:
-    flows.CALLS.clear()
-    flows.FLAKY.clear()
-    duplicate, batch_size = request.param
-    environment = TestEnvironment(*flows.ALL, duplicate_messages=duplicate, batch_size=batch_size)
-    yield environment
-    environment.close()
-
-
 def run(env: TestEnvironment, wf: object, *args: object, **options: object) -> object:
     return env.client().start(wf, *args, **options).result()
 
