@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-import pulsarflow as pf
 from pulsarflow.dashboard.embedded import EmbeddedDashboard
 from tests.e2e import flows
 
@@ -51,16 +50,6 @@ def browser() -> Iterator[Any]:
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
-
-
-@pytest.fixture
-def dashboard() -> Iterator[EmbeddedDashboard]:
-    flows.FLAKY.clear()
-    env = pf.EmbeddedEnvironment(*flows.ALL, events=True)
-    board = EmbeddedDashboard(env).start()
-    yield board
-    board.stop()
-    env.close()
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:

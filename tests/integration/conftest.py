@@ -65,6 +65,26 @@ def deployment(pulsar_admin, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 @contextmanager
+def connected(topics: Any, modules: tuple[str, ...] = ("tests.e2e.flows",)) -> Iterator[Any]:
+    """A pulsarflow client over Pulsar for the app of ``topics``, closed afterwards."""
+    from pulsarflow.worker import connect
+
+    client = connect(SERVICE_URL, modules=list(modules), topics=topics)
+    try:
+        yield client
+    finally:
+        client.connection.close()
+
+
+@pytest.fixture(scope="session")
+def client(deployment):  # type: ignore[no-untyped-def]
+    """A client of the shared ``deployment``."""
+    manifest, _, _ = deployment
+    with connected(manifest.topics) as shared:
+        yield shared
+
+
+@contextmanager
 def deployed_app(admin: Any, out: Path, modules: list[str], functions: list[dict[str, Any]],
                  bundle_library: bool = False, prefix: str = "it") -> Iterator[Any]:
     """Deploy ``functions`` (manifest entries; ``{app}`` in a name is replaced) under a fresh app name.

@@ -16,8 +16,8 @@ import pytest
 
 import pulsarflow as pf
 from tests.e2e import flows
-from tests.integration.conftest import SERVICE_URL, deployed_app
-from tests.integration.test_faults import kill_and_await_restart
+from tests.integration.conftest import connected, deployed_app
+from tests.integration.test_faults import kill_and_await_restart, running_status
 
 pytestmark = pytest.mark.pulsar
 TIMEOUT = 120
@@ -38,11 +38,8 @@ def app(pulsar_admin, tmp_path_factory) -> Iterator[Any]:  # type: ignore[no-unt
 
 @pytest.fixture(scope="module")
 def client(app):  # type: ignore[no-untyped-def]
-    from pulsarflow.worker import connect
-
-    connected = connect(SERVICE_URL, modules=["tests.e2e.flows"], topics=app.topics)
-    yield connected
-    connected.connection.close()
+    with connected(app.topics) as connection:
+        yield connection
 
 
 def test_the_deploy_turns_auto_ack_off_for_batching_functions(app, pulsar_admin) -> None:  # type: ignore[no-untyped-def]
@@ -78,22 +75,13 @@ def test_killing_the_batching_engine_loses_no_workflow(app, client) -> None:  # 
 
 
 def test_two_batching_engine_instances_share_the_keys(pulsar_admin, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
-    from pulsarflow.worker import connect
-
     functions = [
         {"name": "{app}-workflow-engine", "engine": "workflow", "batch": 100, "parallelism": 2},
         {"name": "{app}-executor-default", "engine": "executor", "service": "default", "batch": 100},
     ]
     with deployed_app(pulsar_admin, tmp_path_factory.mktemp("batched2"), ["tests.e2e.flows"], functions,
                       prefix="bap") as manifest:
-        t = manifest.topics
-        deadline = time.monotonic() + TIMEOUT
-        while pulsar_admin.function_status(t.tenant, t.namespace, manifest.functions[0].name).get("numRunning") != 2:
-            assert time.monotonic() < deadline, "the two engine instances did not start"
-            time.sleep(0.5)
-        client = connect(SERVICE_URL, modules=["tests.e2e.flows"], topics=t)
-        try:
+        running_status(pulsar_admin, manifest.topics, manifest.functions[0].name, 2)
+        with connected(manifest.topics) as client:
             handles = [client.start(flows.sequence, 5) for _ in range(80)]
             assert [h.result(timeout=TIMEOUT) for h in handles] == [10] * 80
-        finally:
-            client.connection.close()

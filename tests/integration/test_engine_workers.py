@@ -20,7 +20,7 @@ import pytest
 
 from pulsarflow.topics import Topics
 from tests.e2e import flows
-from tests.integration.conftest import SERVICE_URL
+from tests.integration.conftest import SERVICE_URL, connected
 from tests.redis.support import require_redis
 
 pytestmark = [pytest.mark.pulsar, pytest.mark.redis]
@@ -53,11 +53,8 @@ def workers(topics: Topics, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def client(topics: Topics, workers):  # type: ignore[no-untyped-def]
-    from pulsarflow.worker import connect
-
-    connected = connect(SERVICE_URL, modules=[MODULE], topics=topics)
-    yield connected
-    connected.connection.close()
+    with connected(topics, (MODULE,)) as connection:
+        yield connection
 
 
 def test_many_workflows_run_through_batched_engines(client) -> None:  # type: ignore[no-untyped-def]

@@ -11,18 +11,9 @@ import pytest
 import pulsarflow as pf
 from pulsarflow.messages import client as status
 from tests.e2e import flows
-from tests.integration.conftest import SERVICE_URL
 
 pytestmark = pytest.mark.pulsar
 TIMEOUT = 90
-
-
-@pytest.fixture(scope="module")
-def client(deployment):  # type: ignore[no-untyped-def]
-    from pulsarflow.worker import connect
-
-    manifest, _, _ = deployment
-    return connect(SERVICE_URL, modules=["tests.e2e.flows"], topics=manifest.topics)
 
 
 def eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

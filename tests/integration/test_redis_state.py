@@ -16,7 +16,7 @@ from pulsarflow.codec import Codec
 from pulsarflow.messages import WorkflowState
 from pulsarflow.storage.redis import RedisStateStore, key_prefix
 from tests.e2e import flows
-from tests.integration.conftest import SERVICE_URL
+from tests.integration.conftest import connected
 from tests.redis.support import require_redis
 
 pytestmark = [pytest.mark.pulsar, pytest.mark.redis]
@@ -53,10 +53,9 @@ def redis_deployment(pulsar_admin, tmp_path_factory):  # type: ignore[no-untyped
 
 @pytest.fixture(scope="module")
 def client(redis_deployment):  # type: ignore[no-untyped-def]
-    from pulsarflow.worker import connect
-
     manifest, _ = redis_deployment
-    return connect(SERVICE_URL, modules=["tests.e2e.flows"], topics=manifest.topics)
+    with connected(manifest.topics) as connection:
+        yield connection
 
 
 def test_workflow_state_lives_in_redis_and_expires_after_the_retention(client, redis_deployment,  # type: ignore[no-untyped-def]
@@ -64,8 +63,12 @@ def test_workflow_state_lives_in_redis_and_expires_after_the_retention(client, r
     manifest, store = redis_deployment
     workflow_id = f"redis-seq-{time.time_ns()}"
     assert client.start(flows.sequence, 3, id=workflow_id).result(timeout=TIMEOUT) == 3
-    stored = store.get(workflow_id)
-    assert stored is not None and stored.version >= 4  # start, then one write per completed task
+    # The answer is published before the state is saved (publish, then save): wait for the save.
+    deadline = time.monotonic() + 10
+    while (stored := store.get(workflow_id)) is None or stored.version < 4:
+        assert time.monotonic() < deadline, f"state of {workflow_id} not saved: {stored}"
+        time.sleep(0.05)
+    assert stored.version == 4  # start, then one write per completed task
     state = Codec().decode(WorkflowState, stored.value)
     assert (state.workflow_id, state.status, len(state.commands)) == (workflow_id, "COMPLETED", 3)
     assert 0 < store.client.pttl(store.prefix + workflow_id) <= RETENTION_MS

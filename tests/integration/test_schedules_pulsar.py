@@ -17,7 +17,7 @@ import pytest
 from pulsarflow.messages import client as status
 from pulsarflow.schedules import Schedules, ScheduleState, schedule_id
 from tests.e2e import schedule_flows
-from tests.integration.conftest import SERVICE_URL
+from tests.integration.conftest import connected
 from tests.integration.test_faults import kill_and_await_restart
 
 pytestmark = pytest.mark.pulsar
@@ -27,12 +27,9 @@ PERIOD = 2
 
 @pytest.fixture(scope="module")
 def client(deployment):  # type: ignore[no-untyped-def]
-    from pulsarflow.worker import connect
-
     manifest, _, _ = deployment
-    connected = connect(SERVICE_URL, modules=["tests.e2e.schedule_flows"], topics=manifest.topics)
-    yield connected
-    connected.connection.close()
+    with connected(manifest.topics, ("tests.e2e.schedule_flows",)) as connection:
+        yield connection
 
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.integration import fault_flows
-from tests.integration.conftest import SERVICE_URL, deployed_app, instance_pids, wait_for
+from tests.integration.conftest import SERVICE_URL, connected, deployed_app, instance_pids, wait_for
 
 pytestmark = pytest.mark.pulsar
 MODULE = "tests.integration.fault_flows"
@@ -39,11 +39,8 @@ def app(pulsar_admin, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def client(app):  # type: ignore[no-untyped-def]
-    from pulsarflow.worker import connect
-
-    connected = connect(SERVICE_URL, modules=[MODULE], topics=app.topics)
-    yield connected
-    connected.connection.close()
+    with connected(app.topics, (MODULE,)) as connection:
+        yield connection
 
 
 class Worker:

@@ -6,24 +6,10 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-import pulsarflow as pf
 from pulsarflow.dashboard.embedded import EmbeddedDashboard
 from tests.e2e import flows
-
-
-@pytest.fixture
-def dashboard() -> Iterator[EmbeddedDashboard]:
-    flows.FLAKY.clear()
-    env = pf.EmbeddedEnvironment(*flows.ALL, events=True)
-    board = EmbeddedDashboard(env).start()
-    yield board
-    board.stop()
-    env.close()
 
 
 def call(board: EmbeddedDashboard, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
