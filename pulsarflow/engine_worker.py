@@ -37,8 +37,9 @@ from pulsarflow.usercode import load_registry
 log = logging.getLogger("pulsarflow.worker")
 
 BATCH = 200  # messages handled together at most
+PREFETCH = 10  # messages a worker holds back from other workers beyond its batch
 POLL_MS = 200  # how long one wait for a first message lasts (then ``stop`` is checked again)
-NACK_DELAY_MS = 1_000
+NACK_DELAY_MS = 1_000  # a failed message comes back this soon (the client default is 60 s)
 ENGINES = ("workflow", "tag", "executor")
 
 
@@ -56,7 +57,7 @@ def engine_topics(engine: str, topics: Topics, modules: list[str], services: Ite
 
 def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics, stop: threading.Event,
                store: StateStore | None = None, services: Iterable[str] | None = None, batch: int = BATCH,
-               metrics: Metrics | None = None, events: str = "topic") -> None:
+               metrics: Metrics | None = None, events: str = "topic", prefetch: int = PREFETCH) -> None:
     """Run ``engine`` over its topics in batches until ``stop`` is set (then finish the batch in hand)."""
     if engine not in ENGINES:
         raise DefinitionError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
@@ -66,20 +67,20 @@ def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics
     sources = engine_topics(engine, topics, modules, services)
     config = {"engine": engine, "modules": ",".join(modules), "tenant": topics.tenant,
               "namespace": topics.namespace, "app": topics.app, "events": events}
-    client = pulsar.Client(service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar.Client(service_url, logger=client_logger())
     try:
         handler = build_handler(config, client, store if engine != "executor" else None, metrics)
         consumer = client.subscribe(
             sources, subscription_name(topics, engine),
             consumer_type=pulsar.ConsumerType.Shared if engine == "executor" else pulsar.ConsumerType.KeyShared,
-            initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=max(batch, 10),
+            initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=max(batch, prefetch),
             negative_ack_redelivery_delay_ms=NACK_DELAY_MS)
     except Exception as exc:
         client.close()
         if isinstance(exc, DefinitionError):
             raise
         raise BackendError(f"cannot subscribe to {sources} at {service_url}: {exc}") from exc
-    log.info("%s engine worker on %s, batches of up to %d", engine, sources, batch)
+    log.info("%s worker serving %s, batches of up to %d", engine, sources, batch)
     try:
         serve(consumer, BatchHandler(handler), stop, batch)
     finally:
@@ -88,7 +89,7 @@ def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics
         if close is not None:
             close()
         client.close()
-        log.info("%s engine worker stopped", engine)
+        log.info("%s worker stopped", engine)
 
 
 def serve(consumer: Any, batch: BatchHandler, stop: threading.Event, size: int = BATCH) -> None:
@@ -121,3 +122,13 @@ def take(consumer: Any, size: int) -> list[Any]:
         except pulsar.Timeout:
             break
     return messages
+
+
+def client_logger() -> Any:
+    """The Pulsar client's own log: warnings and errors only, on stderr.
+
+    A Python ``logging.Logger`` would receive every debug line of the client through the
+    GIL, and the client falls back to its own debug-level logger while the interpreter
+    exits (which aborted the worker process in tests); the console logger has neither problem.
+    """
+    return pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn)

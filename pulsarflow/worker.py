@@ -4,12 +4,12 @@
     pulsarflow worker --service-url pulsar://127.0.0.1:6650 --modules shop.tasks
 
 The worker runs task executors on a Shared subscription (scale out by starting more);
-the engines themselves run as Pulsar Functions (see functions.yaml).
+the engines run as Pulsar Functions (see functions.yaml), or in worker processes too
+(``pulsarflow worker --engine ...``, see ``pulsarflow.engine_worker``).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,20 +18,12 @@ from typing import Any
 import pulsar
 
 from pulsarflow.codec import Codec
-from pulsarflow.deploy.manifest import subscription_name
-from pulsarflow.errors import BackendError, DefinitionError
+from pulsarflow.engine_worker import PREFETCH, client_logger, run_engine
 from pulsarflow.events.metrics import Metrics
-from pulsarflow.functions import build_handler
-from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.sdk.client import Client
 from pulsarflow.topics import Topics
 from pulsarflow.transport.pulsar import PulsarTransport
 from pulsarflow.usercode import load_registry
-
-log = logging.getLogger("pulsarflow.worker")
-
-PREFETCH = 10  # tasks a worker holds back from other workers while it runs one
-NACK_DELAY_MS = 1_000  # a failed publish is retried this soon (the client default is 60 s)
 
 
 class PulsarConnection:
@@ -70,7 +62,7 @@ class PulsarConnection:
 
 def connect(service_url: str, modules: Iterable[str] = (), topics: Topics | None = None) -> Client:
     """A Client over Pulsar. ``modules`` lets it check workflow names and decode typed results."""
-    pulsar_client = pulsar.Client(service_url, logger=_client_logger())
+    pulsar_client = pulsar.Client(service_url, logger=client_logger())
     registry = load_registry(modules) if modules else None
     return Client(PulsarConnection(pulsar_client), Codec(), topics or Topics(), registry=registry)
 
@@ -78,60 +70,12 @@ def connect(service_url: str, modules: Iterable[str] = (), topics: Topics | None
 def run_worker(service_url: str, modules: list[str], topics: Topics, stop: threading.Event,
                services: Iterable[str] | None = None, prefetch: int = PREFETCH,
                metrics: Metrics | None = None) -> None:
-    """Consume executor topics and run tasks until ``stop`` is set.
+    """Consume executor topics and run tasks, one at a time, until ``stop`` is set.
 
     The worker joins the executor functions' subscription of each service topic, so
     workers and executor functions share the tasks instead of each running all of them.
     After ``stop`` the task in hand finishes and is acknowledged before the worker exits.
+    (``pulsarflow.engine_worker.run_engine`` with a batch of one.)
     """
-    names = sorted(services or load_registry(modules).services())
-    if not names:
-        raise DefinitionError(f"the modules {modules} define no task; pass the modules holding your @task "
-                              "functions (--modules), or the services to serve")
-    config = {"engine": "executor", "modules": ",".join(modules), "tenant": topics.tenant,
-              "namespace": topics.namespace, "app": topics.app}
-    client = pulsar.Client(service_url, logger=_client_logger())
-    try:
-        handler = build_handler(config, client, None, metrics)
-        consumer = client.subscribe([topics.executor(s) for s in names], subscription_name(topics, "executor"),
-                                    consumer_type=pulsar.ConsumerType.Shared,
-                                    initial_position=pulsar.InitialPosition.Earliest,
-                                    receiver_queue_size=prefetch, negative_ack_redelivery_delay_ms=NACK_DELAY_MS)
-    except Exception as exc:
-        client.close()
-        if isinstance(exc, DefinitionError):
-            raise
-        raise BackendError(f"cannot subscribe to the task topics of {names} at {service_url}: {exc}") from exc
-    log.info("worker serving %s", names)
-    try:
-        _serve(consumer, handler, stop)
-    finally:
-        consumer.close()
-        handler.engine.close()  # type: ignore[attr-defined]
-        client.close()
-        log.info("worker stopped")
-
-
-def _serve(consumer: Any, handler: MessageHandler, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            message = consumer.receive(timeout_millis=200)
-        except pulsar.Timeout:
-            continue
-        try:
-            handler.handle(message.topic_name(), message.data())
-        except Exception:
-            log.exception("task message failed; it will be redelivered")
-            consumer.negative_acknowledge(message)
-        else:
-            consumer.acknowledge(message)
-
-
-def _client_logger() -> Any:
-    """The Pulsar client's own log: warnings and errors only, on stderr.
-
-    A Python ``logging.Logger`` would receive every debug line of the client through the
-    GIL, and the client falls back to its own debug-level logger while the interpreter
-    exits (which aborted the worker process in tests); the console logger has neither problem.
-    """
-    return pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn)
+    run_engine(service_url, "executor", modules, topics, stop, services=services, batch=1, prefetch=prefetch,
+               metrics=metrics)
