@@ -31,10 +31,15 @@ from pulsarflow.sdk.definitions import WorkflowDefinition
 from pulsarflow.topics import Topics
 
 
-def open_positions(state: WorkflowState, limit: int | None = None) -> list[int]:
-    arrived = {a.position for a in state.arrivals}
-    commands = state.commands if limit is None else state.commands[:limit]
-    return [c.position for c in commands if c.position not in arrived and c.kind != kinds.PATCH]
+def arrived_positions(state: WorkflowState) -> set[int]:
+    """Positions of the steps that have their outcome."""
+    return {a.position for a in state.arrivals}
+
+
+def open_positions(state: WorkflowState) -> list[int]:
+    """Positions of the steps still waiting for an outcome (a patch marker waits for none)."""
+    arrived = arrived_positions(state)
+    return [c.position for c in state.commands if c.position not in arrived and c.kind != kinds.PATCH]
 
 
 def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple[WorkflowState, list[Outgoing]]:

@@ -14,6 +14,7 @@ from typing import Any
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.controls import MAX_RETRY_IDS, ControlHandlers
+from pulsarflow.engines.lifecycle import arrived_positions
 from pulsarflow.engines.outgoing import Decision, Outgoing
 from pulsarflow.engines.replay import CANCELLED, Replay
 from pulsarflow.engines.steps import StepDispatcher
@@ -274,17 +275,13 @@ class WorkflowEngine(ControlHandlers):
         return [out.to_client(reply, workflow_id, WorkflowNotFound(reason), now)] if reply else []
 
 
-def _arrived(state: WorkflowState) -> set[int]:
-    return {a.position for a in state.arrivals}
-
-
 def _is_open(state: WorkflowState, position: int, kind: str) -> bool:
     return (state.status == status.RUNNING and 0 <= position < len(state.commands)
-            and state.commands[position].kind == kind and position not in _arrived(state))
+            and state.commands[position].kind == kind and position not in arrived_positions(state))
 
 
 def _open_signal_wait(state: WorkflowState, name: str) -> int | None:
-    arrived = _arrived(state)
+    arrived = arrived_positions(state)
     for command in state.commands:
         if command.kind == kinds.SIGNAL and command.name == name and command.position not in arrived:
             return command.position
