@@ -10,6 +10,7 @@ from pulsarflow.errors import (
     SignalTimeoutError,
     TaskFailedError,
     TaskTimeoutError,
+    WorkflowCancelledError,
 )
 from pulsarflow.messages import state as kinds
 
@@ -35,8 +36,18 @@ def error_info(exc: BaseException, task_name: str | None = None, attempts: int =
     )
 
 
-def step_exception(kind: str, info: ErrorInfo) -> BaseException:
-    """The exception a workflow sees when the step of ``kind`` failed with ``info``."""
+CANCELLED = WorkflowCancelledError.__name__  # type of the outcome a cancel records for pending steps
+
+
+def is_own_cancellation(info: ErrorInfo | None, workflow_id: str) -> bool:
+    """Whether ``info`` is the outcome this workflow's own cancel recorded (not a child's cancellation)."""
+    return info is not None and info.type == CANCELLED and info.workflow_id == workflow_id
+
+
+def step_exception(kind: str, info: ErrorInfo, workflow_id: str) -> BaseException:
+    """The exception workflow ``workflow_id`` sees when its step of ``kind`` failed with ``info``."""
+    if is_own_cancellation(info, workflow_id):
+        return WorkflowCancelledError(workflow_id, info)
     if kind == kinds.TASK:
         return TaskTimeoutError(info) if info.type == "TaskTimeoutError" else TaskFailedError(info)
     if kind == kinds.CHILD:

@@ -18,8 +18,9 @@ from dataclasses import replace
 
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
+from pulsarflow.engines.errors import CANCELLED, is_own_cancellation
 from pulsarflow.engines.outgoing import Outgoing
-from pulsarflow.engines.replay import CANCELLED, Replay
+from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import ControlRefusedError, ErrorInfo
 from pulsarflow.messages import Arrival, BufferedSignal, CancelTask, CancelWorkflow, TimerFired, WorkflowState
@@ -83,7 +84,7 @@ def reopen(state: WorkflowState, positions: tuple[int, ...], definition: Workflo
                                   ", raised by its own code; retry resumes a workflow that a failed task or child "
                                   "ended (fix the code and start it again)")
     failed = [i for i, a in enumerate(state.arrivals)
-              if a.update is None and a.error is not None and not _own_cancellation(state, a)
+              if a.update is None and a.error is not None and not is_own_cancellation(a.error, wid)
               and state.commands[a.position].kind in (kinds.TASK, kinds.CHILD)
               and (not positions or a.position in positions)]
     if not failed:
@@ -110,11 +111,6 @@ def reopen(state: WorkflowState, positions: tuple[int, ...], definition: Workflo
         timer = TimerFired(-1, purposes.WORKFLOW_TIMEOUT, reopened.generation)
         resend.outgoing.append(out.to_workflow(topics, wid, timer, now, deliver_at_ms=now + state.timeout_ms))
     return reopened, resend.outgoing
-
-
-def _own_cancellation(state: WorkflowState, arrival: Arrival) -> bool:
-    error = arrival.error
-    return error is not None and error.type == CANCELLED and error.workflow_id == state.workflow_id
 
 
 def _client_arrivals(state: WorkflowState, dropped: tuple[Arrival, ...],

@@ -20,7 +20,6 @@ from pulsarflow.errors import (
     SandboxViolationError,
     SerializationError,
     UpdateRejectedError,
-    WorkflowCancelledError,
 )
 from pulsarflow.messages import Arrival, Command, WorkflowState
 from pulsarflow.messages import state as kinds
@@ -29,7 +28,6 @@ from pulsarflow.sdk.context import WorkflowContext
 from pulsarflow.sdk.definitions import WorkflowDefinition
 from pulsarflow.sdk.steps import AllOf, AnyOf, Step, StepRequest
 
-CANCELLED = WorkflowCancelledError.__name__  # type of the outcome a cancel records for pending steps
 OnNewStep = Callable[[int, StepRequest, int], Arrival | None]
 
 
@@ -134,11 +132,8 @@ class Replay:
             return
         step, request = self.steps[arrival.position]
         self.now_ms = arrival.at_ms
-        if arrival.error is not None and arrival.error.type == CANCELLED and \
-                arrival.error.workflow_id == self.state.workflow_id:
-            step.resolve(None, WorkflowCancelledError(self.state.workflow_id, arrival.error), self.applied)
-        elif arrival.error is not None:
-            step.resolve(None, step_exception(request.kind, arrival.error), self.applied)
+        if arrival.error is not None:
+            step.resolve(None, step_exception(request.kind, arrival.error, self.state.workflow_id), self.applied)
         else:
             step.resolve(self._decode_value(request, arrival.value), None, self.applied)
         self.applied += 1

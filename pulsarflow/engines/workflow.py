@@ -14,9 +14,10 @@ from typing import Any
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.controls import MAX_RETRY_IDS, ControlHandlers
+from pulsarflow.engines.errors import CANCELLED
 from pulsarflow.engines.lifecycle import arrived_positions
 from pulsarflow.engines.outgoing import Decision, Outgoing
-from pulsarflow.engines.replay import CANCELLED, Replay
+from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import DefinitionError, ErrorInfo
 from pulsarflow.messages import (
