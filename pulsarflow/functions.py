@@ -76,7 +76,8 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
     events = config.get("events", "topic")
     if events not in ("topic", "off"):
         raise DefinitionError(f"userConfig.events must be 'topic' or 'off', got {events!r}")
-    sink = TopicEventSink(transport, codec, topics.events) if events == "topic" else None
+    # The tag index is bookkeeping: the workflows' own events already say what it records.
+    sink = TopicEventSink(transport, codec, topics.events) if events == "topic" and kind != "tag" else None
     return MessageHandler(engine, codec, transport, clock, state_store, topics.dead_letters,
                           recorder_for(clock, sink, metrics))
 

@@ -61,8 +61,6 @@ def derive(envelope: Any, before: Any, decision: Decision[Any], now_ms: int, end
         return workflow_events(envelope, before, decision, now_ms)
     if kind == "TaskExecutorMessage":
         return executor_events(envelope, decision, now_ms, end_ms)
-    if kind == "TagEngineMessage":
-        return []  # the tag index is bookkeeping: the workflows' own events already say it all
     return [generic(Builder(_workflow_id(envelope), _message_id(envelope), kind, now_ms), _inner(envelope))]
 
 

@@ -163,9 +163,10 @@ def test_an_unknown_message_type_still_yields_an_event() -> None:
 
 
 def test_the_tag_index_is_bookkeeping_not_workflow_events() -> None:
-    from pulsarflow.messages import RemoveTag, TagEngineMessage
+    from pulsarflow.functions import build_handler
 
-    assert derive(TagEngineMessage("m-3", "vip#01", 0, RemoveTag("w")), None, Decision(None), 7, 7) == []
+    config = {"engine": "tag", "modules": "", "app": "vis"}
+    assert build_handler(config, object(), None).observer is None  # no events, no metrics asked
 
 
 def test_no_sink_and_no_metrics_means_no_observer() -> None:
