@@ -71,7 +71,6 @@ class EmbeddedEnvironment:
         # batch_size > 1 handles up to that many ready messages per engine at once, as a
         # worker process does (runtime/batch.py); 1 handles them one by one, as a Function.
         self.batch_size = batch_size
-        self._batches = {id(h): BatchHandler(h) for h in (self._workflows, self._tags, self._tasks)}
 
     def register(self, *items: Any) -> None:
         self.registry.register(*items)
@@ -101,14 +100,13 @@ class EmbeddedEnvironment:
         for d in deliveries:
             groups.setdefault(d.topic, []).append(d)
         for topic, group in groups.items():
-            route = self._route(topic)
-            batch = self._batches.get(id(getattr(route, "__self__", None)))
-            if batch is None or len(group) == 1:
+            engine = self._engine_for(topic)
+            if engine is None or len(group) == 1:
                 for d in group:
-                    self._deliver(d.topic, d.key, d.payload, route)
+                    self._deliver(d.topic, d.key, d.payload, self._route(topic))
                 continue
             try:
-                batch.handle_batch([(d.topic, d.payload) for d in group])
+                BatchHandler(engine).handle_batch([(d.topic, d.payload) for d in group])
             except Exception:
                 if self.fail_fast:
                     raise
@@ -166,18 +164,24 @@ class EmbeddedEnvironment:
                               observer)
 
     def _route(self, topic: str) -> Callable[[str, bytes], None]:
-        if topic == self.topics.workflow_engine:
-            return self._workflows.handle
-        if topic == self.topics.tag_engine:
-            return self._tags.handle
+        engine = self._engine_for(topic)
+        if engine is not None:
+            return engine.handle
         if topic == self.topics.dead_letters:
             return self._on_dead_letter
         listener = self._listeners.get(topic)
         if listener is not None:
             return lambda _topic, payload: listener(payload)
-        if topic.startswith(self.topics.client("")):
-            return _nobody_listens  # a client that went away (non-persistent on Pulsar too)
-        return self._tasks.handle  # every executor topic: one executor serves all services here
+        return _nobody_listens  # a client that went away (non-persistent on Pulsar too)
+
+    def _engine_for(self, topic: str) -> MessageHandler | None:
+        if topic == self.topics.workflow_engine:
+            return self._workflows
+        if topic == self.topics.tag_engine:
+            return self._tags
+        if topic == self.topics.dead_letters or topic in self._listeners or topic.startswith(self.topics.client("")):
+            return None
+        return self._tasks  # every executor topic (and the cancellations): one executor serves all services
 
     def _on_dead_letter(self, topic: str, payload: bytes) -> None:
         letter = self.codec.decode(DeadLetter, payload)
