@@ -84,15 +84,14 @@ class TagEngine:
 
     def _on_list(self, state: State, key: str, msg: ListTagIds, now: int) -> Result:
         ids = state.workflow_ids if state else ()
-        first = _first(ids, msg.after, msg.offset)
+        first = _first(ids, msg.after)
         page = ids[first:first + max(1, msg.limit)]
-        more = first + len(page) < len(ids)
-        answer = TagIds(page, first + len(page) if more else None, page[-1] if more and page else None)
+        answer = TagIds(page, page[-1] if page and first + len(page) < len(ids) else None)
         return Decision(state, [out.to_client(msg.reply, key, answer, now)], unchanged=True)
 
     def _on_operation(self, state: State, key: str, msg: TagOperation, now: int) -> Result:
         ids = state.workflow_ids if state else ()
-        first = _first(ids, msg.after, msg.offset)
+        first = _first(ids, msg.after)
         page = ids[first:first + PAGE_SIZE]
         outgoing = [self._command(msg, workflow_id, now) for workflow_id in page]
         if first + PAGE_SIZE < len(ids):  # the rest in a later message: no call handles more than a page
@@ -129,6 +128,6 @@ class TagEngine:
         return Decision(new_state, outgoing, unchanged=running is not None)
 
 
-def _first(ids: tuple[str, ...], after: str | None, offset: int) -> int:
-    """Index of a page's first id: the first one sorting after the cursor (or at the offset)."""
-    return bisect.bisect_right(ids, after) if after is not None else offset
+def _first(ids: tuple[str, ...], after: str | None) -> int:
+    """Index of a page's first id: the first one sorting after the cursor (the first of all without one)."""
+    return bisect.bisect_right(ids, after) if after is not None else 0

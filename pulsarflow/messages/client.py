@@ -57,7 +57,6 @@ class QueryAnswer:
 @dataclass(frozen=True, slots=True)
 class TagIds:
     workflow_ids: tuple[str, ...]
-    next_offset: int | None = None
     next_after: str | None = None
 
 

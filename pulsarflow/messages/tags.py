@@ -34,13 +34,11 @@ class TagOperation:
     signal_name: str | None = None
     data: bytes | None = None
     reason: str = ""
-    offset: int = 0
     after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ListTagIds:
-    offset: int
     limit: int
     reply: ReplyTo
     after: str | None = None

@@ -119,3 +119,21 @@ def test_tags_reach_the_events_and_the_visibility_search() -> None:
         store.apply(env.events_of(workflow_id))
     found = store.search(Query(tag="region:eu"))
     assert [s.workflow_id for s in found.items] == ["vis-1"]
+
+
+def test_listing_a_bucket_walks_its_pages_with_the_cursor() -> None:
+    from pulsarflow.messages import AddTag, ClientMessage, ListTagIds, ReplyTo
+
+    engine, key, state = tag_engine.TagEngine(Topics()), "team#07", None
+    for workflow_id in ("e", "a", "d", "b", "c"):
+        state = engine.handle(state, TagEngineMessage(workflow_id, key, 0, AddTag(workflow_id)), 0).state
+    pages, after = [], None
+    while True:
+        request = ListTagIds(2, ReplyTo("answers", "r"), after=after)
+        [answer] = engine.handle(state, TagEngineMessage("l", key, 0, request), 0).outgoing
+        assert isinstance(answer.message, ClientMessage)
+        pages.append(answer.message.message.workflow_ids)
+        after = answer.message.message.next_after
+        if after is None:
+            break
+    assert pages == [("a", "b"), ("c", "d"), ("e",)]
