@@ -43,7 +43,8 @@ class ControlHandlers:
     converter: PayloadConverter
     topics: Topics
 
-    def _run(self, state: WorkflowState, now: int, outgoing: list[Outgoing]) -> Result:
+    def _run(self, state: WorkflowState, now: int, outgoing: list[Outgoing],
+             update_outcomes: dict[str, Arrival] | None = None) -> Result:
         raise NotImplementedError
 
     def _tagging(self, state: WorkflowState, message: type, now: int, keep_plain_tags: bool = False,
@@ -109,14 +110,23 @@ class ControlHandlers:
                                 f"workflow {workflow_id!r}", workflow_id=workflow_id)
             return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
                             unchanged=True)
-        candidate = state if recorded else replace(
-            state, arrivals=state.arrivals + (Arrival(-1, now, update=msg.call),),
-            update_ids=(state.update_ids + (call_id,))[-MAX_UPDATE_IDS:])
-        outcome = queries.update_outcome(candidate, call_id, self.registry, self.converter, self.topics)
-        answer = [out.to_client(msg.reply, workflow_id, QueryAnswer(outcome.value, outcome.error), now)]
-        if recorded or (outcome.error is not None and outcome.error.type == queries.REJECTED):
-            return Decision(state, answer, unchanged=True)
-        return self._run(candidate, now, answer)
+        if recorded:  # a duplicate: answer again from the history, change nothing
+            outcome = queries.update_outcome(state, call_id, self.registry, self.converter, self.topics)
+            return Decision(state, [self._answer(msg, workflow_id, outcome, now)], unchanged=True)
+        candidate = replace(state, arrivals=state.arrivals + (Arrival(-1, now, update=msg.call),),
+                            update_ids=(state.update_ids + (call_id,))[-MAX_UPDATE_IDS:])
+        outcomes: dict[str, Arrival] = {}
+        decision = self._run(candidate, now, [], outcomes)  # one replay: it applies the update and runs on
+        outcome = outcomes.get(call_id) or queries.update_outcome(candidate, call_id, self.registry, self.converter,
+                                                                  self.topics)
+        answer = self._answer(msg, workflow_id, outcome, now)
+        if outcome.error is not None and outcome.error.type == queries.REJECTED:
+            return Decision(state, [answer], unchanged=True)  # no handler for it: nothing is recorded
+        return Decision(decision.state, [answer, *decision.outgoing], unchanged=decision.unchanged,
+                        errors=decision.errors)
+
+    def _answer(self, msg: UpdateWorkflow, workflow_id: str, outcome: Arrival, now: int) -> Outgoing:
+        return out.to_client(msg.reply, workflow_id, QueryAnswer(outcome.value, outcome.error), now)
 
     def _control(self, workflow_id: str, reply: ReplyTo | None, now: int, action: str, accepted: bool,
                  detail: str) -> list[Outgoing]:

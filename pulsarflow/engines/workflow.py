@@ -186,10 +186,14 @@ class WorkflowEngine(ControlHandlers):
 
     # -- running the code -----------------------------------------------------------------
 
-    def _run(self, state: WorkflowState, now: int, outgoing: list[Outgoing]) -> Result:
-        """Replay the code and act on where it got; runs that continue as new follow in a loop."""
+    def _run(self, state: WorkflowState, now: int, outgoing: list[Outgoing],
+             update_outcomes: dict[str, Arrival] | None = None) -> Result:
+        """Replay the code and act on where it got; runs that continue as new follow in a loop.
+
+        ``update_outcomes`` collects what the update handlers met on the way returned.
+        """
         for _ in range(MAX_RUNS_PER_MESSAGE):
-            step = self._run_once(state, now, outgoing)
+            step = self._run_once(state, now, outgoing, update_outcomes)
             if isinstance(step, Decision):
                 return step
             state, outgoing = step
@@ -198,8 +202,8 @@ class WorkflowEngine(ControlHandlers):
                           "sleep, a signal) in each run", workflow_id=state.workflow_id)
         return self._close(state, now, outgoing, error=error)
 
-    def _run_once(self, state: WorkflowState, now: int,
-                  outgoing: list[Outgoing]) -> Result | tuple[WorkflowState, list[Outgoing]]:
+    def _run_once(self, state: WorkflowState, now: int, outgoing: list[Outgoing],
+                  update_outcomes: dict[str, Arrival] | None) -> Result | tuple[WorkflowState, list[Outgoing]]:
         try:
             definition = self.registry.workflow(state.workflow_name)
         except DefinitionError as exc:
@@ -208,6 +212,8 @@ class WorkflowEngine(ControlHandlers):
         dispatcher = StepDispatcher(self.topics, self.converter, state)
         replay = Replay(state, definition, self.converter, dispatcher.on_new_step)
         replay.run()
+        if update_outcomes is not None and replay.fatal is None:
+            update_outcomes.update(replay.update_outcomes)
         if replay.fatal is not None:
             return self._close(state, now, outgoing, error=out.workflow_error(replay.fatal, state))
         new_commands = tuple(dispatcher.commands)
