@@ -1,0 +1,311 @@
+"""A simulated network of the pure engines on a virtual clock.
+
+Every message is Avro-encoded with the real ``Codec`` when published and decoded when
+delivered; each workflow's state is kept encoded in a dict. Messages due now are delivered
+in a random order that keeps each key's order (unless ``Faults.disorder``); the clock
+jumps to the next delayed message only when nothing is due. A task attempt delivered at
+``t`` runs ``spec["dur"]`` ms: its outcome (and a retry's backoff) starts from ``t + dur``.
+Faults: duplicates in the same instant or a minute later, a crash between publishing and
+saving (the input comes again), per-key disorder as after a Key_Shared reassignment.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulsarflow.codec import Codec
+from pulsarflow.converter import JsonConverter
+from pulsarflow.engines.workflow import WorkflowEngine
+from pulsarflow.messages import (
+    CancelTask,
+    CancelWorkflow,
+    ChildCompleted,
+    ChildFailed,
+    ClientMessage,
+    ReplyTo,
+    RetryWorkflow,
+    SendSignal,
+    StartWorkflow,
+    TaskCompleted,
+    TaskExecutorMessage,
+    TaskFailed,
+    TimerFired,
+    UpdateCall,
+    UpdateWorkflow,
+    WorkflowEngineMessage,
+    WorkflowState,
+)
+from pulsarflow.messages import client as status
+from pulsarflow.runtime.executor import TaskExecutor
+from pulsarflow.sdk.registry import Registry
+from pulsarflow.topics import Topics
+from tests.sim import flows
+from tests.sim.scripts import Action, Scenario
+
+CODEC = Codec()
+JSON = JsonConverter()
+TOPICS = Topics(app="sim")
+CLIENT = TOPICS.client("sim")
+REGISTRY = Registry([flows.sim, flows.sim_task])
+LATE_MS = 60_000
+MAX_DELIVERIES = 50_000
+RUN_MESSAGES = (TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed)
+
+
+@dataclass(frozen=True)
+class Faults:
+    duplicate: float = 0.0  # a delivered message comes again in the same instant
+    late_duplicate: float = 0.0  # ... or a minute later (workflow engine input only)
+    crash: float = 0.0  # outgoing messages are published, the state is not saved, the input comes again
+    disorder: float = 0.0  # a message is picked although an older one of its key is due
+
+
+@dataclass
+class Packet:
+    topic: str
+    key: str
+    payload: bytes
+    due: int
+    seq: int
+
+
+@dataclass
+class Attempt:
+    workflow_id: str
+    position: int
+    generation: int
+    attempt: int
+    start: int
+    spec: dict[str, Any]
+    error: str | None  # the exception it raised
+    first: bool  # the first time this attempt ran (not a redelivery)
+
+
+@dataclass
+class Trace:
+    """What the invariants read, gathered while the network runs."""
+
+    closes: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # run -> (time, delivery)
+    parents: dict[str, tuple[str, int]] = field(default_factory=dict)  # child id -> parent run
+    accepted: dict[str, list[Any]] = field(default_factory=dict)  # signal data a running workflow recorded
+    consumed: dict[tuple[str, int], dict[int, Any]] = field(default_factory=dict)  # run -> wait -> data
+    attempts: list[Attempt] = field(default_factory=list)
+    told_to_cancel: set[tuple[str, int]] = field(default_factory=set)  # (task id, generation)
+    reacted: list[str] = field(default_factory=list)
+    crashes: list[str] = field(default_factory=list)
+    nesting_refused: set[str] = field(default_factory=set)
+    history: list[tuple[int, str, str, str]] = field(default_factory=list)  # (time, topic, key, what)
+
+
+class SimClock:
+    def __init__(self) -> None:
+        self.ms = 0
+
+    def now_ms(self) -> int:
+        return self.ms
+
+    def sleep_until(self, at_ms: int) -> None:
+        self.ms = max(self.ms, at_ms)
+
+
+def describe(message: Any) -> str:
+    fields = getattr(message, "__dataclass_fields__", {})
+    shown = {k: getattr(message, k) for k in fields if k not in ("input", "reply", "traceback", "retry", "call")}
+    parts = [f"{k}={v.type if k == 'error' and v is not None else v!r}" for k, v in shown.items()
+             if not isinstance(v, bytes) or len(v) < 60]
+    return f"{type(message).__name__}({', '.join(parts)})"
+
+
+class Network:
+    def __init__(self, scenario: Scenario, faults: Faults, rng: random.Random) -> None:
+        self.faults = faults
+        self.rng = rng
+        self.engine = WorkflowEngine(REGISTRY, JSON, TOPICS)
+        self.clock = SimClock()
+        self.executor = TaskExecutor(REGISTRY, JSON, TOPICS, self.clock)
+        self.states: dict[str, bytes] = {}
+        self.answers: dict[str, list[Any]] = {}
+        self.trace = Trace()
+        self.now = 0
+        self.seq = 0
+        self.deliveries = 0
+        self.ready: list[Packet] = []
+        self.delayed: list[tuple[int, int, Packet]] = []
+        self.ran: set[tuple[str, int, int, int]] = set()
+        flows.PROBE.nesting_refused.clear()
+        flows.PROBE.healed_at = {r.workflow_id: min((a.at for a in scenario.actions if a.kind == "retry"
+                                                     and a.workflow_id == r.workflow_id), default=10**12)
+                                 for r in scenario.roots}
+        for root in scenario.roots:
+            start = StartWorkflow(flows.WORKFLOW, JSON.encode([root.script, flows.fresh_carry()]),
+                                  reply=ReplyTo(CLIENT, f"start:{root.workflow_id}"))
+            self.send(root.workflow_id, f"start:{root.workflow_id}", start, root.start)
+        for action in scenario.actions:
+            self.send(action.workflow_id, action.action_id, client_message(action), action.at)
+
+    def send(self, workflow_id: str, message_id: str, message: Any, at: int) -> None:
+        envelope = WorkflowEngineMessage(message_id, workflow_id, at, message)
+        self.publish(TOPICS.workflow_engine, workflow_id, CODEC.encode(envelope), at)
+
+    def publish(self, topic: str, key: str, payload: bytes, due: int) -> None:
+        self.seq += 1
+        packet = Packet(topic, key, payload, due, self.seq)
+        if due <= self.now:
+            self.ready.append(packet)
+        else:
+            heapq.heappush(self.delayed, (due, packet.seq, packet))
+
+    def run(self) -> Network:
+        while self.ready or self.delayed:
+            if not self.ready:
+                self.now = self.delayed[0][0]
+                while self.delayed and self.delayed[0][0] <= self.now:
+                    self.ready.append(heapq.heappop(self.delayed)[2])
+            self.deliveries += 1
+            if self.deliveries > MAX_DELIVERIES:
+                raise RuntimeError(f"no quiescence after {MAX_DELIVERIES} deliveries")
+            self.deliver(self.pick())
+        return self
+
+    def pick(self) -> Packet:
+        if self.faults.disorder and self.rng.random() < self.faults.disorder:
+            return self.ready.pop(self.rng.randrange(len(self.ready)))
+        heads: dict[tuple[str, str], int] = {}
+        for i, packet in enumerate(self.ready):
+            heads.setdefault((packet.topic, packet.key), i)
+        return self.ready.pop(self.rng.choice(list(heads.values())))
+
+    def deliver(self, packet: Packet) -> None:
+        if packet.topic == CLIENT:
+            answer = CODEC.decode(ClientMessage, packet.payload)
+            self.answers.setdefault(answer.request_id, []).append(answer.message)
+            return
+        if packet.topic == TOPICS.workflow_engine:
+            handled = self.on_workflow(packet)
+        elif packet.topic == TOPICS.cancellations:
+            handled = self.on_notice(packet)
+        elif packet.topic == TOPICS.executor(flows.SERVICE):
+            handled = self.on_task(packet)
+        else:
+            raise AssertionError(f"unexpected topic {packet.topic}")
+        if not handled:
+            self.ready.insert(0, packet)  # crashed before the ack: it comes again, first of its key
+            return
+        if self.rng.random() < self.faults.duplicate:
+            self.ready.append(Packet(packet.topic, packet.key, packet.payload, self.now, packet.seq))
+        if packet.topic == TOPICS.workflow_engine and self.rng.random() < self.faults.late_duplicate:
+            self.seq += 1
+            heapq.heappush(self.delayed, (self.now + LATE_MS, self.seq, packet))
+
+    def crashed(self) -> bool:
+        return self.rng.random() < self.faults.crash
+
+    def note(self, topic: str, key: str, what: str) -> None:
+        self.trace.history.append((self.now, topic.rsplit("-", 1)[-1], key, what))
+
+    def on_workflow(self, packet: Packet) -> bool:
+        envelope = CODEC.decode(WorkflowEngineMessage, packet.payload)
+        wid = envelope.workflow_id
+        raw = self.states.get(wid)
+        state = CODEC.decode(WorkflowState, raw) if raw is not None else None
+        flows.PROBE.begin()
+        try:
+            decision = self.engine.handle(state, envelope, self.now)
+        except Exception as exc:  # an engine bug: the runtime would dead-letter the message
+            self.trace.crashes.append(f"{describe(envelope.message)} -> {type(exc).__name__}: {exc}")
+            self.note(packet.topic, wid, f"{describe(envelope.message)} CRASHED THE ENGINE: {exc!r}")
+            return True
+        self.trace.nesting_refused |= flows.PROBE.nesting_refused
+        for o in decision.outgoing:
+            self.publish(o.topic, o.key, CODEC.encode(o.message), o.deliver_at_ms or self.now)
+        message = envelope.message
+        run = (wid, run_of(message))
+        if run in self.trace.closes and (
+                not decision.unchanged or decision.outgoing):
+            self.trace.reacted.append(f"{wid}: {describe(message)} at {self.now} ms, after run {run[1]} closed")
+        crash = self.crashed()
+        after = decision.state if not decision.unchanged else state
+        self.note(packet.topic, wid, f"{describe(message)} -> {after.status if after else 'no state'}"
+                  f"{' ' + str(len(after.commands)) + ' steps' if after else ''}, sends "
+                  f"{[type(o.message.message).__name__ for o in decision.outgoing]}"
+                  f"{' CRASH before save' if crash else ''}")
+        if crash:
+            return False
+        if not decision.unchanged and decision.state is not None:
+            self.states[wid] = CODEC.encode(decision.state)
+            self.saved(state, decision.state, message)
+        return True
+
+    def saved(self, old: WorkflowState | None, new: WorkflowState, message: Any) -> None:
+        wid, at = new.workflow_id, (self.now, self.deliveries)
+        for generation in range(old.generation if old is not None else 0, new.generation):
+            self.trace.closes.setdefault((wid, generation), at)
+        if new.status != status.RUNNING:
+            self.trace.closes.setdefault((wid, new.generation), at)
+        if new.parent is not None:
+            self.trace.parents[wid] = (new.parent.workflow_id, new.parent.generation)
+        if isinstance(message, SendSignal) and message.signal_id in new.signal_ids and (
+                old is None or message.signal_id not in old.signal_ids):
+            self.trace.accepted.setdefault(wid, []).append(JSON.decode(message.data)[0])
+        for (run_wid, run), record in flows.PROBE.runs.items():
+            if run_wid == wid:
+                self.trace.consumed[(wid, run)] = record.seen()
+
+    def on_task(self, packet: Packet) -> bool:
+        envelope = CODEC.decode(TaskExecutorMessage, packet.payload)
+        task = envelope.message
+        spec = JSON.decode(task.input)[0]
+        done_at = self.now + spec["dur"]
+        self.clock.ms = done_at
+        flows.PROBE.begin()
+        flows.PROBE.now_ms = self.now
+        decision = self.executor.handle(None, envelope, self.now)
+        for wid, position, generation, attempt, error in flows.PROBE.attempts:
+            key = (wid, position, generation, attempt)
+            self.trace.attempts.append(Attempt(wid, position, generation, attempt, self.now, spec, error,
+                                               key not in self.ran))
+            self.ran.add(key)
+        for o in decision.outgoing:
+            self.publish(o.topic, o.key, CODEC.encode(o.message), max(o.deliver_at_ms or 0, done_at))
+        crash = self.crashed()
+        ran = "ran" if flows.PROBE.attempts else "skipped (cancelled)"
+        self.note(packet.topic, task.task_id, f"attempt {task.attempt} @{task.generation} {ran}, "
+                  f"{[describe(o.message.message) for o in decision.outgoing]}{' CRASH before ack' if crash else ''}")
+        return not crash
+
+    def on_notice(self, packet: Packet) -> bool:
+        envelope = CODEC.decode(TaskExecutorMessage, packet.payload)
+        notice = envelope.message
+        assert isinstance(notice, CancelTask)
+        self.executor.handle(None, envelope, self.now)
+        self.trace.told_to_cancel.add((notice.task_id, notice.generation))
+        self.note(packet.topic, notice.task_id, describe(notice))
+        return True
+
+    def final_states(self) -> dict[str, WorkflowState]:
+        return {wid: CODEC.decode(WorkflowState, raw) for wid, raw in self.states.items()}
+
+    def format_history(self) -> str:
+        return "\n".join(f"{at:>8} ms  {topic:<13} {key:<14} {what}" for at, topic, key, what in self.trace.history)
+
+
+def run_of(message: Any) -> int:
+    """The run (generation) a task outcome, timer, child outcome or task retry belongs to; -1 for other messages."""
+    if isinstance(message, RUN_MESSAGES):
+        return int(message.generation)
+    task = getattr(message, "task", None)  # a task's next attempt routed through the workflow engine
+    return int(task.generation) if task is not None else -1
+
+
+def client_message(action: Action) -> Any:
+    reply = ReplyTo(CLIENT, action.action_id)
+    if action.kind == "signal":
+        return SendSignal(action.action_id, action.name, JSON.encode([action.action_id]), reply=reply)
+    if action.kind == "update":
+        return UpdateWorkflow(UpdateCall(action.action_id, action.name, JSON.encode([action.arg])), reply)
+    if action.kind == "cancel":
+        return CancelWorkflow("a simulated client cancels", reply=reply)
+    return RetryWorkflow(action.action_id, (), reply=reply)
