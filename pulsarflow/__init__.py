@@ -8,6 +8,7 @@ Pulsar with the engines deployed as Pulsar Functions.
 from pulsarflow import schedules
 from pulsarflow.embedded import EmbeddedEnvironment
 from pulsarflow.errors import (
+    ApplicationError,
     ChildWorkflowFailedError,
     ControlRefusedError,
     DefinitionError,
@@ -20,9 +21,11 @@ from pulsarflow.errors import (
     ScheduleError,
     SerializationError,
     SignalTimeoutError,
+    StepCancelledError,
     TaskFailedError,
     TaskTimeoutError,
     UpdateFailedError,
+    WorkflowBlockedError,
     WorkflowCancelledError,
     WorkflowError,
     WorkflowFailedError,
@@ -36,11 +39,11 @@ from pulsarflow.sdk.definitions import RetryPolicy, task, workflow
 __version__ = "0.1.0"
 
 __all__ = [
-    "ChildWorkflowFailedError", "Client", "ControlRefusedError", "DefinitionError",
+    "ApplicationError", "ChildWorkflowFailedError", "Client", "ControlRefusedError", "DefinitionError",
     "EmbeddedEnvironment", "ErrorInfo", "NonDeterminismError", "PulsarflowError", "QueryFailedError",
     "ResultTimeoutError", "RetryPolicy", "SandboxViolationError", "ScheduleError", "SerializationError",
-    "SignalTimeoutError", "TaskFailedError", "TaskInfo", "TaskTimeoutError", "UpdateFailedError",
-    "WorkflowCancelledError", "WorkflowContext", "WorkflowDescription", "WorkflowError",
+    "SignalTimeoutError", "StepCancelledError", "TaskFailedError", "TaskInfo", "TaskTimeoutError", "UpdateFailedError",
+    "WorkflowBlockedError", "WorkflowCancelledError", "WorkflowContext", "WorkflowDescription", "WorkflowError",
     "WorkflowFailedError", "WorkflowHandle", "WorkflowNotFoundError", "task", "task_info",
     "schedules", "workflow",
 ]

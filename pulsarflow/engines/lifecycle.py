@@ -9,7 +9,12 @@ since the step already has its outcome) and pending children are cancelled in tu
 Retry reopens a failed workflow at its first failed task outcome being retried: that
 outcome and every later one are dropped, the run number (``generation``) goes up so that
 late outcomes of the previous run are ignored, and every step left open is dispatched
-again. The workflow then continues as if the task had not failed yet.
+again. The workflow then continues as if the task had not failed yet. Retry of a blocked
+run (or of a run that an older release failed for a mismatch with its history) replays
+it with the code deployed now, keeping its whole history.
+
+Release is what closing a run does to the steps it leaves open: running tasks are told
+to stop, children are cancelled unless they were started with ``abandon=True``.
 """
 
 from __future__ import annotations
@@ -18,11 +23,11 @@ from dataclasses import replace
 
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
-from pulsarflow.engines.errors import CANCELLED, is_own_cancellation
 from pulsarflow.engines.outgoing import Outgoing
 from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import ControlRefusedError, ErrorInfo
+from pulsarflow.failures import CANCELLED, is_own_cancellation
 from pulsarflow.messages import Arrival, BufferedSignal, CancelTask, CancelWorkflow, TimerFired, WorkflowState
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
@@ -38,9 +43,24 @@ def arrived_positions(state: WorkflowState) -> set[int]:
 
 
 def open_positions(state: WorkflowState) -> list[int]:
-    """Positions of the steps still waiting for an outcome (a patch marker waits for none)."""
+    """Positions of the steps still waiting for an outcome (markers wait for none)."""
     arrived = arrived_positions(state)
-    return [c.position for c in state.commands if c.position not in arrived and c.kind != kinds.PATCH]
+    return [c.position for c in state.commands if c.position not in arrived and c.kind not in kinds.MARKERS]
+
+
+def release(state: WorkflowState, why: str, topics: Topics, now: int) -> list[Outgoing]:
+    """Notices for what a closing run leaves open: its tasks stop, its children are cancelled (unless abandoned)."""
+    notices: list[Outgoing] = []
+    reason = f"workflow {state.workflow_id!r} closed: {why}"
+    for position in open_positions(state):
+        command = state.commands[position]
+        if command.kind == kinds.TASK:
+            notices.append(out.cancel_task(topics, CancelTask(state.workflow_id, position, reason, state.generation),
+                                           now))
+        elif command.kind == kinds.CHILD and not command.abandon:
+            child_id = child_workflow_id(state.workflow_id, state.runs, position)
+            notices.append(out.to_workflow(topics, child_id, CancelWorkflow(reason), now))
+    return notices
 
 
 def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple[WorkflowState, list[Outgoing]]:
@@ -55,7 +75,7 @@ def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple
         if kind == kinds.TASK:
             notice = CancelTask(state.workflow_id, position, reason, state.generation)
             outgoing.append(out.cancel_task(topics, notice, now))
-        elif kind == kinds.CHILD:
+        elif kind == kinds.CHILD:  # abandoned children too: a cancel is passed on, closing is not
             child = CancelWorkflow(f"parent {state.workflow_id!r} was cancelled: {reason}")
             child_id = child_workflow_id(state.workflow_id, state.runs, position)
             outgoing.append(out.to_workflow(topics, child_id, child, now))
@@ -65,6 +85,19 @@ def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple
 
 # A workflow may be retried when it ended because a step failed (and the code let it through).
 RETRYABLE_ENDINGS = ("TaskFailedError", "TaskTimeoutError", "ChildWorkflowFailedError")
+# Endings that older releases gave to runs this release blocks instead: retry replays them as they are.
+BLOCKING_ENDINGS = ("NonDeterminismError", "SandboxViolationError", "DefinitionError")
+
+
+def replay_again(state: WorkflowState) -> WorkflowState:
+    """A blocked run, or one failed by an older release for a mismatch with its code, ready to replay as it is."""
+    wid = state.workflow_id
+    if state.status == status.RUNNING and state.blocked is not None:
+        return state
+    if state.status == status.FAILED and state.error is not None and state.error.type in BLOCKING_ENDINGS:
+        return replace(state, status=status.RUNNING, closed_at_ms=None, result=None, error=None)
+    raise ControlRefusedError(f"workflow {wid!r} is {state.status} and not blocked; retry resumes a FAILED workflow "
+                              "or replays a blocked one")
 
 
 def reopen(state: WorkflowState, positions: tuple[int, ...], definition: WorkflowDefinition,
@@ -84,7 +117,7 @@ def reopen(state: WorkflowState, positions: tuple[int, ...], definition: Workflo
                                   ", raised by its own code; retry resumes a workflow that a failed task or child "
                                   "ended (fix the code and start it again)")
     failed = [i for i, a in enumerate(state.arrivals)
-              if a.update is None and a.error is not None and not is_own_cancellation(a.error, wid)
+              if not a.from_client and a.error is not None and not is_own_cancellation(a.error, wid)
               and state.commands[a.position].kind in (kinds.TASK, kinds.CHILD)
               and (not positions or a.position in positions)]
     if not failed:
@@ -100,34 +133,30 @@ def reopen(state: WorkflowState, positions: tuple[int, ...], definition: Workflo
     if replay.fatal is not None:
         raise ControlRefusedError(f"workflow {wid!r} cannot be retried: {replay.fatal}")
     reached = min(len(replay.steps), len(state.commands))
-    resent, buffered = _client_arrivals(state, dropped, reached)
-    reopened = replace(reopened, commands=state.commands[:reached], arrivals=kept + resent,
-                       buffered_signals=buffered + state.buffered_signals)
+    reopened = replace(reopened, commands=state.commands[:reached], arrivals=kept + _client_arrivals(state, dropped))
     resend = StepDispatcher(topics, converter, reopened)
     for position in open_positions(reopened):
-        if position not in {a.position for a in resent}:
-            resend.redispatch(position, replay.steps[position][1], replay.issued_at[position], now)
+        resend.redispatch(position, replay.steps[position][1], replay.issued_at[position], now)
     if state.timeout_ms is not None:
         timer = TimerFired(-1, purposes.WORKFLOW_TIMEOUT, reopened.generation)
         resend.outgoing.append(out.to_workflow(topics, wid, timer, now, deliver_at_ms=now + state.timeout_ms))
     return reopened, resend.outgoing
 
 
-def _client_arrivals(state: WorkflowState, dropped: tuple[Arrival, ...],
-                     reached: int) -> tuple[tuple[Arrival, ...], tuple[BufferedSignal, ...]]:
-    """From the dropped outcomes, what clients sent: updates and signals still reached, and other signals."""
+def _client_arrivals(state: WorkflowState, dropped: tuple[Arrival, ...]) -> tuple[Arrival, ...]:
+    """From the dropped outcomes, what clients sent (updates and signals), in order, to apply again.
+
+    A signal recorded by an older release as the outcome of its wait is turned into a
+    received signal, which the code takes wherever it waits for it now.
+    """
     resent: list[Arrival] = []
-    buffered: list[BufferedSignal] = []
     for arrival in dropped:
-        if arrival.update is not None:
+        if arrival.from_client:
             resent.append(arrival)
             continue
         command = state.commands[arrival.position]
-        if command.kind != kinds.SIGNAL or arrival.error is not None:
-            continue
-        if arrival.position < reached:
-            resent.append(arrival)
-        else:
-            buffered.append(BufferedSignal(f"{state.workflow_id}:retried:{arrival.position}", command.name,
-                                           arrival.value or b"null"))
-    return tuple(resent), tuple(buffered)
+        if command.kind == kinds.SIGNAL and arrival.error is None:
+            signal = BufferedSignal(f"{state.workflow_id}:retried:{arrival.position}", command.name,
+                                    arrival.value or b"null")
+            resent.append(Arrival(-1, arrival.at_ms, signal=signal))
+    return tuple(resent)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from pulsarflow.engines.errors import error_info
 from pulsarflow.engines.outgoing import Outgoing
 from pulsarflow.errors import ErrorInfo
+from pulsarflow.failures import error_info
 from pulsarflow.messages import (
     CancelTask,
     ChildCompleted,

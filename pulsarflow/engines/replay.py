@@ -3,8 +3,16 @@
 The workflow coroutine is run from the start. Each ``ctx`` call issues a step at the
 next position; recorded positions are checked against the code (a mismatch is a
 :class:`NonDeterminismError`), new ones are collected for the engine to dispatch.
-Recorded arrivals (step outcomes) are applied one by one, in their original order, and
-only while the code is blocked: the first run and every replay see the same sequence.
+Recorded arrivals (step outcomes, updates and signals) are applied one by one, in their
+original order, and only while the code is blocked: the first run and every replay see
+the same sequence.
+
+Signals are events of the history, not outcomes of a position: a received signal is
+buffered, and a buffered signal is taken by a signal wait only while the code awaits that
+wait (alone, or inside ``ctx.all``/``ctx.any`` at any depth), oldest signal first. A wait
+the code abandoned (the loser of an ``any``) claims nothing; the signal stays buffered
+for the next wait of that name. Which wait took which signal follows from the history
+alone, so every replay decides the same.
 """
 
 from __future__ import annotations
@@ -14,19 +22,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pulsarflow.converter import PayloadConverter, decode_one
-from pulsarflow.engines.errors import error_info, step_exception
 from pulsarflow.errors import (
     NonDeterminismError,
     SandboxViolationError,
     SerializationError,
     UpdateRejectedError,
 )
-from pulsarflow.messages import Arrival, Command, WorkflowState
+from pulsarflow.failures import error_info, step_exception
+from pulsarflow.messages import Arrival, BufferedSignal, Command, WorkflowState
 from pulsarflow.messages import state as kinds
 from pulsarflow.sdk import sandbox
 from pulsarflow.sdk.context import WorkflowContext
 from pulsarflow.sdk.definitions import WorkflowDefinition
-from pulsarflow.sdk.steps import AllOf, AnyOf, Step, StepRequest
+from pulsarflow.sdk.steps import Awaitable, Step, StepRequest
 
 OnNewStep = Callable[[int, StepRequest, int], Arrival | None]
 
@@ -49,12 +57,13 @@ class Replay:
         self.partial_history = partial_history  # recorded steps past the last arrival may go unreached
         self.new_arrivals: list[Arrival] = []
         self.queue: deque[Arrival] = deque(state.arrivals)
+        self.buffered: list[BufferedSignal] = list(state.buffered_signals)  # received, not yet taken
         self.applied = 0
         self.finished = False
         self.result: Any = None
         self.error: BaseException | None = None
         self.fatal: BaseException | None = None  # not catchable by workflow code
-        self._waiting: Step | AllOf | AnyOf | None = None
+        self._waiting: Awaitable | None = None
 
     @property
     def new_steps(self) -> Sequence[tuple[Step, StepRequest]]:
@@ -77,7 +86,7 @@ class Replay:
 
     def issue(self, request: StepRequest) -> Step:
         position = len(self.steps)
-        step = Step(position)
+        step = Step(position, self._cancel)
         recorded = self.state.commands
         if position < len(recorded):
             expected = recorded[position]
@@ -115,6 +124,15 @@ class Replay:
             self.on_new_step(position, StepRequest(kinds.PATCH, name), self.now_ms)
         return True
 
+    def _cancel(self, step: Step) -> None:
+        """``step.cancel()``: a CANCEL command; the engine records the step's cancellation outcome."""
+        self.issue(StepRequest(kinds.CANCEL, str(step.position), target=step.position))
+
+    @property
+    def stopped_at(self) -> int:
+        """The history position where the code stopped: where a blocked run is stuck."""
+        return getattr(self.fatal, "position", len(self.steps))
+
     def encode_args(self, args: tuple[Any, ...], target: str) -> bytes:
         try:
             return self.converter.encode(args)
@@ -125,12 +143,19 @@ class Replay:
         if arrival.update is not None:
             self._apply_update(arrival)
             return
+        if arrival.signal is not None:
+            self.now_ms = arrival.at_ms
+            self.buffered.append(arrival.signal)
+            self._feed_waiting()
+            return
         if arrival.position >= len(self.steps):
             self._record_fatal(NonDeterminismError(
                 self.state.workflow_id, arrival.position, self.state.commands[arrival.position].describe(),
                 "no such step (the code no longer reaches it)"))
             return
         step, request = self.steps[arrival.position]
+        if step.done:  # a signal wait that took a buffered signal: its later timeout changes nothing
+            return
         self.now_ms = arrival.at_ms
         if arrival.error is not None:
             step.resolve(None, step_exception(request.kind, arrival.error, self.state.workflow_id), self.applied)
@@ -139,6 +164,29 @@ class Replay:
         self.applied += 1
         if self._waiting is not None and self._waiting.ready():
             self._advance()
+
+    def _feed_waiting(self) -> None:
+        """Give buffered signals to the waits the code awaits now, one at a time, then run on."""
+        waiting = self._waiting
+        if waiting is None or self.finished:
+            return
+        while not waiting.ready():
+            if not self._take_buffered(waiting):
+                return
+        self._advance()
+
+    def _take_buffered(self, waiting: Awaitable) -> bool:
+        """Resolve the first awaited wait of the oldest buffered signal that has one; False if none."""
+        waits = [s for s in waiting.pending() if self.steps[s.position][1].kind == kinds.SIGNAL]
+        for i, signal in enumerate(self.buffered):
+            for step in waits:
+                request = self.steps[step.position][1]
+                if request.name == signal.name:
+                    del self.buffered[i]
+                    step.resolve(self._decode_value(request, signal.data), None, self.applied)
+                    self.applied += 1
+                    return True
+        return False
 
     def _apply_update(self, arrival: Arrival) -> None:
         """Run the update's handler at its recorded place; its outcome is kept for the answer."""
@@ -184,7 +232,7 @@ class Replay:
             except BaseException as exc:  # the workflow's own error ends it
                 self._finish(error=_explain(exc, self.state.workflow_id))
                 return
-            if not isinstance(awaited, (Step, AllOf, AnyOf)):
+            if not isinstance(awaited, Awaitable):
                 self._record_fatal(SandboxViolationError(
                     f"workflow {self.state.workflow_id!r} awaited {awaited!r}; a workflow may only await "
                     "ctx steps (ctx.task, ctx.sleep, ...); put asyncio code in a task."))
@@ -192,8 +240,9 @@ class Replay:
                 self._finish(error=self.fatal)
                 return
             self._waiting = awaited
-            if not awaited.ready():
-                return
+            while not awaited.ready():
+                if not self._take_buffered(awaited):
+                    return
 
     def _finish(self, result: Any = None, error: BaseException | None = None) -> None:
         self.finished, self.result, self.error = True, result, self.fatal or error

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
-from pulsarflow.engines.errors import error_info
 from pulsarflow.engines.outgoing import Outgoing
+from pulsarflow.errors import ErrorInfo
+from pulsarflow.failures import STEP_CANCELLED, error_info
 from pulsarflow.messages import (
     Arrival,
-    BufferedSignal,
+    CancelTask,
+    CancelWorkflow,
     Command,
     ExecuteTask,
     ParentRef,
@@ -33,15 +35,12 @@ class StepDispatcher:
         self.state = state
         self.commands: list[Command] = []
         self.outgoing: list[Outgoing] = []
-        self._buffered = list(state.buffered_signals)
-
-    def buffered_signals(self) -> tuple[BufferedSignal, ...]:
-        return tuple(self._buffered)
 
     def on_new_step(self, position: int, request: StepRequest, now: int) -> Arrival | None:
-        self.commands.append(Command(position, request.kind, request.name))
+        self.commands.append(Command(position, request.kind, request.name, abandon=request.abandon))
         handlers = {kinds.TASK: self._task, kinds.CHILD: self._child, kinds.TIMER: self._timer_step,
-                    kinds.SIGNAL: self._signal, kinds.SIDE_EFFECT: self._side_effect, kinds.PATCH: _marker}
+                    kinds.SIGNAL: self._signal, kinds.SIDE_EFFECT: self._side_effect, kinds.PATCH: _marker,
+                    kinds.CANCEL: self._cancel}
         return handlers[request.kind](position, request, now)
 
     def redispatch(self, position: int, request: StepRequest, issued_at_ms: int, now: int) -> None:
@@ -87,14 +86,30 @@ class StepDispatcher:
         self.outgoing.append(out.to_workflow(self.topics, self.state.workflow_id, fired, now,
                                              deliver_at_ms=fire_at_ms, about=f":{purpose}"))
 
-    def _signal(self, position: int, request: StepRequest, now: int) -> Arrival | None:
-        for i, signal in enumerate(self._buffered):
-            if signal.name == request.name:
-                del self._buffered[i]
-                return Arrival(position, now, value=signal.data)
+    def _signal(self, position: int, request: StepRequest, now: int) -> None:
+        """A wait takes its signal while the code awaits it (see engines/replay.py); only its timeout is armed."""
         if request.fire_at_ms is not None:
             self._timer(position, purposes.SIGNAL_TIMEOUT, now, request.fire_at_ms)
-        return None
+
+    def _cancel(self, position: int, request: StepRequest, now: int) -> Arrival:
+        """``step.cancel()``: the step's outcome is a cancellation; its task or child is told to stop."""
+        target = request.target
+        kind = self._command(target).kind
+        wid = self.state.workflow_id
+        if kind == kinds.TASK:
+            notice = CancelTask(wid, target, "cancelled by the workflow", self.state.generation)
+            self.outgoing.append(out.cancel_task(self.topics, notice, now))
+        elif kind == kinds.CHILD:
+            child_id = child_workflow_id(wid, self.state.runs, target)
+            stop = CancelWorkflow(f"cancelled by its parent {wid!r}")
+            self.outgoing.append(out.to_workflow(self.topics, child_id, stop, now))
+        error = ErrorInfo(STEP_CANCELLED, f"step {target} ({self._command(target).describe()}) was cancelled by "
+                          "the workflow", workflow_id=wid)
+        return Arrival(target, now, error=error)
+
+    def _command(self, position: int) -> Command:
+        recorded = self.state.commands
+        return recorded[position] if position < len(recorded) else self.commands[position - len(recorded)]
 
     def _side_effect(self, position: int, request: StepRequest, now: int) -> Arrival:
         try:

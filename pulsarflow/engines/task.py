@@ -1,8 +1,9 @@
 """The task engine: what follows one task attempt (retry later, or report to the workflow).
 
 Its state (attempt number, first attempt time, retry policy) travels inside
-``ExecuteTask``, so it needs no state store and no extra hop: the executor that ran the
-attempt applies this pure decision and publishes the result. See docs/architecture.md.
+``ExecuteTask``, so it needs no state store: the executor that ran the attempt applies
+this pure decision and publishes the result. A retry costs one hop through the workflow
+engine, which drops it if the step no longer waits. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import replace
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Outgoing
 from pulsarflow.errors import ErrorInfo
-from pulsarflow.messages import ExecuteTask, RetrySpec, TaskCompleted, TaskFailed
+from pulsarflow.messages import ExecuteTask, RetrySpec, RetryTask, TaskCompleted, TaskFailed
 from pulsarflow.topics import Topics
 
 
@@ -26,7 +27,8 @@ def retry_delay_ms(policy: RetrySpec, attempt: int, task_id: str) -> int:
 
 
 def should_retry(policy: RetrySpec, attempt: int, error: ErrorInfo) -> bool:
-    return attempt < policy.max_attempts and error.type not in policy.non_retryable
+    """Another attempt is due unless attempts ran out or the error is non-retryable (subclasses too)."""
+    return attempt < policy.max_attempts and not error.non_retryable and not error.matches(*policy.non_retryable)
 
 
 def after_success(topics: Topics, task: ExecuteTask, result: bytes, now: int) -> list[Outgoing]:
@@ -35,10 +37,18 @@ def after_success(topics: Topics, task: ExecuteTask, result: bytes, now: int) ->
 
 
 def after_failure(topics: Topics, task: ExecuteTask, error: ErrorInfo, now: int) -> list[Outgoing]:
-    """Retry with backoff while the policy allows; otherwise report the final failure."""
+    """Retry with backoff while the policy allows; otherwise report the final failure.
+
+    The next attempt goes back through the workflow engine after the delay (``RetryTask``),
+    which sends it on only if the workflow still waits for this step: a retry never runs
+    after its workflow closed, or after the step timed out or was cancelled.
+    """
     if should_retry(task.retry, task.attempt, error):
-        delay = retry_delay_ms(task.retry, task.attempt, task.task_id)
-        retry = replace(task, attempt=task.attempt + 1)
-        return [out.to_executor(topics, retry, now, deliver_at_ms=now + delay)]
+        delay = error.next_retry_delay_ms
+        if delay is None:
+            delay = retry_delay_ms(task.retry, task.attempt, task.task_id)
+        retry = RetryTask(replace(task, attempt=task.attempt + 1))
+        return [out.to_workflow(topics, task.workflow_id, retry, now, deliver_at_ms=now + delay,
+                                about=f":{task.attempt + 1}")]
     final = replace(error, task_name=task.task_name, attempts=task.attempt, workflow_id=task.workflow_id)
     return [out.to_workflow(topics, task.workflow_id, TaskFailed(task.position, final, task.generation), now)]

@@ -3,6 +3,16 @@
 Every handler is idempotent: a step outcome for a position that already has one, a
 timer for a finished step, a signal id seen before and a second start of an existing
 id change nothing (they may re-send an answer, which clients tolerate).
+
+Nothing of a closed run runs afterwards: when a run completes, fails, is cancelled or
+continues as new, its running tasks are told to stop and its children are cancelled
+(unless started with ``abandon=True``); late outcomes, timers and task retries of that
+run are ignored, since retries come back through this engine (``RetryTask``).
+
+A run whose code cannot go on (it no longer matches its history, breaks the sandbox,
+is not deployed, or raises an exception that is not a failure by the workflow's own
+rules) is *blocked*, not failed: it stays RUNNING with the reason, keeps what arrives,
+and is replayed again on its own backoff timer, on every message, and on ``retry``.
 """
 
 from __future__ import annotations
@@ -14,15 +24,16 @@ from typing import Any
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.controls import MAX_RETRY_IDS, ControlHandlers
-from pulsarflow.engines.errors import CANCELLED
-from pulsarflow.engines.lifecycle import arrived_positions
+from pulsarflow.engines.lifecycle import arrived_positions, release
 from pulsarflow.engines.outgoing import Decision, Outgoing
 from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import DefinitionError, ErrorInfo
+from pulsarflow.failures import CANCELLED, error_info, fails_workflow
 from pulsarflow.messages import (
     AddTag,
     Arrival,
+    Blocked,
     BufferedSignal,
     CancelWorkflow,
     ChildCompleted,
@@ -32,6 +43,7 @@ from pulsarflow.messages import (
     QueryWorkflow,
     RemoveTag,
     ReplyTo,
+    RetryTask,
     RetryWorkflow,
     SendSignal,
     SignalAccepted,
@@ -56,6 +68,8 @@ State = WorkflowState | None
 Result = Decision[WorkflowState]
 
 MAX_RUNS_PER_MESSAGE = 1_000  # runs one message may start by continuing as new without waiting
+UNBLOCK_FIRST_DELAY_MS = 1_000  # a blocked run is replayed again after 1 s, 2 s, 4 s, ... up to:
+UNBLOCK_MAX_DELAY_MS = 300_000
 _TIMER_KINDS = {purposes.SLEEP: kinds.TIMER, purposes.SIGNAL_TIMEOUT: kinds.SIGNAL, purposes.TASK_TIMEOUT: kinds.TASK}
 
 
@@ -83,6 +97,7 @@ class WorkflowEngine(ControlHandlers):
             RetryWorkflow: self._on_retry,
             QueryWorkflow: self._on_query,
             UpdateWorkflow: self._on_update,
+            RetryTask: self._on_retry_task,
         }
 
     @staticmethod
@@ -143,6 +158,8 @@ class WorkflowEngine(ControlHandlers):
     def _on_timer(self, state: State, workflow_id: str, msg: TimerFired, now: int) -> Result:
         if state is not None and msg.generation < state.generation:  # armed by a run before a retry
             return Decision(state, unchanged=True)
+        if msg.purpose == purposes.UNBLOCK:
+            return self._on_unblock(state, now)
         if msg.purpose == purposes.WORKFLOW_TIMEOUT:
             if state is None or state.status != status.RUNNING:
                 return Decision(state, unchanged=True)
@@ -157,19 +174,24 @@ class WorkflowEngine(ControlHandlers):
 
     def _on_signal(self, state: State, workflow_id: str, msg: SendSignal, now: int) -> Result:
         if state is None or state.status != status.RUNNING:
-            answers = self._not_found(workflow_id, msg.reply, now, f"no running workflow {workflow_id!r} "
-                                      f"to receive signal {msg.name!r}")
-            return Decision(state, answers, unchanged=True)
+            reason = (f"no running workflow {workflow_id!r} to receive signal {msg.name!r}: check the id, or start "
+                      "the workflow first" if state is None
+                      else f"workflow {workflow_id!r} has finished ({state.status}), so signal {msg.name!r} was not "
+                      "delivered; start a new run of it to send it signals")
+            return Decision(state, self._not_found(workflow_id, msg.reply, now, reason), unchanged=True)
         ack = [out.to_client(msg.reply, workflow_id, SignalAccepted(msg.signal_id), now)] if msg.reply else []
         if msg.signal_id in state.signal_ids:
             return Decision(state, ack, unchanged=True)
-        state = replace(state, signal_ids=state.signal_ids + (msg.signal_id,))
-        waiting = _open_signal_wait(state, msg.name)
-        if waiting is None:
-            buffered = BufferedSignal(msg.signal_id, msg.name, msg.data)
-            return Decision(replace(state, buffered_signals=state.buffered_signals + (buffered,)), ack)
-        arrival = Arrival(position=waiting, at_ms=now, value=msg.data)
-        return self._run(replace(state, arrivals=state.arrivals + (arrival,)), now, ack)
+        received = Arrival(-1, now, signal=BufferedSignal(msg.signal_id, msg.name, msg.data))
+        state = replace(state, signal_ids=state.signal_ids + (msg.signal_id,), arrivals=state.arrivals + (received,))
+        return self._run(state, now, ack)
+
+    def _on_retry_task(self, state: State, workflow_id: str, msg: RetryTask, now: int) -> Result:
+        """The next attempt of a task, after its backoff: sent on only while the run still waits for it."""
+        task = msg.task
+        if state is None or task.generation != state.generation or not _is_open(state, task.position, kinds.TASK):
+            return Decision(state, unchanged=True)
+        return Decision(state, [out.to_executor(self.topics, task, now)], unchanged=True)
 
     def _on_get_result(self, state: State, workflow_id: str, msg: GetWorkflowResult, now: int) -> Result:
         if state is None:
@@ -181,7 +203,7 @@ class WorkflowEngine(ControlHandlers):
         if state is None:
             return Decision(state, self._not_found(workflow_id, msg.reply, now, f"no workflow {workflow_id!r}"),
                             unchanged=True)
-        reply = WorkflowStatusReply(state.workflow_name, state.status, len(state.commands))
+        reply = WorkflowStatusReply(state.workflow_name, state.status, len(state.commands), state.blocked)
         return Decision(state, [out.to_client(msg.reply, workflow_id, reply, now)], unchanged=True)
 
     # -- running the code -----------------------------------------------------------------
@@ -207,45 +229,77 @@ class WorkflowEngine(ControlHandlers):
         try:
             definition = self.registry.workflow(state.workflow_name)
         except DefinitionError as exc:
-            return self._close(state, now, outgoing, error=ErrorInfo("DefinitionError", str(exc),
-                                                                     workflow_id=state.workflow_id))
+            return self._block(state, now, outgoing, exc, len(state.commands))
         dispatcher = StepDispatcher(self.topics, self.converter, state)
         replay = Replay(state, definition, self.converter, dispatcher.on_new_step)
         replay.run()
-        if update_outcomes is not None and replay.fatal is None:
-            update_outcomes.update(replay.update_outcomes)
         if replay.fatal is not None:
-            return self._close(state, now, outgoing, error=out.workflow_error(replay.fatal, state))
-        new_commands = tuple(dispatcher.commands)
-        state = replace(state, commands=state.commands + new_commands,
-                        arrivals=state.arrivals + tuple(replay.new_arrivals),
-                        buffered_signals=dispatcher.buffered_signals())
+            return self._block(state, now, outgoing, replay.fatal, replay.stopped_at)
+        error = replay.error
+        if error is not None and not isinstance(error, ContinueAsNew) \
+                and not fails_workflow(error, definition.failure_exceptions):
+            return self._block(state, now, outgoing, error, replay.stopped_at)
+        result = b""
+        if replay.finished and error is None:
+            try:
+                result = self.converter.encode([replay.result])
+            except Exception as exc:  # an unserializable result is a bug of the code: fixed code resumes it
+                return self._block(state, now, outgoing, exc, replay.stopped_at)
+        if update_outcomes is not None:
+            update_outcomes.update(replay.update_outcomes)
+        state = replace(state, commands=state.commands + tuple(dispatcher.commands),
+                        arrivals=state.arrivals + tuple(replay.new_arrivals), blocked=None)
         outgoing = outgoing + dispatcher.outgoing
         if not replay.finished:
             return Decision(state, outgoing)
-        if isinstance(replay.error, ContinueAsNew):
-            return self._continue_as_new(state, replay.error.args_for_next_run, now, outgoing)
-        if replay.error is not None:
-            return self._close(state, now, outgoing, error=out.workflow_error(replay.error, state))
-        try:
-            result = self.converter.encode([replay.result])
-        except Exception as exc:  # an unserializable result fails the workflow, clearly
-            return self._close(state, now, outgoing, error=out.workflow_error(exc, state))
+        if isinstance(error, ContinueAsNew):
+            return self._continue_as_new(state, replay, now, outgoing)
+        if error is not None:
+            return self._close(state, now, outgoing, error=out.workflow_error(error, state))
         return self._close(state, now, outgoing, result=result)
 
-    def _continue_as_new(self, state: WorkflowState, args: tuple[Any, ...], now: int,
+    def _block(self, state: WorkflowState, now: int, outgoing: list[Outgoing], exc: BaseException,
+               position: int) -> Result:
+        """Keep the run open and what arrived, with the reason; the first time, arm the backoff timer."""
+        reason = error_info(exc, workflow_id=state.workflow_id)
+        if state.blocked is not None:
+            blocked = replace(state.blocked, reason=reason, position=position)
+            return Decision(replace(state, blocked=blocked), outgoing, errors=(reason,))
+        blocked_state = replace(state, blocked=Blocked(reason, position, now))
+        return Decision(blocked_state, outgoing + [self._unblock_timer(blocked_state, now)], errors=(reason,))
+
+    def _on_unblock(self, state: State, now: int) -> Result:
+        if state is None or state.status != status.RUNNING or state.blocked is None:
+            return Decision(state, unchanged=True)
+        decision = self._run(state, now, [])
+        after = decision.state
+        if after is None or after.blocked is None:
+            return decision
+        again = replace(after, blocked=replace(after.blocked, attempts=after.blocked.attempts + 1))
+        return Decision(again, decision.outgoing + [self._unblock_timer(again, now)], errors=decision.errors)
+
+    def _unblock_timer(self, state: WorkflowState, now: int) -> Outgoing:
+        attempts = state.blocked.attempts if state.blocked else 0
+        delay = min(UNBLOCK_FIRST_DELAY_MS * 2 ** min(attempts, 20), UNBLOCK_MAX_DELAY_MS)
+        timer = TimerFired(-1, purposes.UNBLOCK, state.generation)
+        return out.to_workflow(self.topics, state.workflow_id, timer, now, deliver_at_ms=now + delay,
+                               about=f":{attempts}")
+
+    def _continue_as_new(self, state: WorkflowState, replay: Replay, now: int,
                          outgoing: list[Outgoing]) -> Result | tuple[WorkflowState, list[Outgoing]]:
+        assert isinstance(replay.error, ContinueAsNew)
         try:
-            payload = self.converter.encode(args)
-        except Exception as exc:
-            return self._close(state, now, outgoing, error=out.workflow_error(exc, state))
+            payload = self.converter.encode(replay.error.args_for_next_run)
+        except Exception as exc:  # arguments the converter refuses: a bug of the code
+            return self._block(state, now, outgoing, exc, replay.stopped_at)
         fresh = WorkflowState(
             workflow_id=state.workflow_id, workflow_name=state.workflow_name, input=payload, status=status.RUNNING,
             started_at_ms=now, parent=state.parent, waiters=state.waiters, timeout_ms=state.timeout_ms,
-            generation=state.generation + 1, runs=state.runs + 1, buffered_signals=state.buffered_signals,
+            generation=state.generation + 1, runs=state.runs + 1, buffered_signals=tuple(replay.buffered),
             signal_ids=state.signal_ids[-MAX_RETRY_IDS:], retry_ids=state.retry_ids, tags=state.tags,
             update_ids=state.update_ids, cancel_ids=state.cancel_ids,
         )
+        outgoing = outgoing + release(state, "it continued as new", self.topics, now)
         if state.timeout_ms is not None:  # the timeout applies to each run
             timer = TimerFired(-1, purposes.WORKFLOW_TIMEOUT, fresh.generation)
             outgoing = outgoing + [out.to_workflow(self.topics, state.workflow_id, timer, now,
@@ -261,8 +315,9 @@ class WorkflowEngine(ControlHandlers):
         else:
             ending = status.FAILED
         closed = replace(state, status=ending, closed_at_ms=now,
-                         result=result, error=error, waiters=())
+                         result=result, error=error, waiters=(), blocked=None)
         answers = out.closed(self.topics, closed, list(state.waiters), now, notify_parent=True)
+        answers += release(state, f"it ended {ending}", self.topics, now)
         # A failed workflow stays under its tags (retry_tag can resume it); a custom id is freed.
         kept = closed.status == status.FAILED
         return Decision(closed, outgoing + answers + self._tagging(closed, RemoveTag, now, keep_plain_tags=kept))
@@ -285,14 +340,6 @@ class WorkflowEngine(ControlHandlers):
 def _is_open(state: WorkflowState, position: int, kind: str) -> bool:
     return (state.status == status.RUNNING and 0 <= position < len(state.commands)
             and state.commands[position].kind == kind and position not in arrived_positions(state))
-
-
-def _open_signal_wait(state: WorkflowState, name: str) -> int | None:
-    arrived = arrived_positions(state)
-    for command in state.commands:
-        if command.kind == kinds.SIGNAL and command.name == name and command.position not in arrived:
-            return command.position
-    return None
 
 
 def _timeout_error(state: WorkflowState, msg: TimerFired) -> ErrorInfo:

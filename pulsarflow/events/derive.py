@@ -111,10 +111,8 @@ def _on_timer(b: Builder, msg: Any, before: Any, after: Any) -> list[WorkflowEve
 
 
 def _on_signal(b: Builder, msg: Any, before: Any, after: Any) -> list[WorkflowEvent]:
-    arrived = {a.position for a in getattr(before, "arrivals", ())}
-    taken = [a.position for a in after.arrivals if a.position not in arrived and _kind(after, a.position) == "SIGNAL"]
-    return [b.make(ev.SIGNAL_RECEIVED, taken[0] if taken else None, name=msg.name, data=msg.data,
-                   related_id=msg.signal_id)]
+    """A received signal belongs to the workflow, not to a step: the wait that takes it is decided by the code."""
+    return [b.make(ev.SIGNAL_RECEIVED, None, name=msg.name, data=msg.data, related_id=msg.signal_id)]
 
 
 def _on_cancel(b: Builder, msg: Any, before: Any, after: Any) -> list[WorkflowEvent]:
@@ -183,6 +181,11 @@ def _status_change(b: Builder, before: Any, after: Any) -> list[WorkflowEvent]:
     elif before is None and after.status != "RUNNING":  # started and finished in one step
         events.append(b.make(CLOSED.get(after.status, f"Workflow{_camel(after.status)}"),
                              data=after.result, error=after.error, duration_ms=0))
+    was_blocked, blocked = getattr(before, "blocked", None), getattr(after, "blocked", None)
+    if blocked is not None and (was_blocked is None or was_blocked.reason != blocked.reason):
+        events.append(b.make(ev.WORKFLOW_BLOCKED, blocked.position, error=blocked.reason))
+    elif blocked is None and was_blocked is not None:
+        events.append(b.make(ev.WORKFLOW_UNBLOCKED, was_blocked.position))
     new_tags, old_tags = _tags(after), _tags(before)
     if before is not None and new_tags != old_tags:
         events.append(b.make(ev.TAGS_CHANGED, tags=new_tags or ()))
@@ -200,7 +203,8 @@ def executor_events(envelope: Any, decision: Decision[Any], now_ms: int, end_ms:
                      related_id=task.task_id, duration_ms=end_ms - now_ms)]
     errors = list(decision.errors)
     for out in decision.outgoing:
-        retry = _inner(out.message)
+        inner = _inner(out.message)
+        retry = getattr(inner, "task", inner)  # retries come back through the workflow engine (RetryTask)
         if type(retry).__name__ == "ExecuteTask" and retry.attempt > task.attempt:
             events.append(b.make(ev.TASK_RETRIED, task.position, at_ms=end_ms, name=task.task_name,
                                  attempt=task.attempt, related_id=task.task_id, due_at_ms=out.deliver_at_ms,
@@ -239,11 +243,6 @@ def _step_name(state: Any, position: int | None) -> str | None:
     if position is None or not 0 <= position < len(commands):
         return None
     return commands[position].name or None
-
-
-def _kind(state: Any, position: int) -> str | None:
-    commands = getattr(state, "commands", ())
-    return commands[position].kind if 0 <= position < len(commands) else None
 
 
 def _arrival(state: Any, position: int | None) -> Any:

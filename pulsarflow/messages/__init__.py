@@ -21,7 +21,7 @@ from pulsarflow.messages.client import (
 from pulsarflow.messages.common import DeadLetter, ParentRef, ReplyTo, RetrySpec
 from pulsarflow.messages.events import WorkflowEvent
 from pulsarflow.messages.executor import CancelTask, ExecuteTask, TaskExecutorMessage
-from pulsarflow.messages.state import Arrival, BufferedSignal, Command, UpdateCall, WorkflowState
+from pulsarflow.messages.state import Arrival, Blocked, BufferedSignal, Command, UpdateCall, WorkflowState
 from pulsarflow.messages.tags import (
     AddTag,
     ListTagIds,
@@ -38,6 +38,7 @@ from pulsarflow.messages.workflow import (
     GetWorkflowResult,
     GetWorkflowStatus,
     QueryWorkflow,
+    RetryTask,
     RetryWorkflow,
     SendSignal,
     StartWorkflow,
@@ -56,14 +57,14 @@ RECORD_CLASSES: dict[str, type] = {
         ErrorInfo, RetrySpec, ReplyTo, ParentRef, DeadLetter,
         StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
         SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow, QueryWorkflow,
-        UpdateWorkflow, UpdateCall,
+        UpdateWorkflow, UpdateCall, RetryTask,
         WorkflowEngineMessage,
         ExecuteTask, CancelTask, TaskExecutorMessage,
         WorkflowCompleted, WorkflowFailed, WorkflowStatusReply, SignalAccepted, WorkflowNotFound, ControlAnswer,
         QueryAnswer, TagIds, CustomIdAnswer,
         AddTag, RemoveTag, TagOperation, ListTagIds, StartByCustomId, TagEngineMessage, TagState,
         ClientMessage,
-        Command, Arrival, BufferedSignal, WorkflowState,
+        Command, Arrival, BufferedSignal, Blocked, WorkflowState,
         WorkflowEvent,
     )
 }

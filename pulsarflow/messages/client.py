@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from pulsarflow.errors import ErrorInfo
+from pulsarflow.messages.state import Blocked
 
 # Values of the Avro enum WorkflowStatus.
 RUNNING = "RUNNING"
@@ -29,6 +30,7 @@ class WorkflowStatusReply:
     workflow_name: str
     status: str
     steps: int
+    blocked: Blocked | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ WORKFLOW_TIMED_OUT = "WorkflowTimedOut"
 WORKFLOW_RESTARTED = "WorkflowRestarted"
 CANCEL_REQUESTED = "WorkflowCancelRequested"
 RETRY_REQUESTED = "WorkflowRetryRequested"
+WORKFLOW_BLOCKED = "WorkflowBlocked"  # its code cannot go on (mismatch with its history, or a bug); it stays open
+WORKFLOW_UNBLOCKED = "WorkflowUnblocked"
 # Steps issued by the workflow code (emitted by the workflow engine).
 TASK_DISPATCHED = "TaskDispatched"
 TIMER_SET = "TimerSet"

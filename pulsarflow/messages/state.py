@@ -16,6 +16,8 @@ CHILD = "CHILD"
 SIGNAL = "SIGNAL"
 SIDE_EFFECT = "SIDE_EFFECT"
 PATCH = "PATCH"  # a version marker: no message, no outcome
+CANCEL = "CANCEL"  # the code cancelled an earlier step (its name is that step's position): no outcome
+MARKERS = (PATCH, CANCEL)  # commands that wait for no outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class Command:
     position: int
     kind: str
     name: str
+    abandon: bool = False  # a child kept running when its parent closes
 
     def describe(self) -> str:
         return f"{self.kind.lower().replace('_', ' ')} {self.name!r}" if self.name else self.kind.lower()
@@ -36,19 +39,33 @@ class UpdateCall:
 
 
 @dataclass(frozen=True, slots=True)
+class BufferedSignal:
+    signal_id: str
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Arrival:
     position: int
     at_ms: int
     value: bytes | None = None
     error: ErrorInfo | None = None
     update: UpdateCall | None = None  # an update applied here (position -1)
+    signal: BufferedSignal | None = None  # a signal received here (position -1)
+
+    @property
+    def from_client(self) -> bool:
+        """An update or a signal: what a client sent, not the outcome of a step."""
+        return self.update is not None or self.signal is not None
 
 
 @dataclass(frozen=True, slots=True)
-class BufferedSignal:
-    signal_id: str
-    name: str
-    data: bytes
+class Blocked:
+    reason: ErrorInfo
+    position: int
+    since_ms: int
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +93,7 @@ class WorkflowState:
     tags: tuple[str, ...] = ()
     update_ids: tuple[str, ...] = ()
     cancel_ids: tuple[str, ...] = ()
+    blocked: Blocked | None = None
 
 
 def child_workflow_id(workflow_id: str, runs: int, position: int) -> str:

@@ -7,6 +7,7 @@ from typing import Union
 
 from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages.common import ParentRef, ReplyTo
+from pulsarflow.messages.executor import ExecuteTask
 from pulsarflow.messages.state import UpdateCall
 
 # Values of the Avro enum TimerPurpose.
@@ -14,6 +15,7 @@ SLEEP = "SLEEP"
 SIGNAL_TIMEOUT = "SIGNAL_TIMEOUT"
 TASK_TIMEOUT = "TASK_TIMEOUT"
 WORKFLOW_TIMEOUT = "WORKFLOW_TIMEOUT"
+UNBLOCK = "UNBLOCK"  # replay a blocked run again (the engine's own backoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +108,25 @@ class UpdateWorkflow:
     reply: ReplyTo
 
 
+@dataclass(frozen=True, slots=True)
+class RetryTask:
+    """The next attempt of a task, sent back after its backoff: run only if the step is still open."""
+
+    task: ExecuteTask
+
+    @property
+    def position(self) -> int:
+        return self.task.position
+
+    @property
+    def generation(self) -> int:
+        return self.task.generation
+
+
 WorkflowInput = Union[
     StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
     SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow,
-    QueryWorkflow, UpdateWorkflow,
+    QueryWorkflow, UpdateWorkflow, RetryTask,
 ]
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from pulsarflow.clock import Clock
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import task as task_engine
-from pulsarflow.engines.errors import error_info
 from pulsarflow.engines.outgoing import Decision
+from pulsarflow.failures import error_info
 from pulsarflow.messages import CancelTask, ExecuteTask, TaskExecutorMessage
 from pulsarflow.runtime.cancellations import Cancellations, cancellation_key
 from pulsarflow.sdk.definitions import TaskDefinition

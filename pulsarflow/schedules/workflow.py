@@ -175,7 +175,8 @@ class _Loop:
             self._start(at)
 
     def _start(self, fire_at: dt.datetime) -> None:
-        step = self.ctx.child(_by_name(self.spec.workflow, self.spec.timeout_ms), *self.spec.args)
+        # abandon: a run goes on when the scheduler continues as new (cancelling the scheduler still cancels it)
+        step = self.ctx.child(_by_name(self.spec.workflow, self.spec.timeout_ms), *self.spec.args, abandon=True)
         record = ScheduledRun(run_id(self.ctx.workflow_id, self.state.runs, step.position), fire_at,
                               started_at=self.ctx.now())
         self.children.append((step, record))

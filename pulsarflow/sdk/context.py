@@ -10,8 +10,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pulsarflow.messages import state as kinds
-from pulsarflow.sdk.definitions import Duration, RetryPolicy, task_definition, to_ms, workflow_definition
-from pulsarflow.sdk.steps import AllOf, AnyOf, Step, StepRequest
+from pulsarflow.sdk.definitions import (
+    Duration,
+    RetryPolicy,
+    positional_arguments,
+    task_definition,
+    to_ms,
+    workflow_definition,
+)
+from pulsarflow.sdk.steps import AllOf, AnyOf, Awaitable, Step, StepRequest
 
 if TYPE_CHECKING:
     from pulsarflow.engines.replay import Replay
@@ -43,23 +50,33 @@ class WorkflowContext:
         return dt.datetime.fromtimestamp(self._replay.now_ms / 1000, tz=dt.timezone.utc)
 
     def task(self, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None,
-             timeout: Duration | None = None, overall_timeout: Duration | None = None) -> Step:
-        """Start a task now; await the returned step for its result (or start several, then ctx.all)."""
+             timeout: Duration | None = None, overall_timeout: Duration | None = None, **kwargs: Any) -> Step:
+        """Start a task now; await the returned step for its result (or start several, then ctx.all).
+
+        Arguments may be given by position or by keyword, as to a call of the function.
+        """
         defn = task_definition(fn)
+        values = positional_arguments(defn.fn, args, kwargs, skip_first=False)
         return self._replay.issue(StepRequest(
-            kinds.TASK, defn.name, definition=defn, input=self._replay.encode_args(args, defn.name),
+            kinds.TASK, defn.name, definition=defn, input=self._replay.encode_args(values, defn.name),
             retry=retry.spec() if retry else defn.retry,
             timeout_ms=to_ms(timeout) if timeout is not None else defn.timeout_ms,
             fire_at_ms=self._deadline(overall_timeout if overall_timeout is not None else None,
                                       defn.overall_timeout_ms),
         ))
 
-    def child(self, wf: Callable[..., Any], *args: Any, timeout: Duration | None = None) -> Step:
-        """Start a child workflow now; await the returned step for its result."""
+    def child(self, wf: Callable[..., Any], *args: Any, timeout: Duration | None = None, abandon: bool = False,
+              **kwargs: Any) -> Step:
+        """Start a child workflow now; await the returned step for its result.
+
+        When this workflow closes (completes, fails, is cancelled or continues as new), a
+        child still running is cancelled; with ``abandon=True`` it runs on by itself.
+        """
         defn = workflow_definition(wf)
+        values = positional_arguments(defn.fn, args, kwargs, skip_first=True)
         return self._replay.issue(StepRequest(
-            kinds.CHILD, defn.name, definition=defn, input=self._replay.encode_args(args, defn.name),
-            timeout_ms=to_ms(timeout) if timeout is not None else defn.timeout_ms,
+            kinds.CHILD, defn.name, definition=defn, input=self._replay.encode_args(values, defn.name),
+            timeout_ms=to_ms(timeout) if timeout is not None else defn.timeout_ms, abandon=abandon,
         ))
 
     def sleep(self, duration: Duration) -> Step:
@@ -123,18 +140,29 @@ class WorkflowContext:
 
         Long-lived loops call it every so many iterations so that their history (replayed
         at every step) stays small. Signals received and not yet consumed carry over;
-        waiting clients get the final result of the last run. Outcomes of steps still
-        pending in the old run are ignored (children keep running on their own).
+        waiting clients get the final result of the last run. Steps still pending in the
+        old run are released: its tasks are told to stop and its children are cancelled
+        (unless started with ``abandon=True``); their outcomes are ignored.
         """
         raise ContinueAsNew(args)
 
-    def all(self, *steps: Step) -> AllOf:
-        """Await every step; returns their results in order, or raises the first failure."""
+    def all(self, *steps: Awaitable) -> AllOf:
+        """Await every step; returns their results in order, or raises the first failure.
+
+        Members may be steps or other ``ctx.all``/``ctx.any``, at any depth.
+        """
         return AllOf(_steps(steps, "all"))
 
-    def any(self, *steps: Step) -> AnyOf:
-        """Await the first step to finish; returns its result (or raises its error)."""
-        return AnyOf(_steps(steps, "any"))
+    def any(self, *steps: Awaitable, cancel_losers: bool = False) -> AnyOf:
+        """Await the first step to finish; returns its result (or raises its error).
+
+        Keep the returned object to learn which member won: after ``await``, ``.winner``
+        is that member and ``.index`` its place. The others are released: abandoned
+        signal waits take no signal, and an unawaited timer does nothing; tasks and
+        children keep running (and stay awaitable) unless ``cancel_losers=True``, or
+        until the code calls ``step.cancel()``.
+        """
+        return AnyOf(_steps(steps, "any"), cancel_losers=cancel_losers)
 
     def uuid4(self) -> uuid.UUID:
         """A deterministic UUID, the same on every replay."""
@@ -154,9 +182,12 @@ class WorkflowContext:
         return None if ms is None else self._replay.now_ms + ms
 
 
-def _steps(steps: tuple[Any, ...], what: str) -> list[Step]:
+def _steps(steps: tuple[Any, ...], what: str) -> list[Awaitable]:
     flat: list[Any] = list(steps[0]) if len(steps) == 1 and isinstance(steps[0], (list, tuple)) else list(steps)
     for s in flat:
-        if not isinstance(s, Step):
-            raise TypeError(f"ctx.{what}() takes steps returned by ctx.task/child/sleep/wait_signal, got {s!r}")
+        if not isinstance(s, Awaitable):
+            raise TypeError(f"ctx.{what}() takes steps returned by ctx.task/child/sleep/wait_signal or other "
+                            f"ctx.all/ctx.any, got {s!r}")
+    if what == "any" and not flat:
+        raise TypeError("ctx.any() needs at least one step (it would wait forever)")
     return flat

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pulsarflow.errors import DefinitionError
+from pulsarflow.errors import DefinitionError, qualified_name
 from pulsarflow.messages import RetrySpec
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,7 +58,7 @@ class RetryPolicy:
                 f"RetryPolicy.backoff_coefficient must be at least 1, got {self.backoff_coefficient}")
 
     def spec(self) -> RetrySpec:
-        names = tuple(t if isinstance(t, str) else t.__name__ for t in self.non_retryable)
+        names = tuple(t if isinstance(t, str) else qualified_name(t) for t in self.non_retryable)
         return RetrySpec(
             max_attempts=self.max_attempts,
             initial_delay_ms=to_ms(self.initial_delay) or 0,
@@ -92,6 +92,7 @@ class WorkflowDefinition:
     timeout_ms: int | None
     arg_hints: tuple[Any, ...]
     return_hint: Any
+    failure_exceptions: tuple[type[BaseException], ...] = ()
 
 
 def task(
@@ -123,8 +124,19 @@ def task(
     return decorate(fn) if fn is not None else decorate
 
 
-def workflow(fn: F | None = None, *, name: str | None = None, timeout: Duration | None = None) -> Any:
-    """Declare a workflow: an ``async def`` whose first parameter is the WorkflowContext."""
+def workflow(fn: F | None = None, *, name: str | None = None, timeout: Duration | None = None,
+             failure_exceptions: Iterable[type[BaseException]] = ()) -> Any:
+    """Declare a workflow: an ``async def`` whose first parameter is the WorkflowContext.
+
+    An exception the code lets through fails the workflow when it is a task or child
+    failure, a cancellation, a timeout, an ``ApplicationError``, or an instance of one of
+    ``failure_exceptions``. Any other exception is taken for a bug: the run is blocked
+    (it stays RUNNING, shows why) and resumes when fixed code is deployed.
+    """
+    failures = tuple(failure_exceptions)
+    for t in failures:
+        if not (isinstance(t, type) and issubclass(t, BaseException)):
+            raise DefinitionError(f"failure_exceptions takes exception classes, got {t!r}")
 
     def decorate(f: F) -> F:
         if not inspect.iscoroutinefunction(f):
@@ -137,6 +149,7 @@ def workflow(fn: F | None = None, *, name: str | None = None, timeout: Duration 
         hints, ret = _signature_hints(f, skip_first=True)
         setattr(f, WORKFLOW_ATTR, WorkflowDefinition(
             name=name or f.__qualname__, fn=f, timeout_ms=to_ms(timeout), arg_hints=hints, return_hint=ret,
+            failure_exceptions=failures,
         ))
         return f
 
@@ -174,3 +187,36 @@ def _signature_hints(f: Callable[..., Any], skip_first: bool) -> tuple[tuple[Any
         hints = {}
     params = list(inspect.signature(f).parameters.values())[1 if skip_first else 0:]
     return tuple(hints.get(p.name) for p in params), hints.get("return")
+
+
+def positional_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                         skip_first: bool) -> tuple[Any, ...]:
+    """``args`` and ``kwargs`` of a call to ``fn`` as the positional values that travel in messages.
+
+    Keyword arguments of ordinary parameters are put in their place; a parameter skipped
+    before a later one takes its default. Keyword-only parameters and ``**kwargs`` cannot
+    travel by position: they are refused with the fix.
+    """
+    if not kwargs:
+        return args
+    params = list(inspect.signature(fn).parameters.values())[1 if skip_first else 0:]
+    label = getattr(fn, "__qualname__", repr(fn))
+    try:
+        bound = inspect.Signature(params).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise DefinitionError(f"bad arguments for {label!r}: {exc}") from None
+    ordinary = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for p in params:
+        if p.name in bound.arguments and p not in ordinary and p.kind != p.VAR_POSITIONAL:
+            raise DefinitionError(f"{label!r} takes {p.name!r} as a keyword-only argument (or **kwargs), which "
+                                  "pulsarflow cannot pass yet; make it an ordinary parameter (before any '*')")
+    last = max(i for i, p in enumerate(ordinary) if p.name in bound.arguments)
+    values = []
+    for p in ordinary[:last + 1]:
+        if p.name in bound.arguments:
+            values.append(bound.arguments[p.name])
+        elif p.default is not p.empty:
+            values.append(p.default)
+    extra = next((bound.arguments[p.name] for p in params if p.kind == p.VAR_POSITIONAL and p.name in bound.arguments),
+                 ())
+    return (*values, *extra)

@@ -30,7 +30,7 @@ async def compensates_then_raises(ctx: pf.WorkflowContext) -> str:
         await ctx.task(switch, "charge")
     except pf.TaskFailedError:
         await ctx.task(switch, "always-on")
-        raise ValueError("own error after compensating") from None
+        raise pf.ApplicationError("own error after compensating") from None
     return "charged"
 
 

@@ -30,7 +30,7 @@ async def slow_tick(ctx: pf.WorkflowContext, label: str, seconds: float) -> str:
 
 @pf.workflow
 async def failing_tick(ctx: pf.WorkflowContext, label: str) -> str:
-    raise ValueError(f"{label} always fails")
+    raise pf.ApplicationError(f"{label} always fails")
 
 
 ALL = [stamp, tick, slow_tick, failing_tick, scheduler]

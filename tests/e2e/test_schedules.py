@@ -157,7 +157,7 @@ def test_a_failing_run_is_recorded_and_the_schedule_goes_on(env: TestEnvironment
     state = schedules.describe("fails").state
     assert state.status == "ACTIVE" and state.started == 3
     assert [r.status for r in state.recent] == ["FAILED"] * 3
-    assert "ValueError: f always fails" in state.recent[0].detail
+    assert "ApplicationError: f always fails" in state.recent[0].detail
 
 
 def test_cancelling_the_scheduler_cancels_its_runs_in_flight(env: TestEnvironment) -> None:

@@ -156,11 +156,11 @@ def test_result_of_an_existing_workflow_by_id(env: TestEnvironment) -> None:
     assert client.get_handle("lookup").result() == 6
 
 
-def test_wall_clock_in_workflow_fails_it_even_if_caught(env: TestEnvironment) -> None:
-    with pytest.raises(pf.WorkflowFailedError, match="SandboxViolationError.*time.time.*ctx.now"):
+def test_wall_clock_in_workflow_blocks_it_even_if_caught(env: TestEnvironment) -> None:
+    with pytest.raises(pf.WorkflowBlockedError, match="SandboxViolationError.*time.time.*ctx.now"):
         run(env, flows.uses_wall_clock)
 
 
-def test_awaiting_asyncio_in_a_workflow_fails_it_clearly(env: TestEnvironment) -> None:
-    with pytest.raises(pf.WorkflowFailedError, match="asyncio.*put asyncio code in a task"):
+def test_awaiting_asyncio_in_a_workflow_blocks_it_clearly(env: TestEnvironment) -> None:
+    with pytest.raises(pf.WorkflowBlockedError, match="asyncio.*put asyncio code in a task"):
         run(env, flows.uses_asyncio)

@@ -36,7 +36,7 @@ async def waits(ctx: pf.WorkflowContext) -> object:
 
 def test_undecorated_function_used_as_a_task() -> None:
     env = TestEnvironment(calls_plain)
-    with pytest.raises(pf.WorkflowFailedError, match="'plain' is not a task: decorate it with @pulsarflow.task"):
+    with pytest.raises(pf.WorkflowBlockedError, match="'plain' is not a task: decorate it with @pulsarflow.task"):
         env.client().start(calls_plain).result()
 
 

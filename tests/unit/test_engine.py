@@ -104,26 +104,36 @@ def test_duplicate_signal_id_is_delivered_once() -> None:
     signal = envelope(SendSignal("s1", "go", JSON.encode(["x"]), reply=ReplyTo("t", "r2")))
     d1 = eng.handle(state, signal, 10)
     d2 = eng.handle(d1.state, signal, 11)
-    assert len(d1.state.buffered_signals) == 1 and d2.unchanged
+    received = [a.signal for a in d1.state.arrivals if a.signal is not None]
+    assert [s.signal_id for s in received] == ["s1"] and d2.unchanged
     assert [type(o.message.message).__name__ for o in d2.outgoing] == ["SignalAccepted"]
 
 
-def test_changed_code_fails_with_position_expected_and_found() -> None:
+def test_changed_code_blocks_the_run_with_position_expected_and_found() -> None:
     state = start(engine()).state
     new_code = engine(changed, double)
     decision = new_code.handle(state, envelope(TaskCompleted(0, JSON.encode([6]), 1)), 2000)
-    assert decision.state.status == "FAILED"
-    error = decision.state.error
+    assert decision.state.status == "RUNNING" and decision.state.error is None
+    blocked = decision.state.blocked
+    assert blocked is not None and blocked.position == 0 and blocked.since_ms == 2000
+    error = blocked.reason
     assert error.type == "NonDeterminismError"
     assert "'w1'" in error.message and "step 0" in error.message
     assert "task 'double'" in error.message and "timer" in error.message
-    assert isinstance(decision.outgoing[0].message.message, WorkflowFailed)
+    assert [a.position for a in decision.state.arrivals] == [0]  # what arrived is kept for the fixed code
+    [unblock] = decision.outgoing  # nothing is sent to the client: the run is not over
+    assert isinstance(unblock.message.message, TimerFired) and unblock.message.message.purpose == "UNBLOCK"
+    assert unblock.deliver_at_ms == 3000
+    # the old code deployed again: the backoff timer replays the run, which resumes
+    resumed = engine().handle(decision.state, envelope(unblock.message.message), 3000)
+    assert resumed.state.blocked is None and len(resumed.state.commands) == 2
 
 
-def test_unknown_workflow_name_fails_the_run_with_the_registered_names() -> None:
+def test_unknown_workflow_name_blocks_the_run_with_the_registered_names() -> None:
     decision = start(engine(), name="nope")
-    assert decision.state.status == "FAILED"
-    assert "unknown workflow 'nope'" in decision.state.error.message and "twice" in decision.state.error.message
+    assert decision.state.status == "RUNNING" and decision.state.blocked is not None
+    reason = decision.state.blocked.reason.message
+    assert "unknown workflow 'nope'" in reason and "twice" in reason
 
 
 def test_engine_does_not_mutate_the_state_it_was_given() -> None:

@@ -25,7 +25,9 @@ def test_failure_schedules_a_delayed_retry_then_reports_the_final_error() -> Non
     task = ExecuteTask("w", 2, "svc", "charge", b"[]", 1, 0, POLICY)
     boom = ErrorInfo("ValueError", "boom")
     [retry] = task_engine.after_failure(Topics(), task, boom, now=100)
-    assert retry.deliver_at_ms == 1100 and retry.message.message.attempt == 2
+    # the next attempt goes back through the workflow engine, which sends it on only if the step still waits
+    assert retry.topic == Topics().workflow_engine and retry.key == "w"
+    assert retry.deliver_at_ms == 1100 and retry.message.message.task.attempt == 2
     last = ExecuteTask("w", 2, "svc", "charge", b"[]", 5, 0, POLICY)
     [final] = task_engine.after_failure(Topics(), last, boom, now=100)
     failed = final.message.message
