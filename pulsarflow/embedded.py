@@ -3,21 +3,25 @@
 The engines, codec and ``MessageHandler`` are the ones that run inside Pulsar; only the
 transport and the state store are in memory. Every message is Avro-encoded on send and
 decoded on receipt. The loop is single-threaded and driven by whoever waits: a client's
-``result()`` runs it until the answer arrives, sleeping until the next timer when idle.
+``result()`` runs it until the answer arrives, sleeping until the next timer when idle (on a
+virtual clock: moving to it at once), and ``run_until_idle()`` runs what is due now.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from pulsarflow.clock import Clock, SystemClock
+from pulsarflow.clock import Clock, SystemClock, VirtualClock, WallTimer
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
+from pulsarflow.engines.outgoing import Decision
 from pulsarflow.engines.tag import TagEngine
 from pulsarflow.engines.workflow import WorkflowEngine
-from pulsarflow.errors import BackendError
+from pulsarflow.errors import BackendError, WorkflowBlockedError
 from pulsarflow.events import EventSink, Observer
 from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.events.metrics import Metrics
@@ -37,14 +41,42 @@ log = logging.getLogger("pulsarflow.embedded")
 BACKEND_RETRY_MS = 1_000  # a message whose backend was unreachable comes back after this delay
 
 
+class BlockedRunAlarm:
+    """An observer that notes the first run to block, for ``fail_fast`` to raise once the message is handled."""
+
+    def __init__(self, inner: Observer | None) -> None:
+        self.inner = inner
+        self.blocked: WorkflowBlockedError | None = None
+
+    def check(self) -> None:
+        """Raise ``WorkflowBlockedError`` for a run that blocked since the last check."""
+        blocked, self.blocked = self.blocked, None
+        if blocked is not None:
+            raise blocked
+
+    def observe(self, envelope: Any, before: Any, decision: Decision[Any], now_ms: int) -> None:
+        if self.inner is not None:
+            self.inner.observe(envelope, before, decision, now_ms)
+        blocked = getattr(decision.state, "blocked", None)
+        if blocked is not None and getattr(before, "blocked", None) is None and self.blocked is None:
+            self.blocked = WorkflowBlockedError(decision.state.workflow_id,  # type: ignore[union-attr]
+                                                blocked.position, blocked.reason)
+
+
 class EmbeddedEnvironment:
-    """Runs workflows in this process. ``fail_fast`` re-raises handler crashes and dead letters."""
+    """Runs workflows in this process. ``fail_fast`` re-raises handler crashes and dead letters.
+
+    With ``fail_fast``, a run that blocks (its code raised an unexpected error or no longer
+    matches its history) also raises ``WorkflowBlockedError`` at once, unless
+    ``raise_on_blocked=False`` (to test how blocked runs behave).
+    """
 
     def __init__(self, *items: Any, clock: Clock | None = None, store: StateStore | None = None,
                  tag_store: StateStore | None = None, batch_size: int = 1,
                  converter: PayloadConverter | None = None, topics: Topics | None = None,
                  fail_fast: bool = False, duplicate_messages: bool = False,
-                 events: EventSink | bool | None = None, metrics: Metrics | None = None) -> None:
+                 events: EventSink | bool | None = None, metrics: Metrics | None = None,
+                 raise_on_blocked: bool = True) -> None:
         self.clock = clock or SystemClock()
         self.codec = Codec()
         self.converter = converter or JsonConverter()
@@ -62,7 +94,8 @@ class EmbeddedEnvironment:
         engine = WorkflowEngine(self.registry, self.converter, self.topics)
         self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock)
         observer = recorder_for(self.clock, self.events, metrics)
-        self._workflows = self._handler(engine, self.store, observer)
+        self._alarm = BlockedRunAlarm(observer) if fail_fast and raise_on_blocked else None
+        self._workflows = self._handler(engine, self.store, self._alarm or observer)
         self._tasks = self._handler(self._executor, None, observer)
         # Tag buckets are kept apart from workflow states (a workflow id may look like a tag key).
         self.tag_store = tag_store if tag_store is not None else InMemoryStateStore()
@@ -87,6 +120,8 @@ class EmbeddedEnvironment:
             return False
         self.processed += 1
         self._deliver(delivery.topic, delivery.key, delivery.payload, self._route(delivery.topic))
+        if self._alarm is not None:
+            self._alarm.check()
         return True
 
     def _step_batch(self) -> bool:
@@ -112,6 +147,8 @@ class EmbeddedEnvironment:
                     raise
                 for d in group:  # the batch is not acknowledged: each message comes back, alone
                     self.transport.send(d.topic, d.key, d.payload, self.clock.now_ms() + BACKEND_RETRY_MS)
+        if self._alarm is not None:
+            self._alarm.check()
         return True
 
     def _deliver(self, topic: str, key: str, payload: bytes, route: Callable[[str, bytes], None]) -> None:
@@ -129,29 +166,48 @@ class EmbeddedEnvironment:
             self._workflows.dead_letter(topic, payload, f"handler crashed: {type(exc).__name__}: {exc}")
 
     def pump(self, done: Callable[[], bool], timeout_s: float | None = None) -> bool:
-        """Run until ``done()``; sleep until the next timer when idle. False on timeout or when stuck."""
-        deadline = None if timeout_s is None else self.clock.now_ms() + int(timeout_s * 1000)
-        while not done():
+        """Run until ``done()``; False on timeout or when nothing is left to run (see ``wait_for``)."""
+        return self.wait_for(done, timeout_s).done
+
+    def wait_for(self, done: Callable[[], bool], timeout_s: float | None = None) -> WaitEnd:
+        """Run until ``done()``, and say how the wait ended.
+
+        When no message is ready it moves to the next timer: sleeping on a real clock, at once
+        on a virtual one. ``timeout_s`` counts real seconds on either clock, so on a virtual
+        clock it bounds how long the caller waits, not how far the clock may skip. It gives up
+        early when nothing is left to run in this process: waiting longer would change nothing.
+        """
+        timer, started_ms = WallTimer(timeout_s), self.clock.now_ms()
+        stuck = False
+        while not done() and not timer.expired():
             if self.step():
                 continue
             due = self.transport.next_due_ms()
             if due is None:
-                return done()  # nothing left to run in this process: waiting would never end
-            if deadline is not None and due > deadline:
-                self.clock.sleep_until(deadline)
-                return done()
-            self.clock.sleep_until(due)
-        return True
+                stuck = True
+                break
+            self.clock.sleep_until(self._wake_at(due, timer))
+        finished = done()
+        return WaitEnd(finished, stuck and not finished, timeout_s, timer.elapsed_s(),
+                       (self.clock.now_ms() - started_ms) / 1000, isinstance(self.clock, VirtualClock))
+
+    def _wake_at(self, due_ms: int, timer: WallTimer) -> int:
+        """When to wake for a timer due at ``due_ms``: not after the timeout on a real clock."""
+        remaining = timer.remaining_ms()
+        if remaining is None or isinstance(self.clock, VirtualClock):
+            return due_ms  # a virtual clock skips ahead at once: the jump costs no real time
+        return min(due_ms, self.clock.now_ms() + remaining)
 
     def run_until_idle(self, max_messages: int = 1_000_000) -> int:
-        """Process messages and due timers until none remain; returns how many were processed."""
+        """Process every message due now (ready ones, and timers whose time has come); return how many.
+
+        The clock does not move, so this returns even while timers are pending, e.g. a
+        schedule's next fire. To let time pass, wait for an answer (``result()``) or, on a
+        ``TestEnvironment``, call ``advance(seconds)`` or ``advance_until_idle(max_seconds)``.
+        """
         start = self.processed
-        while self.processed - start < max_messages:
-            if not self.step():
-                due = self.transport.next_due_ms()
-                if due is None:
-                    break
-                self.clock.sleep_until(due)
+        while self.processed - start < max_messages and self.step():
+            pass
         return self.processed - start
 
     def close(self) -> None:
@@ -190,6 +246,57 @@ class EmbeddedEnvironment:
             raise RuntimeError(f"message from {letter.topic} dead-lettered: {letter.reason}")
 
 
+@dataclass(frozen=True)
+class WaitEnd:
+    """How a wait of the embedded loop ended: with its answer (``done``), or why not."""
+
+    done: bool
+    stuck: bool  # nothing was left to run in this process: no ready message, no pending timer
+    timeout_s: float | None
+    elapsed_s: float  # real seconds the wait took
+    moved_s: float  # how far the environment's clock moved meanwhile
+    virtual: bool  # the clock is a VirtualClock, which skips ahead to each timer
+
+    def describe(self) -> str:
+        """Why there was no answer, as words that follow "no answer about workflow 'x'"."""
+        if self.stuck:
+            return self._stuck()
+        if self.virtual:
+            return self._timed_out_virtual()
+        return (f" within {_seconds(self._limit_s())}: the workflow is still waiting on something "
+                "(a timer, a task, a signal or an update); wait longer, or check its status")
+
+    def _stuck(self) -> str:
+        when = "at once" if self.elapsed_s < 0.001 else f"after {_seconds(self.elapsed_s)}"
+        limit = "" if self.timeout_s is None else f", before its {_seconds(self.timeout_s)} timeout"
+        return (f": gave up {when}{limit}, because nothing is left to run in this "
+                "process (no message is ready and no timer is pending), so the workflow is waiting on something "
+                "only a client can give, such as a signal or an update: send it, then wait for the answer")
+
+    def _limit_s(self) -> float:
+        return self.elapsed_s if self.timeout_s is None else self.timeout_s
+
+    def _timed_out_virtual(self) -> str:
+        head = (f" within {_seconds(self._limit_s())} of real time (on a virtual clock the timeout counts "
+                "wall-clock seconds)")
+        if self.moved_s > 0:
+            return (f"{head}; meanwhile the virtual clock moved {_span(self.moved_s)} ahead and timers kept firing "
+                    "without bringing it (a schedule, or a loop of sleeps?): pass a larger timeout, or check "
+                    "the workflow with client.status()")
+        return (f"{head}, while messages kept coming at the same virtual time (a loop that never waits?): "
+                "check the workflow with client.status()")
+
+
+def _seconds(seconds: float) -> str:
+    """``0.3s``, ``10s``, ``3600s``: at most three decimals, none trailing."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def _span(seconds: float) -> str:
+    """A duration for people: ``45s``, ``1:00:00``, ``30 days, 0:00:00``."""
+    return f"{seconds:g}s" if seconds < 60 else str(dt.timedelta(seconds=round(seconds)))
+
+
 def _nobody_listens(topic: str, payload: bytes) -> None:
     log.debug("dropping an answer for %s: no client listens there", topic)
 
@@ -206,3 +313,7 @@ class _EmbeddedConnection:
 
     def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
         return self.env.pump(done, timeout_s)
+
+    def wait_or_explain(self, done: Callable[[], bool], timeout_s: float | None) -> str | None:
+        end = self.env.wait_for(done, timeout_s)
+        return None if end.done else end.describe()

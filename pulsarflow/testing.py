@@ -1,8 +1,18 @@
 """A test environment: the embedded runtime on a virtual clock, failing fast.
 
 Timers of days pass in milliseconds; a crashed handler or a dead-lettered message is
-re-raised at once from whatever call drives the loop (``result()``, ``run_until_idle()``).
-``duplicate_messages=True`` delivers every message twice to prove handlers idempotent.
+re-raised at once from whatever call drives the loop (``result()``, ``run_until_idle()``,
+``advance()``). ``duplicate_messages=True`` delivers every message twice to prove handlers
+idempotent.
+
+Time moves only when told to:
+
+- ``run_until_idle()`` (or ``run_ready()``) runs what is due now; the clock stays put.
+- ``advance(seconds)`` runs what is due now, then moves the clock ``seconds`` ahead timer
+  by timer, each timer firing at its own time, in order.
+- ``advance_until_idle(max_seconds)`` does the same but stops once nothing is left to run.
+- ``handle.result(timeout=...)`` skips from timer to timer until the answer comes; its
+  ``timeout`` counts real (wall-clock) seconds, not virtual ones.
 """
 
 from __future__ import annotations
@@ -30,17 +40,42 @@ class TestEnvironment(EmbeddedEnvironment):
         options.setdefault("events", True)  # every event kept in memory: see events_of()
         super().__init__(*items, clock=self.virtual_clock, duplicate_messages=duplicate_messages, **options)
 
-    def advance(self, seconds: float) -> None:
-        """Move time forward and run whatever becomes due."""
-        self.virtual_clock.advance(seconds)
-        self.run_ready()
-
     def run_ready(self) -> int:
-        """Process ready messages only, without moving time."""
-        count = 0
-        while self.step():
-            count += 1
-        return count
+        """Process the messages due now, without moving time (the same as ``run_until_idle()``)."""
+        return self.run_until_idle()
+
+    def advance(self, seconds: float) -> int:
+        """Let ``seconds`` of virtual time pass; returns how many messages were processed.
+
+        The work due now runs first, at the current time. Then the clock moves to each timer
+        due on the way, in order, and runs what it brings, so a timer fires at its own time
+        (and the steps it starts see that time), not at the end. The clock ends at now + seconds.
+        """
+        if seconds < 0:
+            raise ValueError(f"advance() moves time forward: got {seconds:g} seconds")
+        return self._advance_to(self.virtual_clock.now_ms() + int(seconds * 1000), stop_when_idle=False)
+
+    def advance_until_idle(self, max_seconds: float) -> int:
+        """Like ``advance(max_seconds)``, but stop as soon as nothing is left to run.
+
+        The clock ends at the last timer that fired when none remains, else at the bound
+        (``max_seconds`` is required: a schedule always has a next fire). Returns how many
+        messages were processed.
+        """
+        if max_seconds < 0:
+            raise ValueError(f"max_seconds must be at least 0, got {max_seconds:g}: it bounds how far the "
+                             "virtual clock may move")
+        return self._advance_to(self.virtual_clock.now_ms() + int(max_seconds * 1000), stop_when_idle=True)
+
+    def _advance_to(self, target_ms: int, stop_when_idle: bool) -> int:
+        count = self.run_until_idle()
+        while (due := self.transport.next_due_ms()) is not None and due <= target_ms:
+            self.virtual_clock.sleep_until(due)
+            count += self.run_until_idle()
+        if stop_when_idle and self.transport.next_due_ms() is None:
+            return count
+        self.virtual_clock.sleep_until(target_ms)
+        return count + self.run_until_idle()
 
     def state(self, workflow_id: str) -> WorkflowState | None:
         stored = self.store.get(workflow_id)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pulsarflow.clock import SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
-from pulsarflow.errors import ControlRefusedError, ResultTimeoutError, WorkflowNotFoundError
+from pulsarflow.errors import ControlRefusedError, DefinitionError, ResultTimeoutError, WorkflowNotFoundError
 from pulsarflow.messages import (
+    Blocked,
     ClientMessage,
     ControlAnswer,
     ReplyTo,
@@ -23,6 +24,8 @@ from pulsarflow.messages import (
     WorkflowEngineMessage,
     WorkflowNotFound,
 )
+from pulsarflow.runtime.admission import NAME_PART
+from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES, MAX_TAG_KEY_CHARS, check_id, check_size
 from pulsarflow.sdk.definitions import WorkflowDefinition, workflow_definition
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
@@ -40,12 +43,30 @@ class Connection(Protocol):
         ...
 
 
+@runtime_checkable
+class ExplainsWaits(Protocol):
+    """A connection that can say why a wait ended without its answer (the embedded one can)."""
+
+    def wait_or_explain(self, done: Callable[[], bool], timeout_s: float | None) -> str | None:
+        """Like ``Connection.wait``, but None once ``done()``, else why not, as words that
+        follow "no answer about workflow 'x'" (e.g. " within 10s" or ": gave up after ...")."""
+        ...
+
+
 @dataclass(frozen=True)
 class WorkflowDescription:
     workflow_id: str
     workflow_name: str
     status: str
     steps: int
+    blocked: Blocked | None = None  # why a RUNNING run cannot go on (reason, position, since when)
+
+    def describe(self) -> str:
+        """One line for people: status and steps, and for a blocked run where and why."""
+        line = f"{self.workflow_id} ({self.workflow_name}): {self.status}, {self.steps} steps"
+        if self.blocked is not None:
+            line += f", BLOCKED at step {self.blocked.position}: {self.blocked.reason.describe()}"
+        return line
 
 
 class ClientBase:
@@ -53,12 +74,17 @@ class ClientBase:
 
     def __init__(self, connection: Connection, codec: Codec, topics: Topics,
                  converter: PayloadConverter | None = None, registry: Registry | None = None,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.connection = connection
         self.codec = codec
         self.topics = topics
         self.converter = converter or JsonConverter()
         self.registry = registry
+        # The broker's maxMessageSize: requests that would not fit are refused before anything is sent.
+        self.max_message_bytes = max_message_bytes
+        if client_id is not None and not NAME_PART.fullmatch(client_id):
+            raise DefinitionError(f"client_id {client_id!r} must be 1 to 200 letters, digits or _.=:%- "
+                                  "(it names the client's reply topic)")
         self.topic = topics.client(client_id or uuid.uuid4().hex)
         self._answers: dict[str, ClientMessage] = {}
         self._clock = SystemClock()
@@ -81,12 +107,19 @@ class ClientBase:
         return ReplyTo(self.topic, uuid.uuid4().hex)
 
     def _send(self, workflow_id: str, message: Any) -> None:
+        check_id("workflow id", workflow_id)
         envelope = WorkflowEngineMessage(uuid.uuid4().hex, workflow_id, self._clock.now_ms(), message)
-        self.connection.send(self.topics.workflow_engine, workflow_id, self.codec.encode(envelope))
+        self._publish(self.topics.workflow_engine, workflow_id, envelope)
 
     def _send_tag(self, key: str, message: Any) -> None:
+        check_id("tag or custom id", key, MAX_TAG_KEY_CHARS)
         envelope = TagEngineMessage(uuid.uuid4().hex, key, self._clock.now_ms(), message)
-        self.connection.send(self.topics.tag_engine, key, self.codec.encode(envelope))
+        self._publish(self.topics.tag_engine, key, envelope)
+
+    def _publish(self, topic: str, key: str, envelope: Any) -> None:
+        payload = self.codec.encode(envelope)
+        check_size(f"this {type(envelope.message).__name__} for {key[:80]!r}", payload, key, self.max_message_bytes)
+        self.connection.send(topic, key, payload)
 
     def _on_answer(self, payload: bytes) -> None:
         answer = self.codec.decode(ClientMessage, payload)
@@ -95,11 +128,21 @@ class ClientBase:
             listener(answer)
 
     def _await(self, request_id: str, workflow_id: str, timeout: float | None) -> Any:
-        if not self.connection.wait(lambda: request_id in self._answers, timeout):
-            raise ResultTimeoutError(
-                f"no answer about workflow {workflow_id!r} within {timeout}s "
-                "(is a worker running the workflow engine, and is the workflow waiting on something?)")
+        why_not = self._wait(lambda: request_id in self._answers, timeout)
+        if why_not is not None:
+            raise ResultTimeoutError(f"no answer about workflow {workflow_id!r}{why_not}")
         return self._answers.pop(request_id).message
+
+    def _wait(self, done: Callable[[], bool], timeout: float | None) -> str | None:
+        """None once ``done()``; else why the wait ended without it."""
+        if isinstance(self.connection, ExplainsWaits):
+            return self.connection.wait_or_explain(done, timeout)
+        if self.connection.wait(done, timeout):
+            return None
+        if timeout is None:
+            return ": the connection stopped waiting before the answer came (no timeout was set)"
+        return (f" within {timeout:g}s (is a worker running the workflow engine, and is the workflow "
+                "waiting on something?)")
 
     def _control(self, answer: Any) -> str:
         answer = self._expect(answer, ControlAnswer)

@@ -11,7 +11,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pulsarflow.converter import decode_one
-from pulsarflow.errors import DefinitionError, QueryFailedError, SerializationError, UpdateFailedError
+from pulsarflow.errors import (
+    DefinitionError,
+    QueryFailedError,
+    ResultTimeoutError,
+    SerializationError,
+    UpdateFailedError,
+    WorkflowNotFoundError,
+)
 from pulsarflow.messages import (
     CancelWorkflow,
     GetWorkflowStatus,
@@ -24,10 +31,12 @@ from pulsarflow.messages import (
     StartWorkflow,
     UpdateCall,
     UpdateWorkflow,
+    WorkflowNotFound,
     WorkflowStatusReply,
 )
+from pulsarflow.messages import client as status
 from pulsarflow.sdk.base import Connection, WorkflowDescription
-from pulsarflow.sdk.definitions import Duration, to_ms, workflow_definition
+from pulsarflow.sdk.definitions import Duration, positional_arguments, to_ms, workflow_definition
 from pulsarflow.sdk.handle import WorkflowHandle
 from pulsarflow.sdk.tags import TagRequests, check_tags
 
@@ -44,8 +53,11 @@ class Client(TagRequests):
 
     def start(self, workflow: Callable[..., Any] | str, *args: Any, id: str | None = None,
               timeout: Duration | None = None, request_id: str | None = None, tags: Iterable[str] = (),
-              custom_id: str | None = None) -> WorkflowHandle:
+              custom_id: str | None = None, **kwargs: Any) -> WorkflowHandle:
         """Start a workflow. With ``id``, starting twice returns the same run, never a second one.
+
+        Arguments go by position or by keyword, as in a call (keywords need the workflow
+        itself, not its name, to know its parameters).
 
         ``tags`` let you find it (``find_ids``) and act on every workflow carrying a tag
         (``signal_tag``, ``cancel_tag``, ``retry_tag``). With ``custom_id``, at most one
@@ -58,11 +70,16 @@ class Client(TagRequests):
                                   "not both")
         defn = self._definition(workflow)
         name = defn.name if defn else str(workflow)
+        if kwargs:
+            if defn is None:
+                raise DefinitionError(f"keyword arguments {sorted(kwargs)} for workflow {name!r} need its "
+                                      "function: pass the workflow itself to start(), not its name")
+            args = positional_arguments(defn.fn, args, kwargs, skip_first=True)
         try:
             payload = self.converter.encode(args)
         except SerializationError as exc:
             raise SerializationError(f"arguments of workflow {name!r} cannot be serialized: {exc}") from exc
-        workflow_id = id or uuid.uuid4().hex
+        workflow_id = uuid.uuid4().hex if id is None else id  # an empty id is refused, not replaced
         reply = ReplyTo(self.topic, request_id) if request_id else self._reply_to()
         timeout_ms = to_ms(timeout) if timeout is not None else (defn.timeout_ms if defn else None)
         start = StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms, tags=tags)
@@ -77,14 +94,33 @@ class Client(TagRequests):
         return WorkflowHandle(self, workflow_id, workflow_definition(workflow) if workflow else None, None)
 
     def signal(self, workflow_id: str, name: str, data: Any = None, timeout: float | None = 30.0) -> None:
-        """Deliver signal ``name`` with ``data``; raises WorkflowNotFoundError if no such running workflow."""
+        """Deliver signal ``name`` with ``data``.
+
+        Raises WorkflowNotFoundError if no workflow of that id is running: the message says
+        whether none exists or it has finished (with its status), and how to go on.
+        """
         try:
             payload = self.converter.encode([data])
         except SerializationError as exc:
             raise SerializationError(f"data of signal {name!r} cannot be serialized: {exc}") from exc
         reply = self._reply_to()
         self._send(workflow_id, SendSignal(uuid.uuid4().hex, name, payload, reply=reply))
-        self._expect(self._await(reply.request_id, workflow_id, timeout), SignalAccepted)
+        answer = self._await(reply.request_id, workflow_id, timeout)
+        if isinstance(answer, WorkflowNotFound):
+            raise self._undelivered(workflow_id, name, answer, timeout)
+        self._expect(answer, SignalAccepted)
+
+    def _undelivered(self, workflow_id: str, name: str, refusal: WorkflowNotFound,
+                     timeout: float | None) -> WorkflowNotFoundError:
+        """Why signal ``name`` was refused: its status tells a finished workflow from one that never existed."""
+        try:
+            found = self.status(workflow_id, timeout)
+        except WorkflowNotFoundError:
+            return WorkflowNotFoundError(f"{refusal.reason}; check the id, or start the workflow first")
+        except ResultTimeoutError:
+            return WorkflowNotFoundError(f"{refusal.reason}: it does not exist or has finished (its status did not "
+                                         "come in time to tell which); check with client.status()")
+        return WorkflowNotFoundError(_not_running(workflow_id, name, found.status))
 
     def cancel(self, workflow_id: str, reason: str = "cancelled by a client", timeout: float | None = 30.0) -> str:
         """Cancel a running workflow (and its children); returns what the engine did.
@@ -151,4 +187,21 @@ class Client(TagRequests):
         reply = self._reply_to()
         self._send(workflow_id, GetWorkflowStatus(reply))
         answer = self._expect(self._await(reply.request_id, workflow_id, timeout), WorkflowStatusReply)
-        return WorkflowDescription(workflow_id, answer.workflow_name, answer.status, answer.steps)
+        return WorkflowDescription(workflow_id, answer.workflow_name, answer.status, answer.steps, answer.blocked)
+
+
+def _not_running(workflow_id: str, name: str, current: str) -> str:
+    """What to tell about signal ``name`` refused by workflow ``workflow_id``, whose status is now ``current``."""
+    if current == status.RUNNING:  # it was resumed between the refusal and the status request
+        return (f"workflow {workflow_id!r} was not running when signal {name!r} arrived and runs again now "
+                "(it was resumed meanwhile): send the signal again")
+    if current not in (status.COMPLETED, status.FAILED, status.CANCELLED):
+        return (f"workflow {workflow_id!r} is {current}, not running, so signal {name!r} was not delivered; "
+                f"check it with client.status({workflow_id!r})")
+    new_run = ("start a new run to receive it (client.start with a new id, or with custom_id= for one run at a "
+               "time under one name)")
+    how = new_run if current != status.FAILED else (
+        f"resume it with client.retry({workflow_id!r}) if a task or a child failed it, then send the signal "
+        f"again; or {new_run}")
+    return (f"workflow {workflow_id!r} has finished ({current}), so signal {name!r} was not delivered: a finished "
+            f"workflow takes no signals; {how}")

@@ -26,7 +26,14 @@ class WorkflowHandle:
         self._answer: Any = None
 
     def result(self, timeout: float | None = None) -> Any:
-        """Wait for the result; raises WorkflowFailedError (with the cause chain) if it failed."""
+        """Wait for the result; raises WorkflowFailedError (with the cause chain) if it failed.
+
+        ``timeout`` is in real (wall-clock) seconds on every runtime, None to wait as long as it
+        takes. On a ``TestEnvironment`` the virtual clock skips from timer to timer meanwhile, so
+        a workflow that sleeps for days answers within any timeout. Raises ResultTimeoutError,
+        saying what happened, when the timeout passes, or at once when the embedded runtime has
+        nothing left to run (the workflow waits for a signal or an update nobody sends).
+        """
         if self._answer is None:
             if self._request_id is None:
                 reply = self.client._reply_to()
