@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pulsarflow.codec import Codec
@@ -44,6 +44,7 @@ from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 from tests.sim import flows
 from tests.sim.scripts import Action, Scenario
+from tests.sim.trace import Attempt, Faults, Trace, describe
 
 CODEC = Codec()
 JSON = JsonConverter()
@@ -55,14 +56,6 @@ MAX_DELIVERIES = 50_000
 RUN_MESSAGES = (TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed)
 
 
-@dataclass(frozen=True)
-class Faults:
-    duplicate: float = 0.0  # a delivered message comes again in the same instant
-    late_duplicate: float = 0.0  # ... or a minute later (workflow engine input only)
-    crash: float = 0.0  # outgoing messages are published, the state is not saved, the input comes again
-    disorder: float = 0.0  # a message is picked although an older one of its key is due
-
-
 @dataclass
 class Packet:
     topic: str
@@ -70,34 +63,6 @@ class Packet:
     payload: bytes
     due: int
     seq: int
-
-
-@dataclass
-class Attempt:
-    workflow_id: str
-    position: int
-    generation: int
-    attempt: int
-    start: int
-    spec: dict[str, Any]
-    error: str | None  # the exception it raised
-    first: bool  # the first time this attempt ran (not a redelivery)
-
-
-@dataclass
-class Trace:
-    """What the invariants read, gathered while the network runs."""
-
-    closes: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # run -> (time, delivery)
-    parents: dict[str, tuple[str, int]] = field(default_factory=dict)  # child id -> parent run
-    accepted: dict[str, list[Any]] = field(default_factory=dict)  # signal data a running workflow recorded
-    consumed: dict[tuple[str, int], dict[int, Any]] = field(default_factory=dict)  # run -> wait -> data
-    attempts: list[Attempt] = field(default_factory=list)
-    told_to_cancel: set[tuple[str, int]] = field(default_factory=set)  # (task id, generation)
-    reacted: list[str] = field(default_factory=list)
-    crashes: list[str] = field(default_factory=list)
-    nesting_refused: set[str] = field(default_factory=set)
-    history: list[tuple[int, str, str, str]] = field(default_factory=list)  # (time, topic, key, what)
 
 
 class SimClock:
@@ -109,14 +74,6 @@ class SimClock:
 
     def sleep_until(self, at_ms: int) -> None:
         self.ms = max(self.ms, at_ms)
-
-
-def describe(message: Any) -> str:
-    fields = getattr(message, "__dataclass_fields__", {})
-    shown = {k: getattr(message, k) for k in fields if k not in ("input", "reply", "traceback", "retry", "call")}
-    parts = [f"{k}={v.type if k == 'error' and v is not None else v!r}" for k, v in shown.items()
-             if not isinstance(v, bytes) or len(v) < 60]
-    return f"{type(message).__name__}({', '.join(parts)})"
 
 
 class Network:
@@ -247,6 +204,8 @@ class Network:
             self.trace.closes.setdefault((wid, new.generation), at)
         if new.parent is not None:
             self.trace.parents[wid] = (new.parent.workflow_id, new.parent.generation)
+        if new.cancel_requested:
+            self.trace.cancelled.setdefault(wid, self.now)
         if isinstance(message, SendSignal) and message.signal_id in new.signal_ids and (
                 old is None or message.signal_id not in old.signal_ids):
             self.trace.accepted.setdefault(wid, []).append(JSON.decode(message.data)[0])

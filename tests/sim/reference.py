@@ -62,9 +62,6 @@ class Node:
     ok: bool = True
     value: Any = None
 
-    def leaves(self) -> list[Node]:
-        return [self] if not self.children else [leaf for c in self.children for leaf in c.leaves()]
-
 
 def settled(node: Node) -> tuple[float, bool, Any] | None:
     """(order, ok, value or error type) once ``node`` has settled, else None (mirrors ctx.all / ctx.any)."""
@@ -165,7 +162,7 @@ class Reference:
         if action.kind == "update":
             self.updates[action.action_id] = None
 
-    def block(self, statements: list[Any]) -> None:
+    def each(self, statements: list[Any]) -> None:
         for node in statements:
             self.statement(node)
 
@@ -175,14 +172,14 @@ class Reference:
             self.handlers.add(node["name"])
         elif kind == "try":
             try:
-                self.block(node["body"])
+                self.each(node["body"])
             except Failure as failure:
                 if failure.kind in CAUGHT:
                     self.acc.append(["caught", failure.kind])
-                    self.block(node["handler"])
+                    self.each(node["handler"])
                 elif failure.kind == CANCELLED and node["cancel"]:
                     self.acc.append(["caught", CANCELLED])
-                    self.block(node["handler"])
+                    self.each(node["handler"])
                     raise
                 else:
                     raise
@@ -265,18 +262,15 @@ class Reference:
         for item in list(self.buffer):
             if settled(tree) is not None:
                 return
-            wait = self.open_wait(tree, item[1])
+            wait = open_wait(tree, item[1])
             if wait is not None:
                 self.buffer.remove(item)
                 self.settle(wait, True, item[0])
 
-    @staticmethod
-    def open_wait(tree: Node, name: str) -> Node | None:
-        return next((leaf for leaf in active_leaves(tree) if leaf.kind == "wait" and leaf.name == name), None)
 
     def on_action(self, action: Action, tree: Node) -> None:
         if action.kind == "signal":
-            wait = self.open_wait(tree, action.name)
+            wait = open_wait(tree, action.name)
             if wait is None:
                 self.buffer.append((action.action_id, action.name))
             else:
@@ -291,6 +285,11 @@ class Reference:
             self.cancel_requested = True
             for leaf in active_leaves(tree):
                 self.settle(leaf, False, CANCELLED)
+
+
+def open_wait(tree: Node, name: str) -> Node | None:
+    """The first wait for ``name`` (in issue order) that the code still awaits."""
+    return next((leaf for leaf in active_leaves(tree) if leaf.kind == "wait" and leaf.name == name), None)
 
 
 def _walk(node: Node) -> list[Node]:

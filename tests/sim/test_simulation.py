@@ -24,7 +24,7 @@ import pytest
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.messages import SendSignal
 from pulsarflow.messages import client as status
-from tests.sim.harness import NESTING_UNSUPPORTED, check_seed, explain, run, sweep
+from tests.sim.harness import NESTING_UNSUPPORTED, check_seed, explain, run, summary, sweep
 from tests.sim.invariants import INVARIANTS
 from tests.sim.network import JSON, Faults
 from tests.sim.scripts import Action, Root, Scenario
@@ -71,7 +71,7 @@ def test_random_sweep() -> None:
     """Every invariant holds for every seed (seeds whose nesting the SDK refuses are set aside)."""
     if ONE_SEED is not None:
         report = check_seed(int(ONE_SEED), NESTING)
-        print(f"\nseed {ONE_SEED}: {report.scenario.to_json()}\n")
+        print(f"\nseed {ONE_SEED}: {report.scenario.to_json()}\n{summary(report)}\n")
         print(explain(report, shrink_it=False) if report.names else report.base.format_history())
         assert not report.names or report.expected_failure, explain(report)
         return
@@ -82,7 +82,6 @@ def test_random_sweep() -> None:
         lines.append(f"{name} ({INVARIANTS[name]}): {len(seeds)} seeds, e.g. {seeds[:12]}")
     for name, seeds in sorted(failing.items())[:EXPLAINED]:
         lines.append(explain(check_seed(seeds[0], NESTING), name))
-    print("\n".join(lines))
     assert not failing, "\n".join(lines)
 
 
