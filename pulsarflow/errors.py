@@ -117,6 +117,9 @@ class ResultTimeoutError(PulsarflowError):
     """The client gave up waiting for an answer."""
 
 
+ErrorType = type[BaseException] | str  # what ErrorInfo.matches takes: an exception class or its name
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
     """An error that happened elsewhere (a task, a child workflow), as carried in messages.
@@ -138,7 +141,7 @@ class ErrorInfo:
     non_retryable: bool = False
     next_retry_delay_ms: int | None = None
 
-    def matches(self, *types: type[BaseException] | str) -> bool:
+    def matches(self, *types: ErrorType) -> bool:
         """Whether the error is an instance of one of ``types`` (classes, or their names).
 
         A name matches a class of the hierarchy by its qualified name or by its last part,
@@ -269,13 +272,15 @@ class WorkflowError(PulsarflowError):
 
     error: ErrorInfo | None = None
 
-    def matches(self, *types: type[BaseException] | str) -> bool:
+    def matches(self, *types: ErrorType) -> bool:
         """Whether the remote error behind this one (a task's or a child's) is one of ``types``."""
         return self.error is not None and self.error.matches(*types)
 
 
 class TaskFailedError(WorkflowError):
     """A task failed after its retries. ``error`` holds the remote error."""
+
+    error: ErrorInfo
 
     def __init__(self, error: ErrorInfo) -> None:
         if error.matches(TaskTimeoutError.__name__):
@@ -293,6 +298,8 @@ class TaskTimeoutError(TaskFailedError):
 
 class ChildWorkflowFailedError(WorkflowError):
     """A child workflow failed. ``error`` holds its error chain."""
+
+    error: ErrorInfo
 
     def __init__(self, error: ErrorInfo) -> None:
         super().__init__(error.describe())

@@ -76,6 +76,8 @@ class ControlHandlers:
         if msg.retry_id in state.retry_ids:
             return Decision(state, self._control(workflow_id, msg.reply, now, "retry", True, "already retried"),
                             unchanged=True)
+        if state.blocked is not None or (state.error is not None and state.error.type in lifecycle.BLOCKING_ENDINGS):
+            return self._replay_again(state, workflow_id, msg, now)
         try:
             definition = self.registry.workflow(state.workflow_name)
             reopened, resent = lifecycle.reopen(state, msg.positions, definition, self.converter, self.topics, now)
@@ -88,6 +90,22 @@ class ControlHandlers:
         # Back under its tags; not under a custom id, which another start may hold by now.
         return self._run(reopened, now, ack + resent + self._tagging(reopened, AddTag, now, keep_plain_tags=False,
                                                                      custom_ids=False))
+
+    def _replay_again(self, state: WorkflowState, workflow_id: str, msg: RetryWorkflow, now: int) -> Result:
+        """Retry of a blocked run: replay it with the code deployed now, keeping its whole history."""
+        try:
+            again = lifecycle.replay_again(state)
+        except ControlRefusedError as exc:
+            return Decision(state, self._control(workflow_id, msg.reply, now, "retry", False, str(exc)),
+                            unchanged=True)
+        again = replace(again, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
+        decision = self._run(again, now, [])
+        after = decision.state
+        blocked = after.blocked if after is not None else None
+        detail = (f"still blocked at step {blocked.position}: {blocked.reason.describe()}" if blocked is not None
+                  else "replayed with the code deployed now")
+        ack = self._control(workflow_id, msg.reply, now, "retry", blocked is None, detail)
+        return Decision(after, ack + decision.outgoing, errors=decision.errors)
 
     def _on_query(self, state: State, workflow_id: str, msg: QueryWorkflow, now: int) -> Result:
         if state is None:

@@ -28,7 +28,16 @@ from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import ControlRefusedError, ErrorInfo
 from pulsarflow.failures import CANCELLED, is_own_cancellation
-from pulsarflow.messages import Arrival, BufferedSignal, CancelTask, CancelWorkflow, TimerFired, WorkflowState
+from pulsarflow.messages import (
+    Arrival,
+    BufferedSignal,
+    CancelTask,
+    CancelWorkflow,
+    ExecuteTask,
+    StartWorkflow,
+    TimerFired,
+    WorkflowState,
+)
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
@@ -48,11 +57,17 @@ def open_positions(state: WorkflowState) -> list[int]:
     return [c.position for c in state.commands if c.position not in arrived and c.kind not in kinds.MARKERS]
 
 
-def release(state: WorkflowState, why: str, topics: Topics, now: int) -> list[Outgoing]:
-    """Notices for what a closing run leaves open: its tasks stop, its children are cancelled (unless abandoned)."""
+def release(state: WorkflowState, why: str, topics: Topics, now: int, unsent_from: int | None = None) -> list[Outgoing]:
+    """Notices for what a closing run leaves open: its tasks stop, its children are cancelled (unless abandoned).
+
+    Steps from ``unsent_from`` on were issued by the decision that closes the run and their
+    messages are not sent (see :func:`unborn`): they need no notice.
+    """
     notices: list[Outgoing] = []
     reason = f"workflow {state.workflow_id!r} closed: {why}"
     for position in open_positions(state):
+        if unsent_from is not None and position >= unsent_from:
+            continue
         command = state.commands[position]
         if command.kind == kinds.TASK:
             notices.append(out.cancel_task(topics, CancelTask(state.workflow_id, position, reason, state.generation),
@@ -81,6 +96,25 @@ def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple
             outgoing.append(out.to_workflow(topics, child_id, child, now))
     cancelled = replace(state, cancel_requested=True, arrivals=state.arrivals + tuple(arrivals))
     return cancelled, outgoing
+
+
+def unborn(outgoing: list[Outgoing], state: WorkflowState, issued_from: int) -> list[Outgoing]:
+    """The messages of steps issued by a decision that also closes the run, less those that would run after it.
+
+    Tasks, timers and children (not abandoned ones) of such steps are never sent, rather
+    than sent and cancelled at once, which a reordering could turn into a start after the cancel.
+    """
+    wid = state.workflow_id
+
+    def dies(o: Outgoing) -> bool:
+        inner = getattr(o.message, "message", None)
+        if isinstance(inner, StartWorkflow) and inner.parent is not None and inner.parent.workflow_id == wid:
+            return inner.parent.position >= issued_from and not state.commands[inner.parent.position].abandon
+        if isinstance(inner, ExecuteTask):
+            return inner.workflow_id == wid and inner.position >= issued_from
+        return isinstance(inner, TimerFired) and o.key == wid and inner.position >= issued_from
+
+    return [o for o in outgoing if not dies(o)]
 
 
 # A workflow may be retried when it ended because a step failed (and the code let it through).

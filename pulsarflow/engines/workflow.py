@@ -24,7 +24,7 @@ from typing import Any
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.controls import MAX_RETRY_IDS, ControlHandlers
-from pulsarflow.engines.lifecycle import arrived_positions, release
+from pulsarflow.engines.lifecycle import arrived_positions, release, unborn
 from pulsarflow.engines.outgoing import Decision, Outgoing
 from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
@@ -247,16 +247,17 @@ class WorkflowEngine(ControlHandlers):
                 return self._block(state, now, outgoing, exc, replay.stopped_at)
         if update_outcomes is not None:
             update_outcomes.update(replay.update_outcomes)
+        issued_from = len(state.commands)
         state = replace(state, commands=state.commands + tuple(dispatcher.commands),
                         arrivals=state.arrivals + tuple(replay.new_arrivals), blocked=None)
-        outgoing = outgoing + dispatcher.outgoing
         if not replay.finished:
-            return Decision(state, outgoing)
+            return Decision(state, outgoing + dispatcher.outgoing)
+        outgoing = outgoing + unborn(dispatcher.outgoing, state, issued_from)
         if isinstance(error, ContinueAsNew):
-            return self._continue_as_new(state, replay, now, outgoing)
+            return self._continue_as_new(state, replay, now, outgoing, issued_from)
         if error is not None:
-            return self._close(state, now, outgoing, error=out.workflow_error(error, state))
-        return self._close(state, now, outgoing, result=result)
+            return self._close(state, now, outgoing, error=out.workflow_error(error, state), unsent_from=issued_from)
+        return self._close(state, now, outgoing, result=result, unsent_from=issued_from)
 
     def _block(self, state: WorkflowState, now: int, outgoing: list[Outgoing], exc: BaseException,
                position: int) -> Result:
@@ -285,8 +286,8 @@ class WorkflowEngine(ControlHandlers):
         return out.to_workflow(self.topics, state.workflow_id, timer, now, deliver_at_ms=now + delay,
                                about=f":{attempts}")
 
-    def _continue_as_new(self, state: WorkflowState, replay: Replay, now: int,
-                         outgoing: list[Outgoing]) -> Result | tuple[WorkflowState, list[Outgoing]]:
+    def _continue_as_new(self, state: WorkflowState, replay: Replay, now: int, outgoing: list[Outgoing],
+                         unsent_from: int) -> Result | tuple[WorkflowState, list[Outgoing]]:
         assert isinstance(replay.error, ContinueAsNew)
         try:
             payload = self.converter.encode(replay.error.args_for_next_run)
@@ -299,15 +300,15 @@ class WorkflowEngine(ControlHandlers):
             signal_ids=state.signal_ids[-MAX_RETRY_IDS:], retry_ids=state.retry_ids, tags=state.tags,
             update_ids=state.update_ids, cancel_ids=state.cancel_ids,
         )
-        outgoing = outgoing + release(state, "it continued as new", self.topics, now)
+        outgoing = outgoing + release(state, "it continued as new", self.topics, now, unsent_from)
         if state.timeout_ms is not None:  # the timeout applies to each run
             timer = TimerFired(-1, purposes.WORKFLOW_TIMEOUT, fresh.generation)
             outgoing = outgoing + [out.to_workflow(self.topics, state.workflow_id, timer, now,
                                                    deliver_at_ms=now + state.timeout_ms)]
         return fresh, outgoing
 
-    def _close(self, state: WorkflowState, now: int, outgoing: list[Outgoing],
-               result: bytes | None = None, error: ErrorInfo | None = None) -> Result:
+    def _close(self, state: WorkflowState, now: int, outgoing: list[Outgoing], result: bytes | None = None,
+               error: ErrorInfo | None = None, unsent_from: int | None = None) -> Result:
         if error is None:
             ending = status.COMPLETED
         elif error.type == CANCELLED and state.cancel_requested:
@@ -317,7 +318,7 @@ class WorkflowEngine(ControlHandlers):
         closed = replace(state, status=ending, closed_at_ms=now,
                          result=result, error=error, waiters=(), blocked=None)
         answers = out.closed(self.topics, closed, list(state.waiters), now, notify_parent=True)
-        answers += release(state, f"it ended {ending}", self.topics, now)
+        answers += release(state, f"it ended {ending}", self.topics, now, unsent_from)
         # A failed workflow stays under its tags (retry_tag can resume it); a custom id is freed.
         kept = closed.status == status.FAILED
         return Decision(closed, outgoing + answers + self._tagging(closed, RemoveTag, now, keep_plain_tags=kept))
