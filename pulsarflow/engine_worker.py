@@ -9,6 +9,9 @@ worker process instead receives up to ``batch`` messages at once and runs them t
 :class:`~pulsarflow.runtime.batch.BatchHandler`: one state read and one state write per
 batch (Redis pipelines), one wait for the broker, then the acknowledgements. The order
 of the invariant is kept per batch: publish and wait for the acks, save, acknowledge.
+Failures follow the shared policy (runtime/policy.py, runtime/loop.py): a message at fault
+is dead-lettered and acknowledged, one that met an outage is held and tried again after a
+short, growing delay.
 
 Stateful engines (workflow, tag) consume their topic on a Key_Shared subscription, the
 same one the engine Functions use: run more workers to scale out, with one writer per
@@ -30,6 +33,7 @@ from pulsarflow.errors import BackendError, DefinitionError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.functions import build_handler
 from pulsarflow.runtime.batch import BatchHandler
+from pulsarflow.runtime.loop import BatchLoop
 from pulsarflow.storage import StateStore
 from pulsarflow.topics import Topics
 from pulsarflow.usercode import load_registry
@@ -38,8 +42,7 @@ log = logging.getLogger("pulsarflow.worker")
 
 BATCH = 200  # messages handled together at most
 PREFETCH = 10  # messages a worker holds back from other workers beyond its batch
-POLL_MS = 200  # how long one wait for a first message lasts (then ``stop`` is checked again)
-NACK_DELAY_MS = 1_000  # a failed message comes back this soon (the client default is 60 s)
+NACK_DELAY_MS = 1_000  # a message given back after its held attempts comes back this soon (client default: 60 s)
 ENGINES = ("workflow", "tag", "executor")
 
 
@@ -96,32 +99,36 @@ def serve(consumer: Any, batch: BatchHandler, stop: threading.Event, size: int =
     """Handle what has arrived, in batches: wait for a first message, then take whatever else
     is already there (no waiting), so that a quiet system adds no latency and a busy one
     handles up to ``size`` messages per state round trip and flush."""
-    while not stop.is_set():
-        messages = take(consumer, size)
-        if not messages:
-            continue
-        try:
-            batch.handle_batch([(m.topic_name(), m.data()) for m in messages])
-        except Exception:
-            log.exception("a batch of %d messages failed; they will be redelivered", len(messages))
-            for m in messages:
-                consumer.negative_acknowledge(m)
-        else:
-            for m in messages:
-                consumer.acknowledge(m)
+    BatchLoop(batch, ConsumerInbox(consumer), size).run(stop)
 
 
-def take(consumer: Any, size: int) -> list[Any]:
-    try:
-        messages = [consumer.receive(timeout_millis=POLL_MS)]
-    except pulsar.Timeout:
-        return []
-    while len(messages) < size:
+class ConsumerInbox:
+    """A consumer as the BatchLoop's inbox."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+
+    def take(self, room: int, wait_s: float) -> list[Any]:
         try:
-            messages.append(consumer.receive(timeout_millis=0))  # only what is already queued
+            messages = [self.consumer.receive(timeout_millis=max(int(wait_s * 1000), 0))]
         except pulsar.Timeout:
-            break
-    return messages
+            return []
+        while len(messages) < room:
+            try:
+                messages.append(self.consumer.receive(timeout_millis=0))  # only what is already queued
+            except pulsar.Timeout:
+                break
+        return messages
+
+    @staticmethod
+    def content(message: Any) -> tuple[str, bytes]:
+        return message.topic_name(), message.data()
+
+    def ack(self, message: Any) -> None:
+        self.consumer.acknowledge(message)
+
+    def give_back(self, message: Any) -> None:
+        self.consumer.negative_acknowledge(message)
 
 
 def client_logger() -> Any:

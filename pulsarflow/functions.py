@@ -7,6 +7,7 @@ A function's ``userConfig`` (see functions.yaml) says what it runs::
     tenant / namespace / app          topic naming (see pulsarflow.topics.Topics)
     state: function | redis           state backend of the workflow engine (redis_url, retention_ms)
     events: topic | off               publish every event to the app's events topic (default: topic)
+    max_message_bytes: 5242880        the broker's maxMessageSize (dead letters and outgoing messages fit it)
 
 The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
 """
@@ -27,12 +28,17 @@ from pulsarflow.errors import DefinitionError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.events.recorder import recorder_for
 from pulsarflow.events.topic import TopicEventSink
+from pulsarflow.runtime.admission import Admission
 from pulsarflow.runtime.batch import BatchHandler
 from pulsarflow.runtime.cancellations import follow as follow_cancellations
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
+from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
+from pulsarflow.runtime.loop import BatchLoop
+from pulsarflow.runtime.policy import call_with_backoff
 from pulsarflow.storage import StateStore
 from pulsarflow.topics import Topics
+from pulsarflow.transport.deadletters import retain as retain_dead_letters
 from pulsarflow.transport.pulsar import PulsarTransport
 from pulsarflow.usercode import load_registry
 
@@ -78,8 +84,23 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
         raise DefinitionError(f"userConfig.events must be 'topic' or 'off', got {events!r}")
     # The tag index is bookkeeping: the workflows' own events already say what it records.
     sink = TopicEventSink(transport, codec, topics.events) if events == "topic" and kind != "tag" else None
+    admission = Admission(topics, max_message_bytes(config))
+    retain_dead_letters(client, topics.dead_letters)
     return MessageHandler(engine, codec, transport, clock, state_store, topics.dead_letters,
-                          recorder_for(clock, sink, metrics))
+                          recorder_for(clock, sink, metrics), admission)
+
+
+def max_message_bytes(config: dict[str, Any]) -> int:
+    """The broker's maxMessageSize, as userConfig ``max_message_bytes`` says (5 MiB by default)."""
+    value = config.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 64 * 1024:
+        raise DefinitionError(f"userConfig.max_message_bytes must be the broker's maxMessageSize in bytes "
+                              f"(at least 65536; default {DEFAULT_MAX_MESSAGE_BYTES}), got {value!r}")
+    return size
 
 
 def state_store_for(config: dict[str, Any], context: Any) -> StateStore:
@@ -117,47 +138,50 @@ class EngineFunction(Function):
         if self._batcher is not None:
             self._batcher.put(topic, input, context.get_message_id())
             return
-        self._handler.handle(topic, input)
+        handler = self._handler
+        # An outage is retried here, in growing steps, before the runtime's 60 s redelivery.
+        call_with_backoff(lambda: handler.handle(topic, input))
 
 
 class _Batcher:
-    """Hands messages from ``process`` to one thread that handles them in batches, in arrival order."""
+    """Hands messages from ``process`` to one thread that handles them in batches, in arrival order.
+
+    The thread runs the shared BatchLoop (runtime/loop.py): what met an outage is held and
+    tried again after a short delay; what was handled or dead-lettered is acknowledged.
+    """
 
     def __init__(self, handler: MessageHandler, context: Any, size: int) -> None:
-        self.batch = BatchHandler(handler)
         self.context = context
-        self.size = size
         self.queue: queue.Queue[tuple[str, bytes, Any]] = queue.Queue(maxsize=4 * size)
-        threading.Thread(target=self._run, name="pulsarflow-batcher", daemon=True).start()
+        self.loop = BatchLoop(BatchHandler(handler), self, size)
+        threading.Thread(target=self.loop.run, name="pulsarflow-batcher", daemon=True).start()
 
     def put(self, topic: str, payload: bytes, message_id: Any) -> None:
         self.queue.put((topic, payload, message_id))
 
-    def _run(self) -> None:
-        while True:
-            items = [self.queue.get()]
-            while len(items) < self.size:
-                try:
-                    items.append(self.queue.get_nowait())  # only what is already there
-                except queue.Empty:
-                    break
-            try:
-                self.batch.handle_batch([(topic, payload) for topic, payload, _ in items])
-            except Exception:
-                log.exception("a batch of %d messages failed; they will be delivered again", len(items))
-                done = False
-            else:
-                done = True
-            for topic, _, message_id in items:
-                try:
-                    if done:
-                        self.context.ack(message_id, topic)
-                    else:
-                        self._nack(topic, message_id)
-                except Exception:  # never let the thread die: process() would block on a full queue
-                    log.exception("cannot acknowledge a message of %s; it will be delivered again", topic)
+    # -- the loop's Inbox ---------------------------------------------------------------
 
-    def _nack(self, topic: str, message_id: Any) -> None:
+    def take(self, room: int, wait_s: float) -> list[tuple[str, bytes, Any]]:
+        try:
+            items = [self.queue.get(timeout=wait_s) if wait_s > 0 else self.queue.get_nowait()]
+        except queue.Empty:
+            return []
+        while len(items) < room:
+            try:
+                items.append(self.queue.get_nowait())  # only what is already there
+            except queue.Empty:
+                break
+        return items
+
+    @staticmethod
+    def content(item: tuple[str, bytes, Any]) -> tuple[str, bytes]:
+        return item[0], item[1]
+
+    def ack(self, item: tuple[str, bytes, Any]) -> None:
+        self.context.ack(item[2], item[0])
+
+    def give_back(self, item: tuple[str, bytes, Any]) -> None:
+        topic, _, message_id = item
         consumer = getattr(self.context, "consumers", {}).get(topic)
         if consumer is None:
             log.error("no consumer of %s to give a failed message back to; it returns when the instance "

@@ -32,8 +32,15 @@ class ParentRef:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """A message set aside with the reason (built by ``pulsarflow.runtime.deadletters``)."""
+
     topic: str
     reason: str
     payload: bytes
     size: int
     at_ms: int
+    key: str = ""
+    kind: str = ""
+    attempts: int = 0
+    sha256: str = ""
+    truncated: bool = False

@@ -4,30 +4,42 @@ A worker process receives messages in batches; handling them one by one pays one
 round trip and two state round trips per message. The batch does the same steps in the
 same order, once for the whole batch:
 
-1. decode every message (undecodable ones are dead-lettered with the reason);
+1. decode and admit every message (one at fault is dead-lettered with the reason);
 2. group them by key, keeping their order, and read every key's state in one call;
 3. run the engine over each key's messages in order, threading its state;
 4. publish everything decided and wait for the broker's acks (one flush);
 5. write every changed state in one call (compare-and-set per key);
 6. the caller acknowledges the inputs only then.
 
-A crash anywhere leads to redelivery, never loss, as for single messages. A key whose
-write meets a conflict (another instance wrote it meanwhile) is handled again message by
-message through the MessageHandler, which re-reads it; messages it re-sends are absorbed
-by the idempotent engines.
+A crash anywhere leads to redelivery, never loss, as for single messages. One message
+never holds back the others (the policy of ``runtime/policy.py``):
+
+- a message the engine fails on is handed, after the batch, to the MessageHandler alone,
+  which reads its state afresh, tries it its bounded number of times and dead-letters it;
+  the other messages of its key go on from the state before it;
+- a message that meets an outage (a producer cannot be created, its key's state cannot be
+  read or written, the flush fails) is reported in ``PartialBatchError.pending`` once the
+  rest is done, so that the caller delivers only those again;
+- a key whose write meets a conflict (another instance wrote it meanwhile) is handled
+  again message by message; messages it re-sends are absorbed by the idempotent engines.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from pulsarflow.errors import BackendError, DecodeError, StateConflictError
-from pulsarflow.runtime.handler import MessageHandler, crash_reason, is_finished
+from pulsarflow.errors import BackendError, DecodeError, MessageRefusedError, PartialBatchError, StateConflictError
+from pulsarflow.runtime import deadletters
+from pulsarflow.runtime.handler import MessageHandler, is_finished, unreadable_state_reason
 from pulsarflow.storage import StateStore, Versioned
 
 log = logging.getLogger("pulsarflow.runtime")
+
+Item = tuple[int, str, bytes, Any]  # position in the batch, topic, payload, envelope
+Write = tuple[str, Any, int]  # key, new state, version read
+FAILURES_BEFORE_GIVING_UP = 2  # keys read or written one by one after a failed batch call: stop after this many fail
 
 
 class BatchHandler:
@@ -35,52 +47,167 @@ class BatchHandler:
         self.handler = handler
 
     def handle_batch(self, messages: Sequence[tuple[str, bytes]]) -> None:
-        h = self.handler
-        by_key: dict[str, list[tuple[str, bytes, Any]]] = {}
-        for topic, payload in messages:
-            try:
-                envelope = h.codec.decode(h.engine.input_type, payload)
-            except DecodeError as exc:
-                h.dead_letter(topic, payload, str(exc))
-                continue
-            by_key.setdefault(h.engine.key(envelope), []).append((topic, payload, envelope))
-        stored = get_many(h.store, list(by_key)) if h.store is not None and h.stateful else {}
-        writes: list[tuple[str, Any, int]] = []
-        for key, items in by_key.items():
-            try:
-                state, version = h.loaded(key, stored.get(key))
-            except DecodeError as exc:
-                for topic, payload, _ in items:
-                    h.dead_letter(topic, payload, f"stored state of {key!r} is unreadable: {exc}")
-                continue
-            changed = False
-            for topic, payload, envelope in items:
-                try:
-                    decision = h.decide(state, envelope)
-                except (BackendError, StateConflictError):
-                    raise
-                except Exception as exc:  # as MessageHandler.handle: set the message aside, go on with the key
-                    log.exception("the %s crashed on a message for %s", type(h.engine).__name__, key)
-                    h.dead_letter(topic, payload, crash_reason(h.engine, exc))
-                    continue
-                if not decision.unchanged and decision.state is not None:
-                    state, changed = decision.state, True
-            if changed:
-                writes.append((key, state, version))
-        h.transport.flush()
-        if not writes or h.store is None:
+        """Handle ``messages`` (topic, payload); PartialBatchError names those to deliver again."""
+        run = _Run(self.handler)
+        run.handle(messages)
+        if run.pending:
+            raise PartialBatchError(
+                f"{len(run.pending)} of {len(messages)} message(s) of the batch met a backend failure and must "
+                f"be delivered again (the others are done): {run.cause}", sorted(run.pending))
+
+
+class _Run:
+    """One batch: what was decided, what waits for a redelivery, what is handled alone."""
+
+    def __init__(self, handler: MessageHandler) -> None:
+        self.h = handler
+        self.pending: set[int] = set()
+        self.cause: BaseException | None = None
+        self.alone: list[Item] = []  # at fault: handled one by one once the batch is done
+        self.decided: list[Item] = []
+
+    def handle(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        by_key = self._admit(messages)
+        stored = self._read(by_key)
+        writes = [w for key, items in by_key.items() if (w := self._decide(key, items, stored.get(key)))]
+        try:
+            self.h.transport.flush()
+        except BackendError as exc:
+            self._defer(self.decided, exc)
             return
-        encoded = {key: h.encode_state(key, state) for key, state, _ in writes}
-        conflicts = put_many(h.store, [(key, encoded[key], version, is_finished(state))
-                                       for key, state, version in writes])
+        except MessageRefusedError:  # the broker refused one message of many: find it by handling each alone
+            log.warning("the broker refused a message of a batch; handling its %d messages one by one",
+                        len(self.decided))
+            self.alone = self.decided + self.alone
+            writes = []
+        self._write(writes, by_key)
+        for item in self.alone:
+            self._handle_alone(item)
+
+    def _defer(self, items: Sequence[Item], exc: BaseException) -> None:
+        self.pending.update(i for i, *_ in items)
+        self.cause = self.cause or exc
+
+    def _admit(self, messages: Sequence[tuple[str, bytes]]) -> dict[str, list[Item]]:
+        by_key: dict[str, list[Item]] = {}
+        for i, (topic, payload) in enumerate(messages):
+            try:
+                admitted = self.h.admit(topic, payload)
+            except BackendError as exc:  # its dead letter could not be published: it comes back
+                self._defer([(i, topic, payload, None)], exc)
+                continue
+            if admitted is not None:
+                key, envelope = admitted
+                by_key.setdefault(key, []).append((i, topic, payload, envelope))
+        return by_key
+
+    def _read(self, by_key: dict[str, list[Item]]) -> dict[str, Versioned]:
+        store = self.h.store
+        if store is None or not self.h.stateful or not by_key:
+            return {}
+        try:
+            return get_many(store, list(by_key))
+        except BackendError as exc:
+            log.warning("reading %d states at once failed (%s); reading them one by one", len(by_key), exc)
+        found: dict[str, Versioned] = {}
+
+        def read(key: str) -> None:
+            value = store.get(key)
+            if value is not None:
+                found[key] = value
+
+        for key in self._each(list(by_key), read):
+            self._defer(by_key.pop(key), self.cause or BackendError("state read failed"))
+        return found
+
+    def _each(self, keys: list[str], operation: Callable[[str], None]) -> list[str]:
+        """Run ``operation`` on each key; the keys it failed on (all the rest once several failed in a row)."""
+        failed: list[str] = []
+        in_a_row = 0
+        for n, key in enumerate(keys):
+            if in_a_row >= FAILURES_BEFORE_GIVING_UP:
+                return failed + keys[n:]  # the backend is down, not one key: do not wait for each of them
+            try:
+                operation(key)
+                in_a_row = 0
+            except BackendError as exc:
+                self.cause = self.cause or exc
+                failed.append(key)
+                in_a_row += 1
+        return failed
+
+    def _decide(self, key: str, items: list[Item], stored: Versioned | None) -> Write | None:
+        h = self.h
+        try:
+            state, version = h.loaded(key, stored)
+        except DecodeError as exc:
+            reason = unreadable_state_reason(key, exc)
+            for item in items:
+                try:
+                    h.dead_letter(item[1], item[2], reason, deadletters.UNREADABLE_STATE, key=key)
+                except BackendError as outage:
+                    self._defer([item], outage)
+            return None
+        changed = False
+        for item in items:
+            try:
+                decision = h.decide(state, item[3])
+            except (BackendError, StateConflictError) as exc:
+                self._defer([item], exc)
+                continue
+            except Exception as exc:  # the message's own fault: the MessageHandler applies the policy to it
+                log.warning("a message for %s failed in a batch (%s: %s); handling it alone", key,
+                            type(exc).__name__, exc)
+                self.alone.append(item)
+                continue
+            self.decided.append(item)
+            if not decision.unchanged and decision.state is not None:
+                state, changed = decision.state, True
+        return (key, state, version) if changed else None
+
+    def _write(self, writes: list[Write], by_key: dict[str, list[Item]]) -> None:
+        store = self.h.store
+        if not writes or store is None:
+            return
+        encoded = {key: self.h.encode_state(key, state) for key, state, _ in writes}
+        rows = [(key, encoded[key], version, is_finished(state)) for key, state, version in writes]
+        try:
+            conflicts = put_many(store, rows)
+        except BackendError as exc:
+            log.warning("writing %d states at once failed (%s); writing them one by one", len(rows), exc)
+            conflicts = self._put_each(store, rows, by_key)
         for key, state, _ in writes:
-            if key not in conflicts:
-                h.remember(key, encoded[key], state)
+            if key not in conflicts and not any(i in self.pending for i, *_ in by_key[key]):
+                self.h.remember(key, encoded[key], state)
         for key in conflicts:
             log.warning("state conflict on %s in a batch, handling its %d message(s) again one by one",
                         key, len(by_key[key]))
-            for topic, payload, _ in by_key[key]:
-                h.handle(topic, payload)
+            self.alone.extend(by_key[key])
+
+    def _put_each(self, store: StateStore, rows: list[tuple[str, bytes, int, bool]],
+                  by_key: dict[str, list[Item]]) -> set[str]:
+        conflicts: set[str] = set()
+        row_of = {row[0]: row for row in rows}
+
+        def put(key: str) -> None:
+            _, value, version, finished = row_of[key]
+            try:
+                store.put(key, value, version, finished=finished)
+            except StateConflictError:
+                conflicts.add(key)
+
+        for key in self._each(list(row_of), put):
+            self._defer(by_key[key], self.cause or BackendError("state write failed"))
+        return conflicts
+
+    def _handle_alone(self, item: Item) -> None:
+        i, topic, payload, _ = item
+        if i in self.pending:
+            return
+        try:
+            self.h.handle(topic, payload)
+        except (BackendError, StateConflictError) as exc:
+            self._defer([item], exc)
 
 
 def get_many(store: StateStore, keys: list[str]) -> dict[str, Versioned]:

@@ -1,15 +1,17 @@
 """The task executor: runs user task code, then applies the task engine's decision.
 
 Stateless; many run side by side on a shared subscription. Sync tasks run inline, or
-on a worker thread when they have a per-attempt timeout; async tasks run on the
-executor's own event loop.
+on a thread of their own when they have a per-attempt timeout (``runtime/attempts.py``:
+an attempt that times out gives its thread up, so hung tasks cannot starve later ones);
+async tasks run on the executor's own event loop. A timed-out attempt's
+``task_info().cancelled`` turns True, so the task can stop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ from pulsarflow.engines import task as task_engine
 from pulsarflow.engines.outgoing import Decision
 from pulsarflow.failures import error_info
 from pulsarflow.messages import CancelTask, ExecuteTask, TaskExecutorMessage
+from pulsarflow.runtime.attempts import AttemptThreads, TooManyHungAttemptsError
 from pulsarflow.runtime.cancellations import Cancellations, cancellation_key
 from pulsarflow.sdk.definitions import TaskDefinition
 from pulsarflow.sdk.registry import Registry
@@ -35,11 +38,17 @@ class TaskInfo:
     attempt: int
     generation: int = 0
     cancellations: Cancellations = field(default_factory=Cancellations, repr=False, compare=False)
+    _stopped: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
     def cancelled(self) -> bool:
-        """True once the workflow cancelled this task: stop early; the result will be ignored."""
-        return cancellation_key(self.task_id, self.generation) in self.cancellations
+        """True once the workflow cancelled this task, or this attempt ran past its timeout:
+        stop early; the result will be ignored."""
+        return self._stopped.is_set() or cancellation_key(self.task_id, self.generation) in self.cancellations
+
+    def stop(self) -> None:
+        """This attempt is over for the executor (it timed out): ``cancelled`` reads True from now on."""
+        self._stopped.set()
 
 
 _current: contextvars.ContextVar[TaskInfo | None] = contextvars.ContextVar("pulsarflow_task", default=None)
@@ -67,7 +76,7 @@ class TaskExecutor:
         self.clock = clock
         self.cancellations = Cancellations()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._threads: AttemptThreads | None = None
 
     @staticmethod
     def key(envelope: TaskExecutorMessage) -> str:
@@ -99,6 +108,7 @@ class TaskExecutor:
 
     def _call(self, defn: TaskDefinition, args: list[Any], task: ExecuteTask) -> Any:
         timeout = task.attempt_timeout_ms / 1000 if task.attempt_timeout_ms is not None else None
+        info = _current.get()
         if defn.is_async:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
@@ -106,22 +116,27 @@ class TaskExecutor:
             try:
                 return self._loop.run_until_complete(asyncio.wait_for(coro, timeout))
             except asyncio.TimeoutError:
+                if info is not None:
+                    info.stop()
                 raise AttemptTimeoutError(f"attempt {task.attempt} ran past {timeout}s") from None
         if timeout is None:
             return defn.fn(*args)
         if self._threads is None:
-            self._threads = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="pulsarflow-task")
-        ctx = contextvars.copy_context()
-        future = self._threads.submit(ctx.run, defn.fn, *args)
+            self._threads = AttemptThreads()
         try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
+            return self._threads.run(contextvars.copy_context().run, defn.fn, *args, timeout=timeout,
+                                     name=f"task {task.task_name!r} ({task.task_id})")
+        except TooManyHungAttemptsError as exc:
+            raise AttemptTimeoutError(f"attempt {task.attempt} did not start: {exc}") from None
+        except TimeoutError:
+            if info is not None:
+                info.stop()
             raise AttemptTimeoutError(
-                f"attempt {task.attempt} ran past {timeout}s (the thread is left to finish; "
-                "its result is ignored)") from None
+                f"attempt {task.attempt} ran past {timeout}s (task_info().cancelled is now True for it: a task "
+                "that checks it can stop; its thread is left to finish and its result is ignored)") from None
 
     def close(self) -> None:
         if self._loop is not None:
             self._loop.close()
         if self._threads is not None:
-            self._threads.shutdown(wait=False)
+            self._threads.close()

@@ -3,8 +3,13 @@
 Order matters for at-least-once delivery: outgoing messages are published and flushed
 (acknowledged by the broker) before the new state is saved, and the caller acknowledges
 the input only after ``handle`` returns. A crash anywhere in between leads to a
-redelivery, which the idempotent engines absorb. Bytes that cannot be decoded go to the
-dead-letter topic with the reason, and are acknowledged: they would never decode.
+redelivery, which the idempotent engines absorb.
+
+What a failure leads to is the policy of ``runtime/policy.py``: a message at fault (bytes
+that do not decode, a key over a limit, a reply topic the app does not own, an engine
+that fails on it every attempt) goes to the dead-letter topic with the reason and is
+acknowledged; an outage (``BackendError``) is raised for the caller to deliver the
+message again later.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pulsarflow.clock import Clock
 from pulsarflow.codec import Codec
 from pulsarflow.engines.outgoing import Decision
-from pulsarflow.errors import BackendError, DecodeError, StateConflictError
-from pulsarflow.messages import DeadLetter
+from pulsarflow.errors import BackendError, DecodeError, MessageRefusedError, StateConflictError, TopicRefusedError
 from pulsarflow.messages.state import STATE_SCHEMA_VERSION
+from pulsarflow.runtime import deadletters, policy
+from pulsarflow.runtime.admission import Admission
+from pulsarflow.runtime.explain import explain_undecodable
 from pulsarflow.storage import StateStore, Versioned
+from pulsarflow.topics import Topics
 from pulsarflow.transport import Transport
 
 if TYPE_CHECKING:
@@ -44,13 +52,16 @@ class MessageHandler:
     """Runs one engine (or executor) over incoming bytes. Shared by every deployment."""
 
     def __init__(self, engine: Engine, codec: Codec, transport: Transport, clock: Clock,
-                 store: StateStore | None, dead_letter_topic: str, observer: Observer | None = None) -> None:
+                 store: StateStore | None, dead_letter_topic: str, observer: Observer | None = None,
+                 admission: Admission | None = None) -> None:
         self.engine = engine
         self.codec = codec
         self.transport = transport
         self.clock = clock
         self.store = store
         self.dead_letter_topic = dead_letter_topic
+        # Which keys, reply topics and sizes are let in and out (the app of the dead-letter topic by default).
+        self.admission = admission or Admission(topics_of(dead_letter_topic))
         # Event storage and metrics. Called before the flush, so events are published
         # with the outgoing messages: a crash before the state is saved resends both.
         self.observer = observer
@@ -59,32 +70,71 @@ class MessageHandler:
         self._cache: dict[str, tuple[bytes, Any]] = {}
 
     def handle(self, topic: str, payload: bytes) -> None:
-        try:
-            envelope = self.codec.decode(self.engine.input_type, payload)
-        except DecodeError as exc:
-            self.dead_letter(topic, payload, str(exc))
+        """Handle one message, or dead-letter it; raises BackendError when it must come back later."""
+        admitted = self.admit(topic, payload)
+        if admitted is None:
             return
-        key = self.engine.key(envelope)
-        for _ in range(MAX_CONFLICT_RETRIES):
+        key, envelope = admitted
+        crashes = conflicts = 0
+        while True:
             try:
                 self._handle_once(topic, payload, key, envelope)
                 return
             except StateConflictError:
+                conflicts += 1
+                if conflicts >= MAX_CONFLICT_RETRIES:
+                    raise StateConflictError(f"state {key!r} kept changing under {conflicts} attempts") from None
                 log.warning("state conflict on %s, recomputing", key)
             except BackendError:
                 raise  # the store or the broker: the message is not acknowledged and comes back later
-            except Exception as exc:  # a bug the message triggers: set it aside instead of retrying it forever
-                log.exception("the %s crashed on a message for %s", type(self.engine).__name__, key)
-                self.dead_letter(topic, payload, crash_reason(self.engine, exc))
+            except Exception as exc:  # the message's own fault: refused at once, or tried a bounded number of times
+                kind = policy.classify(exc)
+                crashes += 1
+                if crashes < policy.ATTEMPTS[kind]:
+                    log.warning("the %s failed on a message for %s (attempt %d), trying again: %s",
+                                type(self.engine).__name__, key, crashes, exc)
+                    self._cache.pop(key, None)  # the next attempt reads the state afresh
+                    continue
+                self._set_aside(topic, payload, key, kind, exc, crashes)
                 return
-        raise StateConflictError(f"state {key!r} kept changing under {MAX_CONFLICT_RETRIES} attempts")
+
+    def admit(self, topic: str, payload: bytes) -> tuple[str, Any] | None:
+        """The message's key and envelope; None when it was dead-lettered (undecodable or refused)."""
+        try:
+            envelope = self.codec.decode(self.engine.input_type, payload)
+        except DecodeError as exc:
+            name = self.engine.input_type.__name__
+            why = explain_undecodable(self.codec.schema_json(name), payload, exc)
+            self.dead_letter(topic, payload, f"cannot decode {len(payload):,} bytes as {name}: {why}",
+                             deadletters.UNDECODABLE)
+            return None
+        try:
+            key = self.engine.key(envelope)
+        except Exception as exc:  # a bug, but one this message triggers: set it aside
+            self._set_aside(topic, payload, "", deadletters.CRASH, exc, 1)
+            return None
+        try:
+            self.admission.check_input(key, envelope)
+        except MessageRefusedError as exc:
+            self.dead_letter(topic, payload, str(exc), deadletters.REFUSED, key=key)
+            return None
+        return key, envelope
+
+    def _set_aside(self, topic: str, payload: bytes, key: str, kind: str, exc: Exception, attempts: int) -> None:
+        if kind == deadletters.CRASH:
+            log.error("the %s failed on a message for %s %d time(s)", type(self.engine).__name__, key, attempts,
+                      exc_info=exc)
+            reason = policy.crash_reason(self.engine, exc, attempts)
+        else:
+            reason = str(exc)
+        self.dead_letter(topic, payload, reason, kind, key=key, attempts=attempts)
 
     def _handle_once(self, topic: str, payload: bytes, key: str, envelope: Any) -> None:
         try:
             state, version = self.loaded(key, self.store.get(key) if self.store is not None and self.stateful
                                          else None)
         except DecodeError as exc:
-            self.dead_letter(topic, payload, f"stored state of {key!r} is unreadable: {exc}")
+            self.dead_letter(topic, payload, unreadable_state_reason(key, exc), deadletters.UNREADABLE_STATE, key=key)
             return
         decision = self.decide(state, envelope)
         self.transport.flush()
@@ -102,12 +152,28 @@ class MessageHandler:
         return self._decode_state(key, stored.value), stored.version
 
     def decide(self, state: Any, envelope: Any) -> Decision[Any]:
-        """Run the engine on one message and send (not yet flush) what it decided."""
+        """Run the engine on one message and send (not yet flush) what it decided.
+
+        Every outgoing message is checked before any is sent: one over the size limit
+        refuses the whole decision (LimitExceededError); one for a topic the app does not
+        own is not sent, and is dead-lettered instead.
+        """
         now = self.clock.now_ms()
         decision = self.engine.handle(state, envelope, now)
         _warn_on_long_history(state, decision.state)
+        sends, refused = [], []
         for o in decision.outgoing:
-            self.transport.send(o.topic, o.key, self.codec.encode(o.message), o.deliver_at_ms)
+            payload = self.codec.encode(o.message)
+            try:
+                self.admission.check_output(o.topic, o.key, payload)
+            except TopicRefusedError as exc:
+                refused.append((o.topic, o.key, payload, str(exc)))
+                continue
+            sends.append((o.topic, o.key, payload, o.deliver_at_ms))
+        for topic, key, payload, deliver_at_ms in sends:
+            self.transport.send(topic, key, payload, deliver_at_ms)
+        for topic, key, payload, reason in refused:
+            self.dead_letter(topic, payload, reason, deadletters.REFUSED, key=key)
         if self.observer is not None:
             self.observer.observe(envelope, state, decision, now)
         return decision
@@ -140,17 +206,29 @@ class MessageHandler:
             del self._cache[next(iter(self._cache))]
         self._cache[key] = (value, state)
 
-    def dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
-        log.error("dead-lettering a message from %s: %s", topic, reason)
-        letter = DeadLetter(topic=topic, reason=reason, payload=payload, size=len(payload),
-                            at_ms=self.clock.now_ms())
-        self.transport.send(self.dead_letter_topic, topic, self.codec.encode(letter))
+    def dead_letter(self, topic: str, payload: bytes, reason: str, kind: str = deadletters.CRASH, key: str = "",
+                    attempts: int = 1) -> None:
+        """Publish a letter for ``payload`` (cut to fit the broker's limit) and wait for the broker's ack."""
+        log.error("dead-lettering a message from %s (%s, %d bytes): %s", topic, kind, len(payload), reason)
+        letter = deadletters.build_dead_letter(topic, payload, reason, kind, self.clock.now_ms(), key=key,
+                                               attempts=attempts,
+                                               max_message_bytes=self.admission.max_message_bytes)
+        self.transport.send(self.dead_letter_topic, key or topic, self.codec.encode(letter))
         self.transport.flush()
 
 
-def crash_reason(engine: Any, exc: BaseException) -> str:
-    return (f"the {type(engine).__name__} crashed on this message: {type(exc).__name__}: {exc} "
-            "(a bug, not bad input: report it with this message; re-publish it once fixed)")
+def topics_of(dead_letter_topic: str) -> Topics:
+    """The app whose dead-letter topic this is (``Topics.dead_letters`` read backwards)."""
+    path = dead_letter_topic.split("://", 1)[-1]
+    parts = path.split("/")
+    if len(parts) == 3 and parts[2].endswith("-dead-letters"):
+        return Topics(parts[0], parts[1], parts[2][:-len("-dead-letters")])
+    return Topics()
+
+
+def unreadable_state_reason(key: str, exc: DecodeError) -> str:
+    return (f"the stored state of {key[:200]!r} is unreadable, so no message for it can be handled: {exc}. "
+            "If a newer release wrote it, run that release; otherwise delete the key from the state store")
 
 
 def is_finished(state: Any) -> bool:
