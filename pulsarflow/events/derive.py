@@ -27,6 +27,8 @@ WORKFLOW, EXECUTOR = "workflow", "executor"
 # TimerFired.purpose -> the event recorded when the timer fires.
 FIRED = {"SLEEP": ev.TIMER_FIRED, "SIGNAL_TIMEOUT": ev.SIGNAL_TIMED_OUT, "TASK_TIMEOUT": ev.TASK_TIMED_OUT,
          "WORKFLOW_TIMEOUT": ev.WORKFLOW_TIMED_OUT}
+BLOCKED = "BLOCKED"  # the status events give a RUNNING run whose code cannot go on
+
 # A workflow status reached from another status -> its event (new statuses fall back to Workflow<Status>).
 CLOSED = {"COMPLETED": ev.WORKFLOW_COMPLETED, "FAILED": ev.WORKFLOW_FAILED, "CANCELLED": ev.WORKFLOW_CANCELLED,
           "CANCELED": ev.WORKFLOW_CANCELLED, "RUNNING": ev.WORKFLOW_RESTARTED}
@@ -44,7 +46,8 @@ class Builder:
         self.source = source
         self.now_ms = now_ms
         self.name = getattr(state, "workflow_name", None)
-        self.status = getattr(state, "status", None)
+        # A blocked run is RUNNING to the engine; the events call it BLOCKED so that lists and dashboards show it.
+        self.status = BLOCKED if getattr(state, "blocked", None) is not None else getattr(state, "status", None)
 
     def make(self, type_: str, position: int | None = None, at_ms: int | None = None, **fields: Any) -> WorkflowEvent:
         suffix = "" if position is None else f"/{position}"

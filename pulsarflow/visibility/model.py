@@ -59,8 +59,9 @@ def fold(summary: WorkflowSummary | None, event: WorkflowEvent) -> WorkflowSumma
         changes.update(status=event.status, status_at_ms=event.at_ms)
         if event.status == RUNNING:
             changes.update(closed_at_ms=None, result=None, error=None)
-    if event.type in CLOSING:
-        changes.update(closed_at_ms=event.at_ms, result=event.data, error=event.error)
+    if event.type in CLOSING or event.type == ev.WORKFLOW_BLOCKED:  # a blocked run shows why
+        changes.update(closed_at_ms=event.at_ms if event.type in CLOSING else None, result=event.data,
+                       error=event.error)
     if event.tags is not None:
         changes["tags"] = tuple(event.tags)
     return replace(s, **changes)

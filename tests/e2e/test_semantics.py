@@ -13,6 +13,7 @@ from pulsarflow.messages import events as ev
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages.client import CANCELLED, COMPLETED, RUNNING
 from pulsarflow.testing import TestEnvironment
+from pulsarflow.visibility.model import fold
 from tests.e2e import semantics_flows as sf
 from tests.e2e.conftest import DELIVERIES
 
@@ -108,6 +109,11 @@ def test_a_bug_in_the_workflow_code_blocks_the_run_and_fixed_code_resumes_it(kit
     assert described.blocked.reason.type == "KeyError" and described.blocked.position == 1
     assert "BLOCKED at step 1: KeyError" in described.describe()
     assert [e.type for e in kit.events_of("fix-1")].count(ev.WORKFLOW_BLOCKED) == 1
+    summary = None
+    for event in kit.events_of("fix-1"):  # what lists and the dashboard show
+        summary = fold(summary, event)
+    assert summary is not None and summary.status == "BLOCKED" and summary.error is not None
+    assert summary.error.type == "KeyError"
     kit.advance(60)  # replayed on its backoff timer: still the same bug, still blocked, nothing lost
     assert client.status("fix-1").blocked is not None
     sf.BEHAVIOUR["fixable"] = "fixed"  # compatible code is deployed
