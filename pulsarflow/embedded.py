@@ -18,9 +18,10 @@ from typing import Any
 from pulsarflow.clock import Clock, SystemClock, VirtualClock, WallTimer
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
+from pulsarflow.engines.outgoing import Decision
 from pulsarflow.engines.tag import TagEngine
 from pulsarflow.engines.workflow import WorkflowEngine
-from pulsarflow.errors import BackendError
+from pulsarflow.errors import BackendError, WorkflowBlockedError
 from pulsarflow.events import EventSink, Observer
 from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.events.metrics import Metrics
@@ -40,14 +41,42 @@ log = logging.getLogger("pulsarflow.embedded")
 BACKEND_RETRY_MS = 1_000  # a message whose backend was unreachable comes back after this delay
 
 
+class BlockedRunAlarm:
+    """An observer that notes the first run to block, for ``fail_fast`` to raise once the message is handled."""
+
+    def __init__(self, inner: Observer | None) -> None:
+        self.inner = inner
+        self.blocked: WorkflowBlockedError | None = None
+
+    def check(self) -> None:
+        """Raise ``WorkflowBlockedError`` for a run that blocked since the last check."""
+        blocked, self.blocked = self.blocked, None
+        if blocked is not None:
+            raise blocked
+
+    def observe(self, envelope: Any, before: Any, decision: Decision[Any], now_ms: int) -> None:
+        if self.inner is not None:
+            self.inner.observe(envelope, before, decision, now_ms)
+        blocked = getattr(decision.state, "blocked", None)
+        if blocked is not None and getattr(before, "blocked", None) is None and self.blocked is None:
+            self.blocked = WorkflowBlockedError(decision.state.workflow_id,  # type: ignore[union-attr]
+                                                blocked.position, blocked.reason)
+
+
 class EmbeddedEnvironment:
-    """Runs workflows in this process. ``fail_fast`` re-raises handler crashes and dead letters."""
+    """Runs workflows in this process. ``fail_fast`` re-raises handler crashes and dead letters.
+
+    With ``fail_fast``, a run that blocks (its code raised an unexpected error or no longer
+    matches its history) also raises ``WorkflowBlockedError`` at once, unless
+    ``raise_on_blocked=False`` (to test how blocked runs behave).
+    """
 
     def __init__(self, *items: Any, clock: Clock | None = None, store: StateStore | None = None,
                  tag_store: StateStore | None = None, batch_size: int = 1,
                  converter: PayloadConverter | None = None, topics: Topics | None = None,
                  fail_fast: bool = False, duplicate_messages: bool = False,
-                 events: EventSink | bool | None = None, metrics: Metrics | None = None) -> None:
+                 events: EventSink | bool | None = None, metrics: Metrics | None = None,
+                 raise_on_blocked: bool = True) -> None:
         self.clock = clock or SystemClock()
         self.codec = Codec()
         self.converter = converter or JsonConverter()
@@ -65,7 +94,8 @@ class EmbeddedEnvironment:
         engine = WorkflowEngine(self.registry, self.converter, self.topics)
         self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock)
         observer = recorder_for(self.clock, self.events, metrics)
-        self._workflows = self._handler(engine, self.store, observer)
+        self._alarm = BlockedRunAlarm(observer) if fail_fast and raise_on_blocked else None
+        self._workflows = self._handler(engine, self.store, self._alarm or observer)
         self._tasks = self._handler(self._executor, None, observer)
         # Tag buckets are kept apart from workflow states (a workflow id may look like a tag key).
         self.tag_store = tag_store if tag_store is not None else InMemoryStateStore()
@@ -90,6 +120,8 @@ class EmbeddedEnvironment:
             return False
         self.processed += 1
         self._deliver(delivery.topic, delivery.key, delivery.payload, self._route(delivery.topic))
+        if self._alarm is not None:
+            self._alarm.check()
         return True
 
     def _step_batch(self) -> bool:
@@ -115,6 +147,8 @@ class EmbeddedEnvironment:
                     raise
                 for d in group:  # the batch is not acknowledged: each message comes back, alone
                     self.transport.send(d.topic, d.key, d.payload, self.clock.now_ms() + BACKEND_RETRY_MS)
+        if self._alarm is not None:
+            self._alarm.check()
         return True
 
     def _deliver(self, topic: str, key: str, payload: bytes, route: Callable[[str, bytes], None]) -> None:

@@ -14,8 +14,9 @@ from typing import Any, Protocol, runtime_checkable
 from pulsarflow.clock import SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
-from pulsarflow.errors import ControlRefusedError, ResultTimeoutError, WorkflowNotFoundError
+from pulsarflow.errors import ControlRefusedError, DefinitionError, ResultTimeoutError, WorkflowNotFoundError
 from pulsarflow.messages import (
+    Blocked,
     ClientMessage,
     ControlAnswer,
     ReplyTo,
@@ -23,6 +24,8 @@ from pulsarflow.messages import (
     WorkflowEngineMessage,
     WorkflowNotFound,
 )
+from pulsarflow.runtime.admission import NAME_PART
+from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES, MAX_TAG_KEY_CHARS, check_id, check_size
 from pulsarflow.sdk.definitions import WorkflowDefinition, workflow_definition
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
@@ -56,6 +59,14 @@ class WorkflowDescription:
     workflow_name: str
     status: str
     steps: int
+    blocked: Blocked | None = None  # why a RUNNING run cannot go on (reason, position, since when)
+
+    def describe(self) -> str:
+        """One line for people: status and steps, and for a blocked run where and why."""
+        line = f"{self.workflow_id} ({self.workflow_name}): {self.status}, {self.steps} steps"
+        if self.blocked is not None:
+            line += f", BLOCKED at step {self.blocked.position}: {self.blocked.reason.describe()}"
+        return line
 
 
 class ClientBase:
@@ -63,12 +74,17 @@ class ClientBase:
 
     def __init__(self, connection: Connection, codec: Codec, topics: Topics,
                  converter: PayloadConverter | None = None, registry: Registry | None = None,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.connection = connection
         self.codec = codec
         self.topics = topics
         self.converter = converter or JsonConverter()
         self.registry = registry
+        # The broker's maxMessageSize: requests that would not fit are refused before anything is sent.
+        self.max_message_bytes = max_message_bytes
+        if client_id is not None and not NAME_PART.fullmatch(client_id):
+            raise DefinitionError(f"client_id {client_id!r} must be 1 to 200 letters, digits or _.=:%- "
+                                  "(it names the client's reply topic)")
         self.topic = topics.client(client_id or uuid.uuid4().hex)
         self._answers: dict[str, ClientMessage] = {}
         self._clock = SystemClock()
@@ -91,12 +107,19 @@ class ClientBase:
         return ReplyTo(self.topic, uuid.uuid4().hex)
 
     def _send(self, workflow_id: str, message: Any) -> None:
+        check_id("workflow id", workflow_id)
         envelope = WorkflowEngineMessage(uuid.uuid4().hex, workflow_id, self._clock.now_ms(), message)
-        self.connection.send(self.topics.workflow_engine, workflow_id, self.codec.encode(envelope))
+        self._publish(self.topics.workflow_engine, workflow_id, envelope)
 
     def _send_tag(self, key: str, message: Any) -> None:
+        check_id("tag or custom id", key, MAX_TAG_KEY_CHARS)
         envelope = TagEngineMessage(uuid.uuid4().hex, key, self._clock.now_ms(), message)
-        self.connection.send(self.topics.tag_engine, key, self.codec.encode(envelope))
+        self._publish(self.topics.tag_engine, key, envelope)
+
+    def _publish(self, topic: str, key: str, envelope: Any) -> None:
+        payload = self.codec.encode(envelope)
+        check_size(f"this {type(envelope.message).__name__} for {key[:80]!r}", payload, key, self.max_message_bytes)
+        self.connection.send(topic, key, payload)
 
     def _on_answer(self, payload: bytes) -> None:
         answer = self.codec.decode(ClientMessage, payload)

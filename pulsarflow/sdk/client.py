@@ -36,7 +36,7 @@ from pulsarflow.messages import (
 )
 from pulsarflow.messages import client as status
 from pulsarflow.sdk.base import Connection, WorkflowDescription
-from pulsarflow.sdk.definitions import Duration, to_ms, workflow_definition
+from pulsarflow.sdk.definitions import Duration, positional_arguments, to_ms, workflow_definition
 from pulsarflow.sdk.handle import WorkflowHandle
 from pulsarflow.sdk.tags import TagRequests, check_tags
 
@@ -53,8 +53,11 @@ class Client(TagRequests):
 
     def start(self, workflow: Callable[..., Any] | str, *args: Any, id: str | None = None,
               timeout: Duration | None = None, request_id: str | None = None, tags: Iterable[str] = (),
-              custom_id: str | None = None) -> WorkflowHandle:
+              custom_id: str | None = None, **kwargs: Any) -> WorkflowHandle:
         """Start a workflow. With ``id``, starting twice returns the same run, never a second one.
+
+        Arguments go by position or by keyword, as in a call (keywords need the workflow
+        itself, not its name, to know its parameters).
 
         ``tags`` let you find it (``find_ids``) and act on every workflow carrying a tag
         (``signal_tag``, ``cancel_tag``, ``retry_tag``). With ``custom_id``, at most one
@@ -67,11 +70,16 @@ class Client(TagRequests):
                                   "not both")
         defn = self._definition(workflow)
         name = defn.name if defn else str(workflow)
+        if kwargs:
+            if defn is None:
+                raise DefinitionError(f"keyword arguments {sorted(kwargs)} for workflow {name!r} need its "
+                                      "function: pass the workflow itself to start(), not its name")
+            args = positional_arguments(defn.fn, args, kwargs, skip_first=True)
         try:
             payload = self.converter.encode(args)
         except SerializationError as exc:
             raise SerializationError(f"arguments of workflow {name!r} cannot be serialized: {exc}") from exc
-        workflow_id = id or uuid.uuid4().hex
+        workflow_id = uuid.uuid4().hex if id is None else id  # an empty id is refused, not replaced
         reply = ReplyTo(self.topic, request_id) if request_id else self._reply_to()
         timeout_ms = to_ms(timeout) if timeout is not None else (defn.timeout_ms if defn else None)
         start = StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms, tags=tags)
@@ -179,7 +187,7 @@ class Client(TagRequests):
         reply = self._reply_to()
         self._send(workflow_id, GetWorkflowStatus(reply))
         answer = self._expect(self._await(reply.request_id, workflow_id, timeout), WorkflowStatusReply)
-        return WorkflowDescription(workflow_id, answer.workflow_name, answer.status, answer.steps)
+        return WorkflowDescription(workflow_id, answer.workflow_name, answer.status, answer.steps, answer.blocked)
 
 
 def _not_running(workflow_id: str, name: str, current: str) -> str:
