@@ -3,6 +3,7 @@
     pulsarflow schemas check [--root DIR]        validate schemas, print compatibility with history
     pulsarflow schemas freeze VERSION [--root]   copy the current schemas to history/VERSION
     pulsarflow replay check --modules M PATH...  replay saved histories with new code
+    pulsarflow deadletters list|show|replay      read and re-publish dead letters (see cli_deadletters)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from pulsarflow import cli_visibility, evolution, schemas
+from pulsarflow import cli_deadletters, cli_visibility, evolution, schemas
 from pulsarflow.errors import PulsarflowError
 
 
@@ -53,10 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     deploy.add_argument("--admin-url", default="http://127.0.0.1:8080")
     deploy.add_argument("--out", type=Path, default=Path("deploy/generated"))
     cli_visibility.register(sub)
+    cli_deadletters.register(sub)
     args = parser.parse_args(argv)
     try:
         if getattr(args, "visibility", None):
             return cli_visibility.execute(args)
+        if getattr(args, "deadletters", None):
+            return cli_deadletters.execute(args)
         if args.command == "schemas" and args.action == "check":
             return schemas_check(args.root, args.json)
         if args.command == "schemas" and args.action == "freeze":

@@ -45,10 +45,11 @@ def letter_id(message_id: Any) -> str:
 class PulsarDeadLetters:
     """The dead letters of one topic, through the operators' subscription (exclusive while open)."""
 
-    def __init__(self, client: Any, topic: str, codec: Codec | None = None) -> None:
+    def __init__(self, client: Any, topic: str, codec: Codec | None = None, owns_client: bool = False) -> None:
         self.client = client
         self.topic = topic
         self.codec = codec or Codec()
+        self.owns_client = owns_client  # close() closes the client too
         try:
             self.consumer = client.subscribe(
                 topic, DEAD_LETTER_SUBSCRIPTION, consumer_type=pulsar.ConsumerType.Exclusive,
@@ -84,3 +85,5 @@ class PulsarDeadLetters:
 
     def close(self) -> None:
         self.consumer.close()  # unacknowledged letters stay for the next reader
+        if self.owns_client:
+            self.client.close()
