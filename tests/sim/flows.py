@@ -91,11 +91,19 @@ class RunRecord:
         return {**self.consumed, **(consumed(self.blocked) if self.blocked is not None else {})}
 
 
+def seen(records: list[RunRecord]) -> dict[int, Any]:
+    """What the replays of one run in one engine call saw (the shorter ones replayed a prefix)."""
+    merged: dict[int, Any] = {}
+    for record in records:
+        merged.update(record.seen())
+    return merged
+
+
 @dataclass
 class Probe:
     """Filled while an engine or the executor handles one message; the network takes it afterwards."""
 
-    runs: dict[tuple[str, int], RunRecord] = field(default_factory=dict)
+    runs: dict[tuple[str, int], list[RunRecord]] = field(default_factory=dict)  # a handler may replay twice
     nesting_refused: set[str] = field(default_factory=set)
     attempts: list[tuple[str, int, int, int, str | None]] = field(default_factory=list)
     healed_at: dict[str, int] = field(default_factory=dict)  # root workflow id -> when its tasks stop failing
@@ -136,7 +144,8 @@ class Interpreter:
         self.log: list[Any] = carry["log"]
         self.run = int(carry["run"])
         self.waits = 0
-        self.record = PROBE.runs[(ctx.workflow_id, self.run)] = RunRecord()
+        self.record = RunRecord()
+        PROBE.runs.setdefault((ctx.workflow_id, self.run), []).append(self.record)
 
     async def block(self, script: list[Any]) -> None:
         for i, node in enumerate(script):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +34,10 @@ class Report:
     seed: int
     scenario: Scenario
     faults: Faults
+    base: Network  # the plain run
+    faulty: Network  # the run with faults
     violations: list[Violation] = field(default_factory=list)
     nesting_refused: bool = False
-    base: Network | None = None
-    faulty: Network | None = None
 
     @property
     def names(self) -> set[str]:
@@ -163,7 +163,7 @@ def shrink(report: Report, invariant: str, budget: int = 300) -> Report:
 def summary(report: Report) -> str:
     """Each root's end in the plain run next to the reference's."""
     want = reference(report.scenario)
-    final = report.base.final_states() if report.base is not None else {}
+    final = report.base.final_states()
     lines = []
     for root in report.scenario.roots:
         exp = want[root.workflow_id]
@@ -177,7 +177,8 @@ def explain(report: Report, invariant: str | None = None, shrink_it: bool = True
     target = invariant or sorted(report.names)[0]
     small = shrink(report, target) if shrink_it else report
     lines = [f"seed {report.seed} breaks {target}: {invariants.INVARIANTS.get(target, '')}",
-             f"  rerun: PULSARFLOW_SIM_SEED={report.seed} .venv/bin/python -m pytest -q -s tests/sim",
+             f"  rerun: PULSARFLOW_SIM_SEED={report.seed} .venv/bin/python -m pytest -q -s "
+             "tests/sim/test_simulation.py -k sweep",
              f"  faults of the second run: {report.faults}"]
     lines += [f"  - {v}" for v in report.violations]
     lines.append("minimal scenario (roots, then client actions):")
@@ -187,19 +188,17 @@ def explain(report: Report, invariant: str | None = None, shrink_it: bool = True
               f" ({a.action_id})" for a in small.scenario.actions]
     lines += [f"  - {v}" for v in small.violations if v.invariant == target]
     for label, net in (("plain run", small.base), ("run with faults", small.faulty)):
-        if net is not None and (label == "plain run" or any("[with faults]" in v.detail for v in small.violations)):
+        if label == "plain run" or target == "duplicates-changed" or any(
+                "[with faults]" in v.detail for v in small.violations if v.invariant == target):
             lines += [f"history of the {label}:", net.format_history()]
     return "\n".join(lines)
 
 
-def sweep(seeds: range, nesting: bool = True,
-          on_report: Callable[[Report], None] | None = None) -> dict[str, list[int]]:
+def sweep(seeds: range, nesting: bool = True) -> dict[str, list[int]]:
     """Failing seeds by invariant (seeds the SDK refused nesting for are under NESTING_UNSUPPORTED)."""
     failing: dict[str, list[int]] = {}
     for seed in seeds:
         report = check_seed(seed, nesting)
-        if on_report is not None:
-            on_report(report)
         if report.expected_failure:
             failing.setdefault(NESTING_UNSUPPORTED, []).append(seed)
             continue

@@ -209,9 +209,9 @@ class Network:
         if isinstance(message, SendSignal) and message.signal_id in new.signal_ids and (
                 old is None or message.signal_id not in old.signal_ids):
             self.trace.accepted.setdefault(wid, []).append(JSON.decode(message.data)[0])
-        for (run_wid, run), record in flows.PROBE.runs.items():
+        for (run_wid, run), records in flows.PROBE.runs.items():
             if run_wid == wid:
-                self.trace.consumed[(wid, run)] = record.seen()
+                self.trace.consumed[(wid, run)] = flows.seen(records)
 
     def on_task(self, packet: Packet) -> bool:
         envelope = CODEC.decode(TaskExecutorMessage, packet.payload)

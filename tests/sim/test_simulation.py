@@ -34,8 +34,9 @@ ONE_SEED = os.environ.get("PULSARFLOW_SIM_SEED")
 NESTING = os.environ.get("PULSARFLOW_SIM_NESTING", "1") != "0"
 EXPLAINED = 2  # failing invariants shown with a shrunk scenario in the sweep's report
 
-# Known defects of the engines, each with seeds that reproduce it and the invariants it breaks.
-# A defect stays in STILL_BROKEN (its seeds are strict xfails) until the engine fix lands.
+# Defects the simulation found in the engines, each with seeds that reproduce it (on the code before
+# its fix) and the invariants it breaks. A defect whose fix has not landed yet goes in STILL_BROKEN:
+# its seeds are then strict xfails.
 BUGS: dict[str, tuple[str, set[str], list[int]]] = {
     "abandoned-wait": ("a signal is consumed by a wait that a ctx.any abandoned when its timer won",
                        {"signal-lost", "result-mismatch"}, [663, 493]),
@@ -49,7 +50,7 @@ BUGS: dict[str, tuple[str, set[str], list[int]]] = {
                               {"child-outlives-parent", "task-after-close"}, [1152, 14]),
     "nesting": ("ctx.all / ctx.any refuse nested all / any (TypeError)", {NESTING_UNSUPPORTED}, [531, 106]),
 }
-STILL_BROKEN = set(BUGS)
+STILL_BROKEN: set[str] = set()
 
 
 def _regressions() -> list[Any]:
@@ -89,7 +90,6 @@ def test_same_seed_same_run() -> None:
     """The simulation is deterministic: a seed replays to the same deliveries and the same verdict."""
     for seed in (3, 11):
         one, two = check_seed(seed), check_seed(seed)
-        assert one.base is not None and two.base is not None and one.faulty is not None and two.faulty is not None
         assert one.base.format_history() == two.base.format_history()
         assert one.faulty.format_history() == two.faulty.format_history()
         assert [str(v) for v in one.violations] == [str(v) for v in two.violations]
@@ -112,7 +112,7 @@ PLAIN = Scenario(0, [
 def test_a_plain_scenario_meets_every_invariant() -> None:
     report = run(PLAIN, Faults(duplicate=0.3, late_duplicate=0.2, crash=0.2))
     assert report.violations == []
-    final = report.base.final_states() if report.base else {}
+    final = report.base.final_states()
     assert JSON.decode(final["r0"].result or b"")[0] == {"acc": ["t1:3", "signal1", None, "signal2"], "log": [4, 5]}
     assert final["r1"].status == status.FAILED and final["r1"].error and (
         final["r1"].error.type == "ChildWorkflowFailedError")
