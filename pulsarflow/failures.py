@@ -93,6 +93,16 @@ def step_exception(kind: str, info: ErrorInfo, workflow_id: str) -> BaseExceptio
     return RuntimeError(f"{info.type}: {info.message}")
 
 
+def is_retryable_ending(info: ErrorInfo) -> bool:
+    """Whether a workflow that ended FAILED with ``info`` can be retried: a step failed and the code let it through."""
+    return info.matches(TaskFailedError, ChildWorkflowFailedError)
+
+
+def was_blocking_ending(info: ErrorInfo | None) -> bool:
+    """Whether an older release failed a run with ``info`` where this one blocks it (retry replays it as it is)."""
+    return info is not None and info.matches("NonDeterminismError", "SandboxViolationError", "DefinitionError")
+
+
 def fails_workflow(exc: BaseException, failure_exceptions: Iterable[type[BaseException]] = ()) -> bool:
     """Whether ``exc``, let through by workflow code, ends the workflow as FAILED (else the run blocks)."""
     return isinstance(exc, (*DEFAULT_FAILURES, *failure_exceptions))

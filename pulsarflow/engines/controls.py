@@ -13,6 +13,7 @@ from pulsarflow.engines import lifecycle, queries
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Decision, Outgoing
 from pulsarflow.errors import ControlRefusedError, DefinitionError, ErrorInfo
+from pulsarflow.failures import was_blocking_ending
 from pulsarflow.messages import (
     AddTag,
     Arrival,
@@ -76,7 +77,7 @@ class ControlHandlers:
         if msg.retry_id in state.retry_ids:
             return Decision(state, self._control(workflow_id, msg.reply, now, "retry", True, "already retried"),
                             unchanged=True)
-        if state.blocked is not None or (state.error is not None and state.error.type in lifecycle.BLOCKING_ENDINGS):
+        if state.blocked is not None or was_blocking_ending(state.error):
             return self._replay_again(state, workflow_id, msg, now)
         try:
             definition = self.registry.workflow(state.workflow_name)
@@ -119,6 +120,13 @@ class ControlHandlers:
             why = f"no workflow {workflow_id!r}" if state is None else f"workflow {workflow_id!r} is {state.status}"
             refused = ErrorInfo(queries.REJECTED, f"{why}; only a running workflow takes updates",
                                 workflow_id=workflow_id)
+            return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
+                            unchanged=True)
+        if state.blocked is not None:  # recorded now, it would be applied later although the client was told no
+            blocked = state.blocked
+            refused = ErrorInfo(queries.REJECTED, f"workflow {workflow_id!r} is blocked at step {blocked.position} "
+                                f"({blocked.reason.describe()}); the update was not applied: send it again once "
+                                "the run resumes", workflow_id=workflow_id)
             return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
                             unchanged=True)
         call_id = msg.call.update_id

@@ -27,7 +27,7 @@ from pulsarflow.engines.outgoing import Outgoing
 from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import ControlRefusedError, ErrorInfo
-from pulsarflow.failures import CANCELLED, is_own_cancellation
+from pulsarflow.failures import CANCELLED, is_own_cancellation, is_retryable_ending, was_blocking_ending
 from pulsarflow.messages import (
     Arrival,
     BufferedSignal,
@@ -117,10 +117,6 @@ def unborn(outgoing: list[Outgoing], state: WorkflowState, issued_from: int) -> 
     return [o for o in outgoing if not dies(o)]
 
 
-# A workflow may be retried when it ended because a step failed (and the code let it through).
-RETRYABLE_ENDINGS = ("TaskFailedError", "TaskTimeoutError", "ChildWorkflowFailedError")
-# Endings that older releases gave to runs this release blocks instead: retry replays them as they are.
-BLOCKING_ENDINGS = ("NonDeterminismError", "SandboxViolationError", "DefinitionError")
 
 
 def replay_again(state: WorkflowState) -> WorkflowState:
@@ -128,7 +124,7 @@ def replay_again(state: WorkflowState) -> WorkflowState:
     wid = state.workflow_id
     if state.status == status.RUNNING and state.blocked is not None:
         return state
-    if state.status == status.FAILED and state.error is not None and state.error.type in BLOCKING_ENDINGS:
+    if state.status == status.FAILED and state.error is not None and was_blocking_ending(state.error):
         return replace(state, status=status.RUNNING, closed_at_ms=None, result=None, error=None)
     raise ControlRefusedError(f"workflow {wid!r} is {state.status} and not blocked; retry resumes a FAILED workflow "
                               "or replays a blocked one")
@@ -145,9 +141,9 @@ def reopen(state: WorkflowState, positions: tuple[int, ...], definition: Workflo
     wid = state.workflow_id
     if state.status != status.FAILED:
         raise ControlRefusedError(f"workflow {wid!r} is {state.status}; only a FAILED workflow can be retried")
-    ending = state.error.type if state.error else "no error"
-    if ending not in RETRYABLE_ENDINGS:
-        raise ControlRefusedError(f"workflow {wid!r} failed with {state.error.describe() if state.error else ending}"
+    if state.error is None or not is_retryable_ending(state.error):
+        ending = state.error.describe() if state.error else "no error"
+        raise ControlRefusedError(f"workflow {wid!r} failed with {ending}"
                                   ", raised by its own code; retry resumes a workflow that a failed task or child "
                                   "ended (fix the code and start it again)")
     failed = [i for i, a in enumerate(state.arrivals)

@@ -189,7 +189,8 @@ class WorkflowEngine(ControlHandlers):
     def _on_retry_task(self, state: State, workflow_id: str, msg: RetryTask, now: int) -> Result:
         """The next attempt of a task, after its backoff: sent on only while the run still waits for it."""
         task = msg.task
-        if state is None or task.generation != state.generation or not _is_open(state, task.position, kinds.TASK):
+        if state is None or task.generation != state.generation or not _is_open(state, task.position, kinds.TASK) \
+                or state.commands[task.position].name != task.task_name:
             return Decision(state, unchanged=True)
         return Decision(state, [out.to_executor(self.topics, task, now)], unchanged=True)
 

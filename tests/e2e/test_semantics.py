@@ -210,3 +210,15 @@ def test_keyword_only_parameters_are_refused_with_the_fix() -> None:
 
     with pytest.raises(pf.DefinitionError, match="keyword-only argument.*make it an ordinary parameter"):
         pf.sdk.definitions.positional_arguments(kw_only, (1,), {"b": 2}, skip_first=False)
+
+
+def test_an_update_to_a_blocked_run_is_refused_and_not_recorded(kit: TestEnvironment) -> None:
+    sf.BEHAVIOUR["fixable"] = "bug"
+    client = kit.client()
+    client.start(sf.fixable, id="fix-3")
+    kit.advance(11)
+    before = kit.state("fix-3")
+    with pytest.raises(pf.UpdateFailedError, match="blocked at step 1.*not applied"):
+        client.update("fix-3", "anything", 1)
+    after = kit.state("fix-3")
+    assert before is not None and after is not None and after.arrivals == before.arrivals
