@@ -2,7 +2,18 @@
 # Install, start, stop and inspect a local Apache Pulsar standalone with the
 # functions worker and function state (BookKeeper table service on port 4181).
 #
-# Usage: deploy/pulsar-standalone.sh install|start|stop|status|restart|logs
+# Usage: deploy/pulsar-standalone.sh install|start|stop|status|restart|reset|logs
+#
+#   start   starts on the data of the previous run (topics, subscriptions, function
+#           state, deployed functions survive a stop/start or a crash); the first start
+#           begins with an empty data directory
+#   reset   stops Pulsar if it runs and deletes its data directory: the next start is fresh
+#
+# Every listener it can configure is bound to 127.0.0.1: the broker (6650) and its web
+# service (8080), the bookie (3181), and the gRPC and metrics ports of each Python
+# function instance. ZooKeeper (2181) and the table service (4181) bind all interfaces
+# in the standalone whatever the configuration says; `start` warns about them (see
+# docs/pulsar-setup.md).
 #
 # Environment (all optional):
 #   PULSAR_VERSION        Pulsar release to use (default below; 4.0 LTS line)
@@ -15,7 +26,8 @@
 #                         is a copy: run install again after changing the code
 #   PULSARFLOW_EDITABLE   1 = install PULSARFLOW_SRC with pip install -e
 #   PULSAR_READY_TIMEOUT  seconds to wait for readiness on start (default 240)
-#   PULSAR_KEEP_DATA      1 = keep data of a previous run (default: wipe on start)
+#   PULSAR_DATA_DIR       ZooKeeper and BookKeeper data (default $PULSAR_HOME_DIR/data);
+#                         kept across stop/start, deleted by reset
 #   PULSAR_MEM, PULSAR_GC JVM settings (defaults tuned for 2 cores below)
 set -euo pipefail
 
@@ -45,6 +57,7 @@ PY_REQUIREMENTS=(
 
 DIST_DIR="$PULSAR_HOME_DIR/apache-pulsar-$PULSAR_VERSION"
 RUN_DIR="$PULSAR_HOME_DIR/run"
+DATA_DIR="${PULSAR_DATA_DIR:-$PULSAR_HOME_DIR/data}"
 CONF_FILE="$RUN_DIR/standalone.conf"
 WORKER_CONF_FILE="$RUN_DIR/functions_worker.yml"
 LOG_FILE="$RUN_DIR/standalone.out"
@@ -181,7 +194,14 @@ set_conf() {
 
 write_conf() {
   cp "$DIST_DIR/conf/standalone.conf" "$CONF_FILE"
+  # Loopback only: the broker and web service bind bindAddress; the bookie binds the
+  # address of listeningInterface (its advertised address, 127.0.0.1) instead of all.
+  set_conf "$CONF_FILE" bindAddress 127.0.0.1
   set_conf "$CONF_FILE" advertisedAddress 127.0.0.1
+  if [[ -e /sys/class/net/lo ]]; then
+    set_conf "$CONF_FILE" listeningInterface lo
+  fi
+  set_conf "$CONF_FILE" httpServerEnabled false
   # Delayed delivery: check every 100 ms and never deliver early.
   set_conf "$CONF_FILE" delayedDeliveryTickTimeMillis 100
   set_conf "$CONF_FILE" isDelayedDeliveryDeliverAtTimeStrict true
@@ -201,7 +221,57 @@ write_conf() {
   # create its state table and the loser exits; the worker restarts it on
   # its next liveness check.)
   sed -e 's|^instanceLivenessCheckFreqMs:.*|instanceLivenessCheckFreqMs: 5000|' \
+    -e 's|^workerHostname:.*|workerHostname: 127.0.0.1|' \
     "$DIST_DIR/conf/functions_worker.yml" >"$WORKER_CONF_FILE"
+}
+
+# Each Python function instance serves gRPC (for the worker, which connects to
+# 127.0.0.1) and Prometheus metrics on ports of its own, on all interfaces: no setting
+# changes that, so bind both to 127.0.0.1 in the instance's own files. Idempotent.
+confine_python_instance() {
+  local dir="$DIST_DIR/instances/python-instance"
+  [[ -d "$dir" ]] || return 0
+  sed -i "s|add_insecure_port('\[::\]:%d' % port)|add_insecure_port('127.0.0.1:%d' % port)|" "$dir/server.py"
+  sed -i "s|^def start_http_server(port, addr=''|def start_http_server(port, addr='127.0.0.1'|" \
+    "$dir/prometheus_client_fix.py"
+  grep -q "add_insecure_port('127.0.0.1:%d' % port)" "$dir/server.py" \
+    || die "cannot bind the function instances' gRPC port to 127.0.0.1: $dir/server.py changed"
+  grep -q "^def start_http_server(port, addr='127.0.0.1'" "$dir/prometheus_client_fix.py" \
+    || die "cannot bind the function instances' metrics port to 127.0.0.1: $dir/prometheus_client_fix.py changed"
+}
+
+# Ports our processes listen on at an address other than loopback.
+# (/proc/net/tcp{,6}: field 4 is the state, 0A = LISTEN; field 2 the hex address:port;
+# field 10 the socket inode, matched against the sockets our processes hold.)
+open_listeners() {
+  local pid fd link sockets=" " local_address state inode rest addr
+  for pid in $(our_pids); do
+    for fd in /proc/"$pid"/fd/*; do
+      link="$(readlink "$fd" 2>/dev/null || true)"
+      [[ "$link" == socket:* ]] && sockets+="${link//[!0-9]/} "
+    done
+  done
+  for file in /proc/net/tcp /proc/net/tcp6; do
+    [[ -r "$file" ]] || continue
+    while read -r _ local_address _ state _ _ _ _ _ inode rest; do
+      [[ "$state" == 0A && "$sockets" == *" $inode "* ]] || continue
+      addr="${local_address%%:*}"
+      [[ "$addr" == 0100007F || "$addr" == 00000000000000000000000001000000 ]] && continue
+      echo "$((16#${local_address##*:}))"
+    done <"$file"
+  done | sort -un
+}
+
+warn_open_listeners() {
+  local port open
+  open="$(open_listeners | tr '\n' ' ')"
+  for port in $open; do
+    case "$port" in
+      2181) log "note: ZooKeeper listens on all interfaces (port 2181; the standalone does not take a bind address for it)" ;;
+      4181) log "note: the table service listens on all interfaces (port 4181; the standalone does not take a bind address for it)" ;;
+      *) log "WARNING: port $port listens on all interfaces" ;;
+    esac
+  done
 }
 
 print_log_tail() {
@@ -256,8 +326,9 @@ cmd_start() {
       die "port $port is already in use by another process; stop it first"
     fi
   done
-  mkdir -p "$RUN_DIR"
+  mkdir -p "$RUN_DIR" "$DATA_DIR"
   write_conf
+  confine_python_instance
 
   if [[ -z "${JAVA_HOME:-}" && -d /usr/lib/jvm/java-17-openjdk-amd64 ]]; then
     export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
@@ -275,10 +346,15 @@ cmd_start() {
   export PATH="$PULSAR_VENV/bin:$PATH"
   export VIRTUAL_ENV="$PULSAR_VENV"
 
-  local args=(standalone --functions-worker-conf "$WORKER_CONF_FILE")
-  [[ "${PULSAR_KEEP_DATA:-0}" == 1 ]] || args+=(--wipe-data)
-
-  log "starting Pulsar $PULSAR_VERSION (log: $LOG_FILE)"
+  # Data of the previous run is kept (reset deletes it). The directories are given
+  # explicitly: the defaults are relative to the distribution.
+  local args=(standalone --functions-worker-conf "$WORKER_CONF_FILE"
+    --zookeeper-dir "$DATA_DIR/zookeeper" --bookkeeper-dir "$DATA_DIR/bookkeeper")
+  if [[ -d "$DATA_DIR/zookeeper" ]]; then
+    log "starting Pulsar $PULSAR_VERSION on the data in $DATA_DIR (reset deletes it; log: $LOG_FILE)"
+  else
+    log "starting Pulsar $PULSAR_VERSION with no data yet, kept in $DATA_DIR (log: $LOG_FILE)"
+  fi
   local t0=$SECONDS
   # setsid: own process group, so stop can end the JVM and the function
   # instances it spawned together.
@@ -286,6 +362,7 @@ cmd_start() {
   echo $! >"$PID_FILE"
   if wait_ready; then
     log "ready in $((SECONDS - t0))s (pid $(read_pid)): $WEB_URL, pulsar://127.0.0.1:6650, state bk://127.0.0.1:4181"
+    warn_open_listeners
   else
     log "start failed; stopping"
     cmd_stop || true
@@ -336,6 +413,15 @@ cmd_stop() {
   log "stopped"
 }
 
+cmd_reset() {
+  cmd_stop
+  if [[ -d "$DATA_DIR" ]]; then
+    log "deleting the data in $DATA_DIR"
+    rm -rf "$DATA_DIR"
+  fi
+  log "reset: the next start begins with no data"
+}
+
 cmd_status() {
   if is_running; then
     echo "running (pid $(read_pid)), version $PULSAR_VERSION"
@@ -343,6 +429,8 @@ cmd_status() {
     echo "worker cluster:  $(curl -s -m 5 "$WEB_URL/admin/v2/worker/cluster" || echo unreachable)"
     echo "functions (public/default): $(curl -s -m 5 "$WEB_URL/admin/v3/functions/public/default" || echo unreachable)"
     if port_open 4181; then echo "state storage:   port 4181 open"; else echo "state storage:   port 4181 closed"; fi
+    echo "data:            $DATA_DIR"
+    echo "not on 127.0.0.1: $(open_listeners | tr '\n' ' ')"
     return 0
   fi
   echo "not running"
@@ -354,10 +442,11 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   restart) cmd_stop; cmd_start ;;
+  reset) cmd_reset ;;
   status) cmd_status ;;
   logs) tail -n "${2:-100}" "$LOG_FILE" ;;
   *)
-    echo "usage: $0 install|start|stop|restart|status|logs [lines]" >&2
+    echo "usage: $0 install|start|stop|restart|reset|status|logs [lines]" >&2
     exit 2
     ;;
 esac

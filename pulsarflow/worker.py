@@ -20,6 +20,7 @@ import pulsar
 from pulsarflow.codec import Codec
 from pulsarflow.engine_worker import PREFETCH, client_logger, run_engine
 from pulsarflow.events.metrics import Metrics
+from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
 from pulsarflow.sdk.client import Client
 from pulsarflow.topics import Topics
 from pulsarflow.transport.pulsar import PulsarTransport
@@ -60,11 +61,17 @@ class PulsarConnection:
         self.client.close()
 
 
-def connect(service_url: str, modules: Iterable[str] = (), topics: Topics | None = None) -> Client:
-    """A Client over Pulsar. ``modules`` lets it check workflow names and decode typed results."""
+def connect(service_url: str, modules: Iterable[str] = (), topics: Topics | None = None,
+            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Client:
+    """A Client over Pulsar. ``modules`` lets it check workflow names and decode typed results.
+
+    ``max_message_bytes`` is the broker's ``maxMessageSize``: a request that would not fit
+    is refused before it is sent (LimitExceededError).
+    """
     pulsar_client = pulsar.Client(service_url, logger=client_logger())
     registry = load_registry(modules) if modules else None
-    return Client(PulsarConnection(pulsar_client), Codec(), topics or Topics(), registry=registry)
+    return Client(PulsarConnection(pulsar_client), Codec(), topics or Topics(), registry=registry,
+                  max_message_bytes=max_message_bytes)
 
 
 def run_worker(service_url: str, modules: list[str], topics: Topics, stop: threading.Event,
