@@ -116,7 +116,8 @@ class Client(TagRequests):
         try:
             found = self.status(workflow_id, timeout)
         except WorkflowNotFoundError:
-            return WorkflowNotFoundError(f"{refusal.reason}; check the id, or start the workflow first")
+            return WorkflowNotFoundError(f"no running workflow {workflow_id!r} to receive signal {name!r}: none has "
+                                         "this id; check the id, or start the workflow first")
         except ResultTimeoutError:
             return WorkflowNotFoundError(f"{refusal.reason}: it does not exist or has finished (its status did not "
                                          "come in time to tell which); check with client.status()")
