@@ -4,6 +4,15 @@ This module is the only importer of fastavro. Messages are frozen dataclasses
 (``pulsarflow.messages``); each maps to the Avro record of the same name. Schemas are
 parsed once and the dataclass converters are built once per record, so a hot path is
 one dict build plus fastavro's schemaless writer or reader.
+
+Every encoded value carries the identity of the schema that wrote it: Avro single-object
+encoding, ``C3 01`` then the 8-byte CRC-64-AVRO fingerprint of the writer schema, then
+the binary record. Decoding looks the fingerprint up among the current schemas and every
+frozen release in ``schemas/history/`` and resolves the writer schema to the current one,
+so a message or a stored state written by an earlier release is read as that release
+wrote it. An unknown fingerprint (a newer release wrote it) is refused with both
+identities named, never misread. Bytes without the marker were written before writer
+identities existed, by release 0.1.0: they are read with its schemas.
 """
 
 from __future__ import annotations
@@ -21,6 +30,10 @@ from pulsarflow.messages import NAMESPACE, RECORD_CLASSES
 
 Convert = Callable[[Any], Any]
 
+MARKER = b"\xc3\x01"  # Avro single-object encoding
+HEADER_SIZE = len(MARKER) + 8
+BASELINE_RELEASE = "0.1.0"  # the release whose bytes have no writer identity
+
 
 class Codec:
     """Encodes and decodes messages with the schemas of one folder (the current ones by default)."""
@@ -33,26 +46,52 @@ class Codec:
         self._to_avro: dict[str, Convert] = {}
         self._from_avro: dict[str, Convert] = {}
         self._resolved: dict[tuple[int, str], Any] = {}
+        self._fingerprints: dict[str, bytes] = {}
+        self._writers: dict[str, dict[bytes, tuple[str, Any]]] = {}  # record -> fingerprint -> (release, schema)
 
     def schema_json(self, name: str) -> dict[str, Any]:
         """The self-contained JSON schema of a record (what the schema registry stores)."""
         return schemas.expand(self._fullname(name), self.named)
 
     def encode(self, obj: Any) -> bytes:
+        """The record's bytes, led by the identity of the schema that wrote them."""
         name = f"{NAMESPACE}.{type(obj).__name__}"
         buf = io.BytesIO()
+        buf.write(MARKER)
+        buf.write(self.fingerprint(name))
         fastavro.schemaless_writer(buf, self._schema(name), self._writer(name)(obj))
         return buf.getvalue()
 
+    def fingerprint(self, name: str) -> bytes:
+        """CRC-64-AVRO fingerprint of a record's schema (little-endian, as single-object encoding wants)."""
+        full = self._fullname(name)
+        found = self._fingerprints.get(full)
+        if found is None:
+            canonical = fastavro.schema.to_parsing_canonical_form(self.schema_json(full))
+            found = int(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
+            self._fingerprints[full] = found
+        return found
+
     def decode(self, cls: type | str, data: bytes, writer: Codec | None = None) -> Any:
-        """Decode ``data``; ``writer`` is the codec of the schemas it was written with, if older."""
+        """Decode ``data`` with the schema that wrote it (its identity, or ``writer``'s schemas) as the writer."""
         name = self._fullname(cls if isinstance(cls, str) else cls.__name__)
         reader_schema = self._schema(name)
-        writer_schema = writer._schema(name) if writer is not None else reader_schema
+        start = 0
+        if data[:2] == MARKER and len(data) >= HEADER_SIZE:
+            start = HEADER_SIZE
+            if writer is not None:
+                writer_schema = writer._schema(name)
+            elif data[2:HEADER_SIZE] == (self._fingerprints.get(name) or self.fingerprint(name)):
+                writer_schema = reader_schema
+            else:
+                writer_schema = self._writer_schema(name, data[2:HEADER_SIZE], len(data))
+        else:
+            writer_schema = writer._schema(name) if writer is not None else self._legacy_writer(name)
         buf = io.BytesIO(data)
+        buf.seek(start)
         try:
             raw = fastavro.schemaless_reader(
-                buf, writer_schema, reader_schema if writer is not None else None,
+                buf, writer_schema, reader_schema if writer_schema is not reader_schema else None,
                 return_record_name=True, return_record_name_override=True,
             )
         except Exception as exc:  # fastavro raises many types on bad bytes
@@ -64,19 +103,62 @@ class Codec:
         except (TypeError, KeyError, ValueError) as exc:
             raise DecodeError(name, len(data), f"decoded record does not fit {name}: {exc}") from exc
 
+    def writer_release(self, cls: type | str, data: bytes) -> str | None:
+        """The release whose schema wrote ``data`` ("current" for this one), None if unknown."""
+        name = self._fullname(cls if isinstance(cls, str) else cls.__name__)
+        if data[:2] != MARKER or len(data) < HEADER_SIZE:
+            return BASELINE_RELEASE
+        found = self._known_writers(name).get(bytes(data[2:HEADER_SIZE]))
+        return found[0] if found else None
+
+    def _writer_schema(self, name: str, fingerprint: bytes, size: int) -> Any:
+        if fingerprint == self.fingerprint(name):
+            return self._schema(name)
+        found = self._known_writers(name).get(fingerprint)
+        if found is None:
+            raise DecodeError(name, size, f"written with schema {fingerprint.hex()} of {name}, which neither this "
+                              f"release (schema {self.fingerprint(name).hex()}) nor any earlier one in "
+                              "schemas/history/ knows: written by a newer release? upgrade this engine first")
+        return found[1]
+
+    def _known_writers(self, name: str) -> dict[bytes, tuple[str, Any]]:
+        """Every schema of ``name`` that a release wrote with, by fingerprint (loaded once)."""
+        known = self._writers.get(name)
+        if known is None:
+            known = {self.fingerprint(name): ("current", self._schema(name))}
+            for release in self._releases():
+                old = self._release_codec(release)
+                if name in old.named:
+                    known.setdefault(old.fingerprint(name), (release, old._schema(name)))
+            self._writers[name] = known
+        return known
+
+    def _legacy_writer(self, name: str) -> Any:
+        """Bytes without a writer identity come from the baseline release: its schema, if it had the record."""
+        folder = self.folder / "history" / BASELINE_RELEASE
+        if not folder.is_dir():
+            return self._schema(name)
+        baseline = self._release_codec(BASELINE_RELEASE)
+        return baseline._schema(name) if name in baseline.named else self._schema(name)
+
+    def _releases(self) -> list[str]:
+        base = self.folder / "history"
+        return sorted(p.name for p in base.glob("*") if p.is_dir() and any(p.glob("*.avsc"))) if base.is_dir() else []
+
+    def _release_codec(self, release: str) -> Codec:
+        codec = self._history.get(release)
+        if codec is None:
+            codec = self._history[release] = Codec(self.folder / "history" / release)
+        return codec
+
     def decode_version(self, cls: type | str, data: bytes, version: str | None) -> Any:
         """Decode data written with the frozen schemas ``version`` (None: the current ones)."""
         if version is None:
             return self.decode(cls, data)
-        writer = self._history.get(version)
-        if writer is None:
-            folder = self.folder / "history" / version
-            if not folder.is_dir():
-                name = cls if isinstance(cls, str) else cls.__name__
-                known = sorted(p.name for p in (self.folder / "history").glob("*") if p.is_dir())
-                raise DecodeError(name, len(data), f"unknown schema version {version!r} (known: {known})")
-            writer = self._history[version] = Codec(folder)
-        return self.decode(cls, data, writer=writer)
+        if not (self.folder / "history" / version).is_dir():
+            name = cls if isinstance(cls, str) else cls.__name__
+            raise DecodeError(name, len(data), f"unknown schema version {version!r} (known: {self._releases()})")
+        return self.decode(cls, data, writer=self._release_codec(version))
 
     def _fullname(self, name: str) -> str:
         full = name if "." in name else f"{NAMESPACE}.{name}"

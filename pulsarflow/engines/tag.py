@@ -36,6 +36,7 @@ from pulsarflow.messages import (
     TagState,
 )
 from pulsarflow.messages import tags as actions
+from pulsarflow.messages.tags import TAG_STATE_SCHEMA_VERSION
 from pulsarflow.topics import Topics
 
 PAGE_SIZE = 200
@@ -49,6 +50,7 @@ class TagEngine:
 
     input_type = TagEngineMessage
     state_type = TagState
+    state_version = TAG_STATE_SCHEMA_VERSION
 
     def __init__(self, topics: Topics) -> None:
         self.topics = topics

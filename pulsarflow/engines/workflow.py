@@ -60,6 +60,7 @@ from pulsarflow.messages import (
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
+from pulsarflow.messages.state import STATE_SCHEMA_VERSION
 from pulsarflow.sdk.context import ContinueAsNew
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
@@ -78,6 +79,7 @@ class WorkflowEngine(ControlHandlers):
 
     input_type = WorkflowEngineMessage
     state_type = WorkflowState
+    state_version = STATE_SCHEMA_VERSION
 
     def __init__(self, registry: Registry, converter: PayloadConverter, topics: Topics) -> None:
         self.registry = registry

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages.common import ParentRef, ReplyTo
 
-STATE_SCHEMA_VERSION = 1
+STATE_SCHEMA_VERSION = 2  # 1: release 0.1.0; 2: blocked runs, signals as events, abandoned children
 
 # Values of the Avro enum CommandKind.
 TASK = "TASK"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pulsarflow.codec import HEADER_SIZE, MARKER
 from pulsarflow.errors import DecodeError
 
 PRIMITIVE_SIZES = {"float": 4, "double": 8}
@@ -29,6 +30,10 @@ def explain_undecodable(schema: dict[str, Any], payload: bytes, error: DecodeErr
     if _looks_like_text(payload):
         return (f"not a {name}: the {len(payload):,} bytes are text ({payload[:40]!r}), not Avro; publish "
                 "with a pulsarflow client, which encodes messages with the schemas in schemas/")
+    if payload[:len(MARKER)] == MARKER:  # the writer's identity: read the record that follows it
+        if "written by a newer release" in str(error):
+            return str(error)
+        payload = payload[HEADER_SIZE:]
     reader = _Reader(payload)
     try:
         reader.read(schema, name, _named_types(schema, {}), 0)

@@ -21,7 +21,6 @@ from pulsarflow.clock import Clock
 from pulsarflow.codec import Codec
 from pulsarflow.engines.outgoing import Decision
 from pulsarflow.errors import BackendError, DecodeError, MessageRefusedError, StateConflictError, TopicRefusedError
-from pulsarflow.messages.state import STATE_SCHEMA_VERSION
 from pulsarflow.runtime import deadletters, policy
 from pulsarflow.runtime.admission import Admission
 from pulsarflow.runtime.explain import explain_undecodable
@@ -194,10 +193,11 @@ class MessageHandler:
         if cached is not None and cached[0] == value:
             return cached[1]
         state = self.codec.decode(self.engine.state_type, value)  # type: ignore[arg-type]
-        if getattr(state, "schema_version", 0) > STATE_SCHEMA_VERSION:
+        readable = getattr(self.engine, "state_version", 0)  # each engine's own layout version
+        if getattr(state, "schema_version", 0) > readable:
             raise DecodeError(self.engine.state_type.__name__, len(value),  # type: ignore[union-attr]
                               f"state layout version {state.schema_version} is newer than this release reads "
-                              f"({STATE_SCHEMA_VERSION}); upgrade pulsarflow on every engine")
+                              f"({readable}); upgrade pulsarflow on every engine")
         self.remember(key, value, state)
         return state
 

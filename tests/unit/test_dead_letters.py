@@ -8,7 +8,7 @@ import pytest
 
 import pulsarflow as pf
 from pulsarflow.clock import VirtualClock
-from pulsarflow.codec import Codec
+from pulsarflow.codec import HEADER_SIZE, Codec
 from pulsarflow.messages import DeadLetter, GetWorkflowStatus, ReplyTo, WorkflowEngineMessage
 from pulsarflow.runtime import deadletters
 from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES, message_budget
@@ -52,7 +52,7 @@ def env():  # type: ignore[no-untyped-def]
 
 def test_an_unknown_union_branch_is_explained_as_a_newer_release(env) -> None:  # type: ignore[no-untyped-def]
     payload = bytearray(CODEC.encode(WorkflowEngineMessage("id", "wf", 1, GetWorkflowStatus(ReplyTo("t", "r")))))
-    payload[7] = 60  # the union index of ``message`` (zigzag 30): no such branch in this release
+    payload[HEADER_SIZE + 7] = 60  # the union index of ``message`` (zigzag 30): no such branch in this release
     env.transport.send(env.topics.workflow_engine, "wf", bytes(payload))
     env.run_until_idle()
     [letter] = env.dead_letters

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pulsarflow import evolution, schemas
 from pulsarflow.cli import main as cli
-from pulsarflow.codec import Codec
+from pulsarflow.codec import HEADER_SIZE, Codec
 from pulsarflow.messages import RECORD_CLASSES
 from tests.unit.test_codec import strategy
 
@@ -66,7 +66,8 @@ def test_new_optional_field_with_default_is_compatible_both_ways(tmp_path: Path)
     import io
 
     import fastavro
-    decoded = fastavro.schemaless_reader(io.BytesIO(old_bytes), CURRENT._schema("pulsarflow.TaskCompleted"), raw)
+    body = old_bytes[HEADER_SIZE:]  # after the writer's identity
+    decoded = fastavro.schemaless_reader(io.BytesIO(body), CURRENT._schema("pulsarflow.TaskCompleted"), raw)
     assert decoded["worker"] is None and decoded["attempts"] == 2
     assert cli(["schemas", "check", "--root", str(root)]) == 0
 
