@@ -17,6 +17,7 @@ from tests.sim.scripts import HORIZON_MS, Scenario, generate, has_nesting
 
 MAX_VARIANTS = 20
 NESTING_UNSUPPORTED = "nesting-unsupported"
+KNOWN_DEFECT = "known-defect"
 
 
 DISORDER = os.environ.get("PULSARFLOW_SIM_DISORDER", "1") != "0"  # 0: every run keeps each key's order
@@ -194,13 +195,17 @@ def explain(report: Report, invariant: str | None = None, shrink_it: bool = True
     return "\n".join(lines)
 
 
-def sweep(seeds: range, nesting: bool = True) -> dict[str, list[int]]:
-    """Failing seeds by invariant (seeds the SDK refused nesting for are under NESTING_UNSUPPORTED)."""
+def sweep(seeds: range, nesting: bool = True, known: dict[int, set[str]] | None = None) -> dict[str, list[int]]:
+    """Failing seeds by invariant; seeds the SDK refused nesting for are under NESTING_UNSUPPORTED, and
+    seeds of ``known`` that break only the invariants it lists for them under KNOWN_DEFECT."""
     failing: dict[str, list[int]] = {}
     for seed in seeds:
         report = check_seed(seed, nesting)
         if report.expected_failure:
             failing.setdefault(NESTING_UNSUPPORTED, []).append(seed)
+            continue
+        if report.names and known is not None and report.names <= known.get(seed, set()):
+            failing.setdefault(KNOWN_DEFECT, []).append(seed)
             continue
         for name in sorted(report.names):
             failing.setdefault(name, []).append(seed)

@@ -11,6 +11,7 @@ saving (the input comes again), per-key disorder as after a Key_Shared reassignm
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 from dataclasses import dataclass
@@ -79,7 +80,9 @@ class SimClock:
 class Network:
     def __init__(self, scenario: Scenario, faults: Faults, rng: random.Random) -> None:
         self.faults = faults
-        self.rng = rng
+        self.rng = rng  # the order of deliveries
+        self.salt = str(scenario.seed)
+        self.seen: dict[tuple[str, bytes], int] = {}
         self.engine = WorkflowEngine(REGISTRY, JSON, TOPICS)
         self.clock = SimClock()
         self.executor = TaskExecutor(REGISTRY, JSON, TOPICS, self.clock)
@@ -151,14 +154,22 @@ class Network:
         if not handled:
             self.ready.insert(0, packet)  # crashed before the ack: it comes again, first of its key
             return
-        if self.rng.random() < self.faults.duplicate:
+        if self.chance("duplicate", packet) < self.faults.duplicate:
             self.ready.append(Packet(packet.topic, packet.key, packet.payload, self.now, packet.seq))
-        if packet.topic == TOPICS.workflow_engine and self.rng.random() < self.faults.late_duplicate:
+        if packet.topic == TOPICS.workflow_engine and self.chance("late", packet) < self.faults.late_duplicate:
             self.seq += 1
             heapq.heappush(self.delayed, (self.now + LATE_MS, self.seq, packet))
 
-    def crashed(self) -> bool:
-        return self.rng.random() < self.faults.crash
+    def chance(self, fault: str, packet: Packet) -> float:
+        """A number in [0, 1) fixed by the message and how often it came: the same message meets the same
+        faults in a smaller scenario, which keeps failures that need a fault while shrinking."""
+        key = (fault, packet.payload)
+        self.seen[key] = self.seen.get(key, 0) + 1
+        digest = hashlib.blake2b(f"{self.salt}/{fault}/{self.seen[key]}".encode() + packet.payload, digest_size=8)
+        return int.from_bytes(digest.digest(), "big") / 2**64
+
+    def crashed(self, packet: Packet) -> bool:
+        return self.chance("crash", packet) < self.faults.crash
 
     def note(self, topic: str, key: str, what: str) -> None:
         self.trace.history.append((self.now, topic.rsplit("-", 1)[-1], key, what))
@@ -183,7 +194,7 @@ class Network:
         if run in self.trace.closes and (
                 not decision.unchanged or decision.outgoing):
             self.trace.reacted.append(f"{wid}: {describe(message)} at {self.now} ms, after run {run[1]} closed")
-        crash = self.crashed()
+        crash = self.crashed(packet)
         after = decision.state if not decision.unchanged else state
         self.note(packet.topic, wid, f"{describe(message)} -> {after.status if after else 'no state'}"
                   f"{' ' + str(len(after.commands)) + ' steps' if after else ''}, sends "
@@ -229,7 +240,7 @@ class Network:
             self.ran.add(key)
         for o in decision.outgoing:
             self.publish(o.topic, o.key, CODEC.encode(o.message), max(o.deliver_at_ms or 0, done_at))
-        crash = self.crashed()
+        crash = self.crashed(packet)
         ran = "ran" if flows.PROBE.attempts else "skipped (cancelled)"
         self.note(packet.topic, task.task_id, f"attempt {task.attempt} @{task.generation} {ran}, "
                   f"{[describe(o.message.message) for o in decision.outgoing]}{' CRASH before ack' if crash else ''}")

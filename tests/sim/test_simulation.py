@@ -24,7 +24,7 @@ import pytest
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.messages import SendSignal
 from pulsarflow.messages import client as status
-from tests.sim.harness import NESTING_UNSUPPORTED, check_seed, explain, run, summary, sweep
+from tests.sim.harness import KNOWN_DEFECT, NESTING_UNSUPPORTED, check_seed, explain, run, summary, sweep
 from tests.sim.invariants import INVARIANTS
 from tests.sim.network import JSON, Faults
 from tests.sim.scripts import Action, Root, Scenario
@@ -43,18 +43,23 @@ BUGS: dict[str, tuple[str, set[str], list[int]]] = {
     "retry-after-close": ("a task retry runs after its workflow closed",
                           {"task-after-close"}, [307, 1344]),
     "non-retryable-subclass": ("non_retryable ignores subclasses of the listed types",
-                               {"non-retryable-retried", "result-mismatch"}, [209, 688]),
+                               {"non-retryable-retried", "result-mismatch"}, [209, 435]),
     "close-leaves-tasks": ("a run that closes does not tell its running task attempts to cancel",
                            {"running-task-not-cancelled"}, [1156, 257]),
     "close-leaves-children": ("a run that closes leaves its children running",
                               {"child-outlives-parent", "task-after-close"}, [1152, 14]),
     "nesting": ("ctx.all / ctx.any refuse nested all / any (TypeError)", {NESTING_UNSUPPORTED}, [531, 106]),
-    "refused-then-redelivered": ("a request the engine refused (a retry of a running run, a cancel or signal of a "
-                                 "closed one, an update without handler yet) is applied when it is redelivered "
+    "refused-then-redelivered": ("a request the engine refused (a retry of a running run, an update without its "
+                                 "handler yet, a signal to a failed run) is applied when a redelivered copy comes "
                                  "a minute later, after the run changed", {"result-mismatch", "duplicates-changed"},
-                                 [4160, 5834, 5298, 7609]),
+                                 [688, 1018, 2545, 5875]),
+    "unsaved-decision-echo": ("with a crash before the save and per-key disorder, the answer to a message of an "
+                              "unsaved decision (a cancelled child's ChildFailed) arrives before the redelivered "
+                              "message and changes how the run ends", {"duplicates-changed"}, [3777]),
 }
-STILL_BROKEN: set[str] = {"refused-then-redelivered"}
+STILL_BROKEN: set[str] = {"refused-then-redelivered", "unsaved-decision-echo"}
+# Seeds of the sweep that may fail, and only on these invariants, until their defect is fixed.
+KNOWN = {seed: BUGS[bug][1] for bug in STILL_BROKEN for seed in BUGS[bug][2]}
 
 
 def _regressions() -> list[Any]:
@@ -81,9 +86,10 @@ def test_random_sweep() -> None:
         print(explain(report, shrink_it=False) if report.names else report.base.format_history())
         assert not report.names or report.expected_failure, explain(report)
         return
-    failing = sweep(range(SEEDS), NESTING)
-    refused = failing.pop(NESTING_UNSUPPORTED, [])
+    failing = sweep(range(SEEDS), NESTING, KNOWN)
+    refused, known = failing.pop(NESTING_UNSUPPORTED, []), failing.pop(KNOWN_DEFECT, [])
     lines = [f"{len(refused)} of {SEEDS} seeds set aside: the SDK refused nested all/any"] if refused else []
+    lines += [f"seeds {known} fail as their known defect says (see BUGS)"] if known else []
     for name, seeds in sorted(failing.items()):
         lines.append(f"{name} ({INVARIANTS[name]}): {len(seeds)} seeds, e.g. {seeds[:12]}")
     for name, seeds in sorted(failing.items())[:EXPLAINED]:
