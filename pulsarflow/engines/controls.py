@@ -27,6 +27,7 @@ from pulsarflow.messages import (
     WorkflowState,
 )
 from pulsarflow.messages import client as status
+from pulsarflow.messages.state import refusing
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
@@ -56,11 +57,14 @@ class ControlHandlers:
         raise NotImplementedError
 
     def _on_cancel(self, state: State, workflow_id: str, msg: CancelWorkflow, now: int) -> Result:
+        request_id = msg.reply.request_id if msg.reply else None
+        if state is not None and request_id in state.refused_ids:
+            return self._refused_again(state, workflow_id, msg.reply, now, "cancel")
         if state is None or state.status != status.RUNNING:
             detail = f"no workflow {workflow_id!r}" if state is None else f"workflow {workflow_id!r} is {state.status}"
-            return Decision(state, self._control(workflow_id, msg.reply, now, "cancel", False,
-                                                 f"{detail}; only a running workflow can be cancelled"), unchanged=True)
-        request_id = msg.reply.request_id if msg.reply else None
+            answer = self._control(workflow_id, msg.reply, now, "cancel", False,
+                                   f"{detail}; only a running workflow can be cancelled")
+            return self._refuse(state, request_id, answer)
         if state.cancel_requested or request_id in state.cancel_ids:  # the same request in a later run too
             return Decision(state, self._control(workflow_id, msg.reply, now, "cancel", True,
                                                  "cancellation already requested"), unchanged=True)
@@ -77,14 +81,16 @@ class ControlHandlers:
         if msg.retry_id in state.retry_ids:
             return Decision(state, self._control(workflow_id, msg.reply, now, "retry", True, "already retried"),
                             unchanged=True)
+        if msg.retry_id in state.refused_ids:
+            return self._refused_again(state, workflow_id, msg.reply, now, "retry")
         if state.blocked is not None or was_blocking_ending(state.error):
             return self._replay_again(state, workflow_id, msg, now)
         try:
             definition = self.registry.workflow(state.workflow_name)
             reopened, resent = lifecycle.reopen(state, msg.positions, definition, self.converter, self.topics, now)
         except (ControlRefusedError, DefinitionError) as exc:
-            return Decision(state, self._control(workflow_id, msg.reply, now, "retry", False, str(exc)),
-                            unchanged=True)
+            return self._refuse(state, msg.retry_id, self._control(workflow_id, msg.reply, now, "retry", False,
+                                                                   str(exc)))
         reopened = replace(reopened, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
         ack = self._control(workflow_id, msg.reply, now, "retry", True,
                             f"run {reopened.generation} resumes at step {len(reopened.commands) - 1}")
@@ -97,8 +103,8 @@ class ControlHandlers:
         try:
             again = lifecycle.replay_again(state)
         except ControlRefusedError as exc:
-            return Decision(state, self._control(workflow_id, msg.reply, now, "retry", False, str(exc)),
-                            unchanged=True)
+            return self._refuse(state, msg.retry_id, self._control(workflow_id, msg.reply, now, "retry", False,
+                                                                   str(exc)))
         again = replace(again, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
         decision = self._run(again, now, [])
         after = decision.state
@@ -116,20 +122,25 @@ class ControlHandlers:
         return Decision(state, [out.to_client(msg.reply, workflow_id, answer, now)], unchanged=True)
 
     def _on_update(self, state: State, workflow_id: str, msg: UpdateWorkflow, now: int) -> Result:
+        call_id = msg.call.update_id
+        if state is not None and call_id in state.refused_ids:
+            refused = ErrorInfo(queries.REJECTED, f"update {call_id!r} was refused before; it is not applied now "
+                                "(send a new update)", workflow_id=workflow_id)
+            return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
+                            unchanged=True)
         if state is None or state.status != status.RUNNING:
             why = f"no workflow {workflow_id!r}" if state is None else f"workflow {workflow_id!r} is {state.status}"
             refused = ErrorInfo(queries.REJECTED, f"{why}; only a running workflow takes updates",
                                 workflow_id=workflow_id)
-            return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
-                            unchanged=True)
+            return self._refuse(state, call_id, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused),
+                                                               now)])
         if state.blocked is not None:  # recorded now, it would be applied later although the client was told no
             blocked = state.blocked
             refused = ErrorInfo(queries.REJECTED, f"workflow {workflow_id!r} is blocked at step {blocked.position} "
                                 f"({blocked.reason.describe()}); the update was not applied: send it again once "
                                 "the run resumes", workflow_id=workflow_id)
-            return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
-                            unchanged=True)
-        call_id = msg.call.update_id
+            return self._refuse(state, call_id, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused),
+                                                               now)])
         recorded = any(a.update is not None and a.update.update_id == call_id for a in state.arrivals)
         if not recorded and call_id in state.update_ids:  # applied in an earlier run: its answer is gone
             refused = ErrorInfo(queries.REJECTED, f"update {call_id!r} was already applied, in an earlier run of "
@@ -147,9 +158,20 @@ class ControlHandlers:
                                                                   self.topics)
         answer = self._answer(msg, workflow_id, outcome, now)
         if outcome.error is not None and outcome.error.type == queries.REJECTED:
-            return Decision(state, [answer], unchanged=True)  # no handler for it: nothing is recorded
+            return self._refuse(state, call_id, [answer])  # no handler for it: only the refusal is recorded
         return Decision(decision.state, [answer, *decision.outgoing], unchanged=decision.unchanged,
                         errors=decision.errors)
+
+    def _refuse(self, state: State, request_id: str | None, answer: list[Outgoing]) -> Result:
+        """Refuse a request, and remember it so that a redelivered copy, later, is refused too."""
+        if state is None or request_id is None:
+            return Decision(state, answer, unchanged=True)
+        return Decision(refusing(state, request_id), answer)
+
+    def _refused_again(self, state: WorkflowState, workflow_id: str, reply: ReplyTo | None, now: int,
+                       action: str) -> Result:
+        detail = f"this {action} request was refused before; it is not applied now (send a new one)"
+        return Decision(state, self._control(workflow_id, reply, now, action, False, detail), unchanged=True)
 
     def _answer(self, msg: UpdateWorkflow, workflow_id: str, outcome: Arrival, now: int) -> Outgoing:
         return out.to_client(msg.reply, workflow_id, QueryAnswer(outcome.value, outcome.error), now)

@@ -60,7 +60,7 @@ from pulsarflow.messages import (
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
-from pulsarflow.messages.state import STATE_SCHEMA_VERSION
+from pulsarflow.messages.state import STATE_SCHEMA_VERSION, refusing
 from pulsarflow.sdk.context import ContinueAsNew
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
@@ -175,12 +175,17 @@ class WorkflowEngine(ControlHandlers):
         return self._on_outcome(state, msg.position, kind, now, error=timed_out)
 
     def _on_signal(self, state: State, workflow_id: str, msg: SendSignal, now: int) -> Result:
+        if state is not None and msg.signal_id in state.refused_ids:
+            reason = f"signal {msg.name!r} ({msg.signal_id}) was refused before; it is not delivered now"
+            return Decision(state, self._not_found(workflow_id, msg.reply, now, reason), unchanged=True)
         if state is None or state.status != status.RUNNING:
             reason = (f"no running workflow {workflow_id!r} to receive signal {msg.name!r}: check the id, or start "
                       "the workflow first" if state is None
                       else f"workflow {workflow_id!r} has finished ({state.status}), so signal {msg.name!r} was not "
                       "delivered; start a new run of it to send it signals")
-            return Decision(state, self._not_found(workflow_id, msg.reply, now, reason), unchanged=True)
+            answer = self._not_found(workflow_id, msg.reply, now, reason)
+            return Decision(state, answer, unchanged=True) if state is None else \
+                Decision(refusing(state, msg.signal_id), answer)
         ack = [out.to_client(msg.reply, workflow_id, SignalAccepted(msg.signal_id), now)] if msg.reply else []
         if msg.signal_id in state.signal_ids:
             return Decision(state, ack, unchanged=True)
@@ -301,7 +306,7 @@ class WorkflowEngine(ControlHandlers):
             started_at_ms=now, parent=state.parent, waiters=state.waiters, timeout_ms=state.timeout_ms,
             generation=state.generation + 1, runs=state.runs + 1, buffered_signals=tuple(replay.buffered),
             signal_ids=state.signal_ids[-MAX_RETRY_IDS:], retry_ids=state.retry_ids, tags=state.tags,
-            update_ids=state.update_ids, cancel_ids=state.cancel_ids,
+            update_ids=state.update_ids, cancel_ids=state.cancel_ids, refused_ids=state.refused_ids,
         )
         outgoing = outgoing + release(state, "it continued as new", self.topics, now, unsent_from)
         if state.timeout_ms is not None:  # the timeout applies to each run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages.common import ParentRef, ReplyTo
@@ -94,6 +94,17 @@ class WorkflowState:
     update_ids: tuple[str, ...] = ()
     cancel_ids: tuple[str, ...] = ()
     blocked: Blocked | None = None
+    refused_ids: tuple[str, ...] = ()  # requests refused lately: a redelivered copy stays refused
+
+
+MAX_REFUSED_IDS = 256
+
+
+def refusing(state: WorkflowState, request_id: str | None) -> WorkflowState:
+    """``state`` remembering that request ``request_id`` was refused (the latest ones are kept)."""
+    if request_id is None or request_id in state.refused_ids:
+        return state
+    return replace(state, refused_ids=(state.refused_ids + (request_id,))[-MAX_REFUSED_IDS:])
 
 
 def child_workflow_id(workflow_id: str, runs: int, position: int) -> str:

@@ -15,7 +15,6 @@ from pulsarflow.messages import (
     TaskCompleted,
     TimerFired,
     WorkflowEngineMessage,
-    WorkflowFailed,
 )
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
@@ -142,3 +141,20 @@ def test_engine_does_not_mutate_the_state_it_was_given() -> None:
     snapshot = replace(state)
     eng.handle(state, envelope(TaskCompleted(0, JSON.encode([6]), 1)), 2000)
     assert state == snapshot
+
+
+def test_a_refused_request_stays_refused_when_a_copy_is_redelivered_after_the_run_changed() -> None:
+    from pulsarflow.errors import ErrorInfo
+    from pulsarflow.messages import ControlAnswer, RetryWorkflow, TaskFailed
+
+    eng = engine()
+    state = start(eng).state
+    retry = envelope(RetryWorkflow("retry-1", reply=ReplyTo("t", "r9")))
+    refused = eng.handle(state, retry, 1500)  # the run is RUNNING: refused
+    assert not refused.outgoing[0].message.message.accepted and "retry-1" in refused.state.refused_ids
+    failed = eng.handle(refused.state, envelope(TaskFailed(0, ErrorInfo("ValueError", "no"))), 2000).state
+    assert failed.status == "FAILED"
+    again = eng.handle(failed, retry, 60_000)  # the same request, redelivered a minute later
+    answer = again.outgoing[0].message.message
+    assert isinstance(answer, ControlAnswer) and not answer.accepted and "refused before" in answer.detail
+    assert again.unchanged and failed.status == "FAILED"
