@@ -27,9 +27,10 @@ FUNCTIONS = [
 
 @pytest.fixture(scope="module")
 def client(pulsar_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with deployed_app(pulsar_admin, tmp_path_factory.mktemp("sem"), MODULES, FUNCTIONS, prefix="sem") as manifest:
-        with connected(manifest.topics, tuple(MODULES)) as shared:
-            yield shared
+    folder = tmp_path_factory.mktemp("sem")
+    with deployed_app(pulsar_admin, folder, MODULES, FUNCTIONS, prefix="sem") as manifest, \
+            connected(manifest.topics, tuple(MODULES)) as shared:
+        yield shared
 
 
 def test_signals_reach_a_heartbeat_loop_after_its_timer_won(client: Any) -> None:
