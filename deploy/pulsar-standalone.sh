@@ -29,6 +29,9 @@
 #   PULSAR_DATA_DIR       ZooKeeper and BookKeeper data (default $PULSAR_HOME_DIR/data);
 #                         kept across stop/start, deleted by reset
 #   PULSAR_MEM, PULSAR_GC JVM settings (defaults tuned for 2 cores below)
+#   PULSAR_BROKER_PORT, PULSAR_WEB_PORT, PULSAR_ZK_PORT, PULSAR_BOOKIE_PORT,
+#   PULSAR_STATE_PORT     ports (default 6650, 8080, 2181, 3181, 4181): a second
+#                         standalone next to the first needs its own PULSAR_HOME_DIR too
 set -euo pipefail
 
 # 4.0.14 (and 4.0.9-4.0.15) are not served by the Maven registry reachable
@@ -62,7 +65,12 @@ CONF_FILE="$RUN_DIR/standalone.conf"
 WORKER_CONF_FILE="$RUN_DIR/functions_worker.yml"
 LOG_FILE="$RUN_DIR/standalone.out"
 PID_FILE="$RUN_DIR/standalone.pid"
-WEB_URL="http://127.0.0.1:8080"
+BROKER_PORT="${PULSAR_BROKER_PORT:-6650}"
+WEB_PORT="${PULSAR_WEB_PORT:-8080}"
+ZK_PORT="${PULSAR_ZK_PORT:-2181}"
+BOOKIE_PORT="${PULSAR_BOOKIE_PORT:-3181}"
+STATE_PORT="${PULSAR_STATE_PORT:-4181}"
+WEB_URL="http://127.0.0.1:$WEB_PORT"
 
 log() { echo "[pulsar-standalone] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -188,6 +196,7 @@ set_conf() {
   if grep -q "^${key}=" "$file"; then
     sed -i "s|^${key}=.*|${key}=${value}|" "$file"
   else
+    [[ -z "$(tail -c 1 "$file")" ]] || echo >>"$file"  # the distribution's file ends without a newline
     echo "${key}=${value}" >>"$file"
   fi
 }
@@ -202,6 +211,8 @@ write_conf() {
     set_conf "$CONF_FILE" listeningInterface lo
   fi
   set_conf "$CONF_FILE" httpServerEnabled false
+  set_conf "$CONF_FILE" brokerServicePort "$BROKER_PORT"
+  set_conf "$CONF_FILE" webServicePort "$WEB_PORT"
   # Delayed delivery: check every 100 ms and never deliver early.
   set_conf "$CONF_FILE" delayedDeliveryTickTimeMillis 100
   set_conf "$CONF_FILE" isDelayedDeliveryDeliverAtTimeStrict true
@@ -222,6 +233,9 @@ write_conf() {
   # its next liveness check.)
   sed -e 's|^instanceLivenessCheckFreqMs:.*|instanceLivenessCheckFreqMs: 5000|' \
     -e 's|^workerHostname:.*|workerHostname: 127.0.0.1|' \
+    -e "s|^pulsarServiceUrl:.*|pulsarServiceUrl: pulsar://127.0.0.1:$BROKER_PORT|" \
+    -e "s|^pulsarWebServiceUrl:.*|pulsarWebServiceUrl: http://127.0.0.1:$WEB_PORT|" \
+    -e "s|^configurationMetadataStoreUrl:.*|configurationMetadataStoreUrl: zk:127.0.0.1:$ZK_PORT|" \
     "$DIST_DIR/conf/functions_worker.yml" >"$WORKER_CONF_FILE"
 }
 
@@ -256,7 +270,9 @@ open_listeners() {
     while read -r _ local_address _ state _ _ _ _ _ inode rest; do
       [[ "$state" == 0A && "$sockets" == *" $inode "* ]] || continue
       addr="${local_address%%:*}"
-      [[ "$addr" == 0100007F || "$addr" == 00000000000000000000000001000000 ]] && continue
+      case "$addr" in  # 127.0.0.1, ::1, ::ffff:127.0.0.1
+        0100007F | 00000000000000000000000001000000 | 0000000000000000FFFF00000100007F) continue ;;
+      esac
       echo "$((16#${local_address##*:}))"
     done <"$file"
   done | sort -un
@@ -267,8 +283,8 @@ warn_open_listeners() {
   open="$(open_listeners | tr '\n' ' ')"
   for port in $open; do
     case "$port" in
-      2181) log "note: ZooKeeper listens on all interfaces (port 2181; the standalone does not take a bind address for it)" ;;
-      4181) log "note: the table service listens on all interfaces (port 4181; the standalone does not take a bind address for it)" ;;
+      "$ZK_PORT") log "note: ZooKeeper listens on all interfaces (port $port; the standalone takes no bind address for it)" ;;
+      "$STATE_PORT") log "note: the table service listens on all interfaces (port $port; the standalone takes no bind address for it)" ;;
       *) log "WARNING: port $port listens on all interfaces" ;;
     esac
   done
@@ -292,7 +308,7 @@ wait_ready() {
     clusters="$(curl -s -m 5 "$WEB_URL/admin/v2/clusters" 2>/dev/null || true)"
     if [[ "$clusters" == *standalone* ]]; then
       state_ok=0; worker_ok=0; leader_ok=0
-      port_open 4181 && state_ok=1
+      port_open "$STATE_PORT" && state_ok=1
       [[ "$(http_code "$WEB_URL/admin/v2/worker/cluster")" == 200 ]] && worker_ok=1
       fn_code="$(http_code "$WEB_URL/admin/v3/functions/public/default")"
       # Function create/update/delete answer 503 "Leader not yet ready" until
@@ -306,7 +322,7 @@ wait_ready() {
     fi
     sleep 2
   done
-  log "not ready after ${PULSAR_READY_TIMEOUT}s: clusters='${clusters}' port4181=${state_ok}" \
+  log "not ready after ${PULSAR_READY_TIMEOUT}s: clusters='${clusters}' port${STATE_PORT}=${state_ok}" \
     "worker/cluster=${worker_ok} worker-leader=${leader_ok} functions-list=${fn_code:-none}"
   print_log_tail
   return 1
@@ -321,7 +337,7 @@ cmd_start() {
     return 0
   fi
   local port
-  for port in 6650 8080 2181 3181 4181; do
+  for port in "$BROKER_PORT" "$WEB_PORT" "$ZK_PORT" "$BOOKIE_PORT" "$STATE_PORT"; do
     if port_open "$port"; then
       die "port $port is already in use by another process; stop it first"
     fi
@@ -349,7 +365,8 @@ cmd_start() {
   # Data of the previous run is kept (reset deletes it). The directories are given
   # explicitly: the defaults are relative to the distribution.
   local args=(standalone --functions-worker-conf "$WORKER_CONF_FILE"
-    --zookeeper-dir "$DATA_DIR/zookeeper" --bookkeeper-dir "$DATA_DIR/bookkeeper")
+    --zookeeper-dir "$DATA_DIR/zookeeper" --bookkeeper-dir "$DATA_DIR/bookkeeper"
+    --zookeeper-port "$ZK_PORT" --bookkeeper-port "$BOOKIE_PORT" --stream-storage-port "$STATE_PORT")
   if [[ -d "$DATA_DIR/zookeeper" ]]; then
     log "starting Pulsar $PULSAR_VERSION on the data in $DATA_DIR (reset deletes it; log: $LOG_FILE)"
   else
@@ -361,7 +378,7 @@ cmd_start() {
   setsid "$DIST_DIR/bin/pulsar" "${args[@]}" >"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"
   if wait_ready; then
-    log "ready in $((SECONDS - t0))s (pid $(read_pid)): $WEB_URL, pulsar://127.0.0.1:6650, state bk://127.0.0.1:4181"
+    log "ready in $((SECONDS - t0))s (pid $(read_pid)): $WEB_URL, pulsar://127.0.0.1:$BROKER_PORT, state bk://127.0.0.1:$STATE_PORT"
     warn_open_listeners
   else
     log "start failed; stopping"
@@ -375,7 +392,7 @@ cmd_start() {
 our_pids() {
   local d cmd
   for d in /proc/[0-9]*; do
-    cmd="$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null || true)"
+    cmd="$( (tr '\0' ' ' <"$d/cmdline") 2>/dev/null || true)"
     if [[ "$cmd" == *"$DIST_DIR"* ]] && [[ "$cmd" == *java* || "$cmd" == *python_instance_main* ]]; then
       echo "${d#/proc/}"
     fi
@@ -428,7 +445,7 @@ cmd_status() {
     echo "clusters:        $(curl -s -m 5 "$WEB_URL/admin/v2/clusters" || echo unreachable)"
     echo "worker cluster:  $(curl -s -m 5 "$WEB_URL/admin/v2/worker/cluster" || echo unreachable)"
     echo "functions (public/default): $(curl -s -m 5 "$WEB_URL/admin/v3/functions/public/default" || echo unreachable)"
-    if port_open 4181; then echo "state storage:   port 4181 open"; else echo "state storage:   port 4181 closed"; fi
+    if port_open "$STATE_PORT"; then echo "state storage:   port $STATE_PORT open"; else echo "state storage:   port $STATE_PORT closed"; fi
     echo "data:            $DATA_DIR"
     echo "not on 127.0.0.1: $(open_listeners | tr '\n' ' ')"
     return 0

@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1, as /proc/net/tcp{,6} write them
-UNBINDABLE = {2181: "ZooKeeper", 4181: "table service"}  # the standalone takes no bind address for these
+# 127.0.0.1, ::1 and ::ffff:127.0.0.1 as /proc/net/tcp{,6} write them
+LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+# The standalone takes no bind address for these (deploy/pulsar-standalone.sh's ports).
+UNBINDABLE = {int(os.environ.get("PULSAR_ZK_PORT", "2181")): "ZooKeeper",
+              int(os.environ.get("PULSAR_STATE_PORT", "4181")): "table service"}
+BOOKIE_PORT = int(os.environ.get("PULSAR_BOOKIE_PORT", "3181"))
 
 
 def standalone_pids() -> list[int]:
@@ -23,6 +27,10 @@ def standalone_pids() -> list[int]:
         if dist in args and ("java" in args or "python_instance_main" in args):
             pids.append(int(entry.name))
     return pids
+
+
+def port_of(url: str) -> int:
+    return int(url.rstrip("/").rsplit(":", 1)[-1])
 
 
 def listening(pids: list[int]) -> dict[int, str]:

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import instance_pids, wait_for
-from tests.integration.listeners import UNBINDABLE, listening, open_ports, standalone_pids
+from tests.integration.conftest import ADMIN_URL, SERVICE_URL, instance_pids, wait_for
+from tests.integration.listeners import BOOKIE_PORT, UNBINDABLE, listening, open_ports, port_of, standalone_pids
 
 pytestmark = pytest.mark.pulsar
 
 
 def test_every_configurable_listener_is_on_loopback(deployment) -> None:  # type: ignore[no-untyped-def]
     manifest, _, _ = deployment
-    wait_for(lambda: instance_pids(manifest.functions[0].name), 60, "a function instance to run")
+    for spec in manifest.functions:
+        wait_for(lambda name=spec.name: instance_pids(name), 90, f"an instance of {spec.name} to run")
+    instances = [pid for spec in manifest.functions for pid in instance_pids(spec.name)]
+    wait_for(lambda: len(listening(instances)) >= 2 * len(instances), 60, "each instance to serve gRPC and metrics")
     pids = standalone_pids()
     ports = listening(pids)
-    assert {6650, 8080, 3181} <= set(ports), f"the standalone's listeners were not found: {ports}"
-    assert len(ports) > 5, "the function instances' gRPC and metrics ports were not found"
+    assert {port_of(SERVICE_URL), port_of(ADMIN_URL), BOOKIE_PORT} <= set(ports), f"not all found: {ports}"
     unexpected = {port: address for port, address in open_ports(pids).items() if port not in UNBINDABLE}
     assert unexpected == {}, (f"listening beyond 127.0.0.1: {sorted(unexpected)}; was the standalone started "
                               "by this deploy/pulsar-standalone.sh?")
