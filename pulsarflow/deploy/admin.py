@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pulsarflow.errors import BackendError
 
@@ -44,7 +45,8 @@ class PulsarAdmin:
         return self._call("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}/status").json()
 
     def function_state(self, tenant: str, namespace: str, name: str, key: str) -> dict[str, Any] | None:
-        response = self._call("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}/state/{key}",
+        """One key of a function's state (``stringValue``, ``version``...); None when absent."""
+        response = self._call("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}/state/{quote(key, safe='')}",
                               ok=(200, 404))
         return None if response.status_code == 404 else response.json()
 
@@ -76,7 +78,13 @@ class PulsarAdmin:
         self._call("POST", f"{path}/retention", json={"retentionTimeInMinutes": -1, "retentionSizeInMB": -1})
 
     def retention(self, topic: str) -> dict[str, Any]:
-        return self._call("GET", f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/retention").json()
+        """The topic's own retention policy; empty when it has none (the namespace's applies)."""
+        response = self._call("GET", f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/retention")
+        return response.json() if response.content.strip() else {}
+
+    def topic_exists(self, topic: str) -> bool:
+        path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/stats"
+        return self._call("GET", path, ok=(200, 404)).status_code == 200
 
     # -- plumbing -------------------------------------------------------------------------
 

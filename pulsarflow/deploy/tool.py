@@ -1,6 +1,8 @@
 """``pulsarflow deploy``: apply, delete and inspect the functions of a manifest.
 
-apply    check and upload the message schemas, package, create or update every function
+apply    replay the running workflows with the new code (refused when one diverges, see
+         pulsarflow.deploy.gate), check and upload the message schemas, package, create
+         or update every function
 delete   delete every function of the manifest
 status   print each function's status
 configs  write the pulsar-admin --function-config-file YAMLs only
@@ -10,16 +12,21 @@ schemas  check and upload the message schemas only
 from __future__ import annotations
 
 import json
+import sys
 import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from pulsarflow import evolution, schemas
 from pulsarflow.codec import Codec
+from pulsarflow.deploy import gate, package
 from pulsarflow.deploy import manifest as mf
-from pulsarflow.deploy import package
 from pulsarflow.deploy.admin import PulsarAdmin
-from pulsarflow.errors import BackendError, SchemaError
+from pulsarflow.deploy.live import Connection, LiveSource, live_source
+from pulsarflow.errors import BackendError, PulsarflowError, SchemaError
+from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
 COMPATIBILITY = "BACKWARD_TRANSITIVE"
@@ -112,8 +119,37 @@ def create_or_update(admin: PulsarAdmin, config: dict[str, Any], zipped: Path) -
     return "created"
 
 
-def run(action: str, manifest_path: Path, admin_url: str, out: Path) -> int:
+SourceFor = Callable[[mf.Manifest, Any, Connection], AbstractContextManager[LiveSource]]
+
+
+def replay_gate(admin: Any, manifest: mf.Manifest, options: gate.GateOptions, connection: Connection,
+                registry: Registry | None = None, source_for: SourceFor | None = None) -> bool:
+    """Replay the running workflows with the new code and print the report; whether the deploy may go on."""
+    if options.skip:
+        print("replay check skipped (--no-replay-check): running workflows were not replayed")
+        return True
+    try:
+        code = registry if registry is not None else gate.new_code(manifest.modules)
+        with (source_for or live_source)(manifest, admin, connection) as source:
+            report = gate.check_source(source, code, options.sample)
+    except PulsarflowError as exc:
+        if not options.force:
+            raise
+        print(f"replay check could not run: {exc}\ndeploying anyway (--force)")
+        return True
+    print("\n".join(report.lines()))
+    if report.ok or options.force:
+        print("deploying anyway (--force)" if not report.ok else "no running workflow diverges: deploying")
+        return True
+    print(f"error: nothing deployed: {len(report.diverging)} running workflow(s) diverge and "
+          f"{len(report.runs.unreadable)} could not be read; {gate.ADVICE}", file=sys.stderr)
+    return False
+
+
+def run(action: str, manifest_path: Path, admin_url: str, out: Path, options: gate.GateOptions | None = None,
+        connection: Connection | None = None, paths: Sequence[Path] | None = None) -> int:
     manifest = mf.load(manifest_path)
+    gate.import_path(paths if paths is not None else [manifest_path.parent])
     if action == "configs":
         for path in write_configs(manifest, out):
             print(f"wrote {path}")
@@ -123,6 +159,9 @@ def run(action: str, manifest_path: Path, admin_url: str, out: Path) -> int:
     if action == "schemas":
         lines = upload_schemas(admin, manifest, Codec())
     elif action == "apply":
+        if not replay_gate(admin, manifest, options or gate.GateOptions(),
+                           connection or Connection(admin_url=admin_url)):
+            return 1
         lines = apply(admin, manifest, out)
     elif action == "delete":
         lines = [f"{s.name}: {'deleted' if admin.delete_function(t.tenant, t.namespace, s.name) else 'absent'}"
