@@ -1,0 +1,77 @@
+"""A rolling upgrade on a real standalone: release 0.1.0 (its own library bundled in its
+function packages) runs workflows that sleep on a timer firing after the upgrade, wait for a
+signal, are in the middle of a task, and retry a failing task; the current code is deployed over
+it while they run; every workflow completes with the right result and nothing is dead-lettered."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.pulsar
+ROOT = Path(__file__).resolve().parents[2]
+UPGRADE = Path(__file__).resolve().parent / "upgrade"
+RELEASE_0_1_0 = "3017bb4c2cc280a96b0fc4cba548b4c1556271ee"  # tag v0.1.0
+
+
+def old_release(tmp: Path) -> Path:
+    """The sources of release 0.1.0, from this repository's history."""
+    target = tmp / "pulsarflow-0.1.0"
+    target.mkdir()
+    archive = subprocess.run(["git", "archive", RELEASE_0_1_0], cwd=ROOT, capture_output=True)
+    if archive.returncode != 0:
+        pytest.fail(f"release 0.1.0 ({RELEASE_0_1_0}) is not in this checkout's history: clone with full history "
+                    f"({archive.stderr.decode(errors='replace').strip()})")
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
+def step(library: Path, *args: str) -> dict[str, Any]:
+    """One driver step run with the pulsarflow of ``library`` (a source tree) first on the path."""
+    env = {**os.environ, "PYTHONPATH": f"{library}{os.pathsep}{UPGRADE}"}
+    done = subprocess.run([sys.executable, str(UPGRADE / "driver.py"), *args], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, f"driver {args[0]} with {library} failed:\n{done.stderr[-3000:]}"
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["library"] == str(library / "pulsarflow"), f"{args[0]} ran the wrong library: {answer['library']}"
+    return answer
+
+
+def dead_letters(admin: Any, app: str) -> int:
+    """Messages ever published to the app's dead-letter topic (0 when it does not exist)."""
+    from pulsarflow.topics import Topics
+
+    topic = Topics(app=app).dead_letters
+    response = admin.http.get(f"{admin.url}/admin/v2/persistent/{topic.split('://', 1)[1]}/stats", timeout=30)
+    return 0 if response.status_code == 404 else int(response.json().get("msgInCounter", 0))
+
+
+def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_release_0_1_0(
+        pulsar_admin: Any, tmp_path: Path) -> None:
+    old = old_release(tmp_path)
+    app = f"up{uuid.uuid4().hex[:6]}"
+    try:
+        step(old, "deploy", app, str(tmp_path / "old-deploy"))
+        ids = step(old, "start", app, str(tmp_path))["ids"]
+        wait_for(lambda: (tmp_path / "slow").exists(), 120, "the slow task to start under 0.1.0")
+        wait_for(lambda: (tmp_path / "retries").exists(), 120, "the first, failing attempt under 0.1.0")
+        step(ROOT, "deploy", app, str(tmp_path / "new-deploy"))
+        step(ROOT, "signal", app, ids["waiter"])
+        results = step(ROOT, "results", app, *ids.values())["results"]
+        assert results == {ids["sleeper"]: "slept", ids["waiter"]: "got after the upgrade",
+                           ids["mid_task"]: "slow done", ids["retrying"]: "ok after 2"}
+        assert dead_letters(pulsar_admin, app) == 0
+    finally:
+        for engine in ("workflow-engine", "tag-engine", "executor-default"):
+            with contextlib.suppress(Exception):  # best effort: it may not have been created
+                pulsar_admin.delete_function("public", "default", f"{app}-{engine}")
