@@ -50,8 +50,9 @@ class GateReport:
         return not self.diverging and not self.runs.unreadable
 
     def lines(self) -> list[str]:
-        out = [f"{r.describe()}{self._blocked_note(r.workflow_id)}" for r in self.diverging]
-        out += [f"UNREAD   {wid}: {why}" for wid, why in self.runs.unreadable]
+        diverging = sorted(self.diverging, key=lambda r: r.workflow_id)
+        out = [f"{r.describe()}{self._blocked_note(r.workflow_id)}" for r in diverging]
+        out += [f"UNREAD   {wid}: {why}" for wid, why in sorted(self.runs.unreadable)]
         out += [f"note: {note}" for note in self.runs.notes]
         return [*out, self.summary()]
 
