@@ -62,6 +62,14 @@ class Codec:
         fastavro.schemaless_writer(buf, self._schema(name), self._writer(name)(obj))
         return buf.getvalue()
 
+    def encode_legacy(self, obj: Any) -> bytes:
+        """The record as release 0.1.0 wrote it (its schema, no identity), for readers of that release."""
+        name = f"{NAMESPACE}.{type(obj).__name__}"
+        if not (self.folder / "history" / BASELINE_RELEASE).is_dir():
+            return self.encode(obj)
+        baseline = self._release_codec(BASELINE_RELEASE)
+        return baseline.encode(obj)[HEADER_SIZE:] if name in baseline.named else self.encode(obj)
+
     def fingerprint(self, name: str) -> bytes:
         """CRC-64-AVRO fingerprint of a record's schema (little-endian, as single-object encoding wants)."""
         full = self._fullname(name)

@@ -59,7 +59,7 @@ def tag_buckets(tag: str) -> list[str]:
 def to_client(reply: ReplyTo, workflow_id: str, message: Any, now: int) -> Outgoing:
     message_id = f"{workflow_id}:{type(message).__name__}:{reply.request_id}"
     envelope = ClientMessage(message_id, workflow_id, reply.request_id, now, message)
-    return Outgoing(reply.topic, reply.request_id, envelope)
+    return Outgoing(reply.topic, reply.request_id, envelope, legacy=not reply.identity)
 
 
 def to_executor(topics: Topics, task: ExecuteTask, now: int, deliver_at_ms: int | None = None) -> Outgoing:

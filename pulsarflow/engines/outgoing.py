@@ -18,6 +18,7 @@ class Outgoing:
     key: str
     message: Any
     deliver_at_ms: int | None = None
+    legacy: bool = False  # for a client of release 0.1.0: encoded as that release reads it
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ class RetrySpec:
 class ReplyTo:
     topic: str
     request_id: str
+    identity: bool = False  # set by clients that read writer identities (0.1.0 clients do not)
 
 
 @dataclass(frozen=True, slots=True)

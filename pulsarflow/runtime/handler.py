@@ -162,7 +162,7 @@ class MessageHandler:
         _warn_on_long_history(state, decision.state)
         sends, refused = [], []
         for o in decision.outgoing:
-            payload = self.codec.encode(o.message)
+            payload = self.codec.encode_legacy(o.message) if o.legacy else self.codec.encode(o.message)
             try:
                 self.admission.check_output(o.topic, o.key, payload)
             except TopicRefusedError as exc:

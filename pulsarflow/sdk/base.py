@@ -104,7 +104,7 @@ class ClientBase:
         return defn
 
     def _reply_to(self) -> ReplyTo:
-        return ReplyTo(self.topic, uuid.uuid4().hex)
+        return ReplyTo(self.topic, uuid.uuid4().hex, identity=True)
 
     def _send(self, workflow_id: str, message: Any) -> None:
         check_id("workflow id", workflow_id)

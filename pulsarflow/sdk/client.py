@@ -80,7 +80,7 @@ class Client(TagRequests):
         except SerializationError as exc:
             raise SerializationError(f"arguments of workflow {name!r} cannot be serialized: {exc}") from exc
         workflow_id = uuid.uuid4().hex if id is None else id  # an empty id is refused, not replaced
-        reply = ReplyTo(self.topic, request_id) if request_id else self._reply_to()
+        reply = ReplyTo(self.topic, request_id, identity=True) if request_id else self._reply_to()
         timeout_ms = to_ms(timeout) if timeout is not None else (defn.timeout_ms if defn else None)
         start = StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms, tags=tags)
         if custom_id is not None:

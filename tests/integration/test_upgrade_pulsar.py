@@ -1,7 +1,8 @@
 """A rolling upgrade on a real standalone: release 0.1.0 (its own library bundled in its
 function packages) runs workflows that sleep on a timer firing after the upgrade, wait for a
 signal, are in the middle of a task, and retry a failing task; the current code is deployed over
-it while they run; every workflow completes with the right result and nothing is dead-lettered."""
+it while they run; every workflow completes with the right result, a client of 0.1.0 still gets
+its answers from the new engines, and nothing is dead-lettered."""
 
 from __future__ import annotations
 
@@ -70,6 +71,8 @@ def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_release_0
         results = step(ROOT, "results", app, *ids.values())["results"]
         assert results == {ids["sleeper"]: "slept", ids["waiter"]: "got after the upgrade",
                            ids["mid_task"]: "slow done", ids["retrying"]: "ok after 2"}
+        # a client of the old release talks to the new engines: they answer as 0.1.0 reads
+        assert step(old, "roundtrip", app, "old-client")["result"] == "slept"
         assert dead_letters(pulsar_admin, app) == 0
     finally:
         for engine in ("workflow-engine", "tag-engine", "executor-default"):

@@ -71,3 +71,17 @@ def test_each_engine_checks_its_own_state_layout_version() -> None:
 
     assert WorkflowEngine.state_version == STATE_SCHEMA_VERSION == 2  # blocked runs, signals as events
     assert TagEngine.state_version == TAG_STATE_SCHEMA_VERSION == 1  # unchanged since 0.1.0
+
+
+def test_an_answer_to_a_client_of_release_0_1_0_is_written_as_that_release_reads_it() -> None:
+    from pulsarflow.engines import messages_out as out
+    from pulsarflow.messages import ClientMessage, ReplyTo, WorkflowCompleted
+
+    old_request = BASELINE.encode(ReplyTo("persistent://public/default/pulsarflow-client-x", "r1"))
+    reply = CURRENT.decode(ReplyTo, old_request[HEADER_SIZE:])
+    assert reply.identity is False  # an 0.1.0 client says nothing: it reads no identities
+    answer = out.to_client(reply, "w1", WorkflowCompleted(b'["done"]'), 5)
+    assert answer.legacy
+    written = CURRENT.encode_legacy(answer.message)
+    assert written[:2] != MARKER and BASELINE.decode(ClientMessage, written, writer=BASELINE) == answer.message
+    assert not out.to_client(ReplyTo("t", "r2", identity=True), "w1", WorkflowCompleted(b"1"), 5).legacy

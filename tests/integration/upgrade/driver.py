@@ -1,6 +1,6 @@
 """Runs one step of the rolling-upgrade test with whichever pulsarflow is first on the path.
 
-    python driver.py deploy APP OUT | start APP FOLDER | signal APP ID | results APP IDS...
+    python driver.py deploy APP OUT | start APP FOLDER | signal APP ID | results APP IDS... | roundtrip APP TAG
 
 Only uses what release 0.1.0 and the current release both have. Prints JSON.
 """
@@ -58,6 +58,9 @@ def main(argv: list[str]) -> None:
             c.start(flows.mid_task, str(folder / "slow"), 12.0, id=ids["mid_task"])
             c.start(flows.retrying, str(folder / "retries"), id=ids["retrying"])
             print(json.dumps({"library": where, "ids": ids}))
+        elif action == "roundtrip":  # start a workflow and wait for its result
+            handle = c.start(flows.sleeper, 1.0, id=f"{app}-roundtrip-{argv[2]}")
+            print(json.dumps({"library": where, "result": handle.result(timeout=120)}))
         elif action == "signal":
             c.signal(argv[2], "go", "after the upgrade", timeout=60)
             print(json.dumps({"library": where}))
