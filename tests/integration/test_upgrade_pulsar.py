@@ -37,9 +37,9 @@ def old_release(tmp: Path) -> Path:
     return target
 
 
-def step(library: Path, *args: str) -> dict[str, Any]:
+def step(library: Path, *args: str, state: str = "function") -> dict[str, Any]:
     """One driver step run with the pulsarflow of ``library`` (a source tree) first on the path."""
-    env = {**os.environ, "PYTHONPATH": f"{library}{os.pathsep}{UPGRADE}"}
+    env = {**os.environ, "PYTHONPATH": f"{library}{os.pathsep}{UPGRADE}", "UPGRADE_STATE": state}
     done = subprocess.run([sys.executable, str(UPGRADE / "driver.py"), *args], env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, f"driver {args[0]} with {library} failed:\n{done.stderr[-3000:]}"
@@ -57,22 +57,27 @@ def dead_letters(admin: Any, app: str) -> int:
     return 0 if response.status_code == 404 else int(response.json().get("msgInCounter", 0))
 
 
+@pytest.mark.parametrize("state", ["function", "redis"])
 def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_release_0_1_0(
-        pulsar_admin: Any, tmp_path: Path) -> None:
+        pulsar_admin: Any, tmp_path: Path, state: str) -> None:
+    if state == "redis" and not os.environ.get("REDIS_URL"):
+        if os.environ.get("CI"):
+            pytest.fail("REDIS_URL is not set: .ci/run starts redis-server and sets it")
+        pytest.skip("REDIS_URL is not set")
     old = old_release(tmp_path)
     app = f"up{uuid.uuid4().hex[:6]}"
     try:
-        step(old, "deploy", app, str(tmp_path / "old-deploy"))
-        ids = step(old, "start", app, str(tmp_path))["ids"]
+        step(old, "deploy", app, str(tmp_path / "old-deploy"), state=state)
+        ids = step(old, "start", app, str(tmp_path), state=state)["ids"]
         wait_for(lambda: (tmp_path / "slow").exists(), 120, "the slow task to start under 0.1.0")
         wait_for(lambda: (tmp_path / "retries").exists(), 120, "the first, failing attempt under 0.1.0")
-        step(ROOT, "deploy", app, str(tmp_path / "new-deploy"))
-        step(ROOT, "signal", app, ids["waiter"])
-        results = step(ROOT, "results", app, *ids.values())["results"]
+        step(ROOT, "deploy", app, str(tmp_path / "new-deploy"), state=state)
+        step(ROOT, "signal", app, ids["waiter"], state=state)
+        results = step(ROOT, "results", app, *ids.values(), state=state)["results"]
         assert results == {ids["sleeper"]: "slept", ids["waiter"]: "got after the upgrade",
                            ids["mid_task"]: "slow done", ids["retrying"]: "ok after 2"}
         # a client of the old release talks to the new engines: they answer as 0.1.0 reads
-        assert step(old, "roundtrip", app, "old-client")["result"] == "slept"
+        assert step(old, "roundtrip", app, "old-client", state=state)["result"] == "slept"
         assert dead_letters(pulsar_admin, app) == 0
     finally:
         for engine in ("workflow-engine", "tag-engine", "executor-default"):

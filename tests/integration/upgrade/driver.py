@@ -2,7 +2,8 @@
 
     python driver.py deploy APP OUT | start APP FOLDER | signal APP ID | results APP IDS... | roundtrip APP TAG
 
-Only uses what release 0.1.0 and the current release both have. Prints JSON.
+Only uses what release 0.1.0 and the current release both have. Prints JSON. The workflow
+engine keeps its state in Pulsar function state, or in Redis with UPGRADE_STATE=redis.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ MODULE = "upgrade_flows"
 def manifest(app: str):  # type: ignore[no-untyped-def]
     from pulsarflow.deploy import manifest as mf
 
-    return mf.parse({"app": app, "modules": [MODULE], "bundle_library": True, "functions": [
+    state = {"state": "redis", "redis_url": os.environ["REDIS_URL"]} if os.environ.get("UPGRADE_STATE") == "redis" \
+        else {"state": "function"}
+    return mf.parse({"app": app, "modules": [MODULE], "bundle_library": True, **state, "functions": [
         {"name": f"{app}-workflow-engine", "engine": "workflow"},
         {"name": f"{app}-tag-engine", "engine": "tag"},
         {"name": f"{app}-executor-default", "engine": "executor", "service": "default"},
