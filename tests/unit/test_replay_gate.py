@@ -307,3 +307,43 @@ def test_replay_check_live_runs_the_gate_without_deploying(deployed: dict[str, A
     assert "0 diverging" in capsys.readouterr().out
     assert cli(["replay", "check", "--live", "--manifest", str(manifest), "some/dir"]) == 2
     assert "drop the paths" in capsys.readouterr().err
+
+
+# -- function state through the admin REST API -------------------------------------------
+
+
+class FakeStateAdmin:
+    """The admin REST API's state answers over a dict of raw function state (key -> text)."""
+
+    table: dict[str, str] = {}
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def function_state(self, tenant: str, namespace: str, name: str, key: str) -> dict[str, Any] | None:
+        if key == "renamed":
+            return {"key": "other", "stringValue": "1:AAAA", "version": 1}
+        text = self.table.get(key)
+        return None if text is None else {"key": key, "stringValue": text, "version": 1}
+
+
+def test_function_state_is_read_through_the_admin_api_and_large_states_are_reported(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pulsarflow.storage.function_state import CHUNK_BYTES, FunctionStateStore
+
+    env = waiting_runs(count=1, done=0)
+    stored = env.store.get("wait-0")
+    assert stored is not None
+    big = replace(Codec().decode(WorkflowState, stored.value), workflow_id="big", input=b"x" * (CHUNK_BYTES + 10))
+    writer = FunctionStateStore(type("Table", (), {"put_state": FakeStateAdmin.table.__setitem__})())
+    writer.put("wait-0", stored.value, 0)
+    writer.put("big", Codec().encode(big), 0)
+    monkeypatch.setattr(live, "PulsarAdmin", FakeStateAdmin)
+    store = FunctionStateStore(live.AdminStateContext("http://admin", "public", "default", "shop-workflow-engine"))
+    runs = collect(ListedIndex(("wait-0", "big", "renamed", "..", "absent")), store)
+    assert [s.workflow_id for s in runs.states] == ["wait-0"]
+    why = dict(runs.unreadable)
+    assert sorted(why) == ["..", "big", "renamed"]
+    assert "over 512 KiB" in why["big"] and "HTTP 400" in why["big"]
+    assert "cannot address the key '..'" in why[".."]
+    assert "something else than its text value (key 'other'" in why["renamed"]
