@@ -13,7 +13,6 @@ recorded before these checks existed; it is not sent (the caller dead-letters it
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +24,6 @@ from pulsarflow.topics import Topics
 
 # The part of a topic name after the app's prefix: characters Pulsar allows in a topic's local name.
 NAME_PART = re.compile(r"[A-Za-z0-9_.=:%-]{1,200}")
-MAX_DEPTH = 4  # replies sit at most this deep in a message (StartByCustomId.start.reply)
 
 
 class Admission:
@@ -67,15 +65,14 @@ def _has_part(topic: str, prefix: str) -> bool:
     return topic.startswith(prefix) and NAME_PART.fullmatch(topic, len(prefix)) is not None
 
 
-def replies(value: Any, depth: int = 0) -> Iterator[ReplyTo]:
-    """Every ReplyTo inside a message (its fields, their fields, tuples of them)."""
-    if isinstance(value, ReplyTo):
-        yield value
-    elif isinstance(value, tuple) and depth < MAX_DEPTH:
-        for item in value:
-            yield from replies(item, depth + 1)
-    elif dataclasses.is_dataclass(value) and depth < MAX_DEPTH:
-        for f in dataclasses.fields(value):
-            field_value = getattr(value, f.name)
-            if field_value is not None and not isinstance(field_value, (str, bytes, int, float)):
-                yield from replies(field_value, depth + 1)
+def replies(envelope: Any) -> Iterator[ReplyTo]:
+    """Every ReplyTo a message carries: its ``reply``, and that of the start a StartByCustomId makes.
+
+    These are the only places the schemas put one in an engine's input
+    (``tests/unit/test_limits_and_topics.py`` checks it against schemas/).
+    """
+    message = getattr(envelope, "message", None)
+    for holder in (message, getattr(message, "start", None)):
+        reply = getattr(holder, "reply", None)
+        if isinstance(reply, ReplyTo):
+            yield reply

@@ -169,3 +169,25 @@ def test_a_decision_with_a_message_over_the_limit_sends_nothing_and_its_input_is
     letter = CODEC.decode(DeadLetter, delivery.payload)
     assert delivery.topic == topics.dead_letters and letter.kind == deadletters.REFUSED
     assert "bytes encoded; the broker accepts 262,144 bytes per message" in letter.reason
+
+
+def test_the_reply_check_covers_every_place_the_schemas_put_a_reply_topic() -> None:
+    """Every path from an engine's input envelope to a ReplyTo is one ``admission.replies`` reads."""
+
+    def paths(schema: Any, trail: tuple[str, ...], seen: frozenset[str]) -> list[tuple[str, ...]]:
+        if isinstance(schema, list):
+            return [p for branch in schema for p in paths(branch, trail, seen)]
+        if isinstance(schema, str) and schema.startswith("pulsarflow."):
+            schema = CODEC.schema_json(schema)
+        if not isinstance(schema, dict) or schema.get("type") != "record":
+            return []
+        if schema["name"] == "pulsarflow.ReplyTo":
+            return [trail]
+        if schema["name"] in seen:
+            return []
+        inner = seen | {schema["name"]}
+        return [p for f in schema["fields"] for p in paths(f["type"], (*trail, f["name"]), inner)]
+
+    found = {p for name in ("WorkflowEngineMessage", "TagEngineMessage", "TaskExecutorMessage")
+             for p in paths(CODEC.schema_json(name), (), frozenset())}
+    assert found == {("message", "reply"), ("message", "start", "reply")}
