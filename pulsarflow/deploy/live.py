@@ -30,7 +30,8 @@ class Connection:
 
     admin_url: str = "http://127.0.0.1:8080"
     service_url: str = "pulsar://127.0.0.1:6650"
-    redis_url: str | None = None  # instead of the manifest's (needed when it names a secret)
+    # Instead of the manifest's (needed when it names a secret); it may hold a password.
+    redis_url: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -90,12 +91,14 @@ def live_source(manifest: mf.Manifest, admin: PulsarAdmin, connection: Connectio
 
 
 def _redis_source(manifest: mf.Manifest, connection: Connection, closing: ExitStack) -> LiveSource:
-    from pulsarflow.storage.redis import RedisStateStore, key_prefix
+    from pulsarflow.storage.redis import RedisStateStore, key_prefix, redact
 
     url = connection.redis_url or manifest.redis_url
     if not url:
+        # Some secrets providers take the value itself as the secret's name: never print a password.
+        secret = redact(str(manifest.redis_url_secret))
         raise DefinitionError(
-            f"state: redis keeps the Redis URL in the function secret {manifest.redis_url_secret!r}, which the "
+            f"state: redis keeps the Redis URL in the function secret {secret!r}, which the "
             "deploy tool cannot read; pass --redis-url (or set PULSARFLOW_REDIS_URL) so that the running "
             "workflows can be replayed, or skip that check with --no-replay-check")
     store = RedisStateStore.from_url(url, prefix=key_prefix(manifest.topics, "workflow"))

@@ -347,3 +347,12 @@ def test_function_state_is_read_through_the_admin_api_and_large_states_are_repor
     assert "over 512 KiB" in why["big"] and "HTTP 400" in why["big"]
     assert "cannot address the key '..'" in why[".."]
     assert "something else than its text value (key 'other'" in why["renamed"]
+
+
+def test_a_redis_password_is_never_printed() -> None:
+    manifest = manifest_of(state="redis", redis_url_secret="redis://app:hunter2@cache:6379/0")
+    with pytest.raises(DefinitionError) as refused, \
+            live.live_source(manifest, FakeAdmin(), live.Connection()):  # type: ignore[arg-type]
+        pass
+    assert "hunter2" not in str(refused.value) and "app:***@cache" in str(refused.value)
+    assert "hunter2" not in repr(live.Connection(redis_url="redis://app:hunter2@cache:6379/0"))
