@@ -1,7 +1,8 @@
 """The embedded runtime: every engine and executor in one process, on in-memory backends.
 
 The engines, codec and ``MessageHandler`` are the ones that run inside Pulsar; only the
-transport and the state store are in memory. Every message is Avro-encoded on send and
+transport and the state store are in memory (or both in Redis, which makes the runtime
+durable: see ``transport/choice.py``). Every message is Avro-encoded on send and
 decoded on receipt. The loop is single-threaded and driven by whoever waits: a client's
 ``result()`` runs it until the answer arrives, sleeping until the next timer when idle (on a
 virtual clock: moving to it at once), and ``run_until_idle()`` runs what is due now.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from pulsarflow.converter import JsonConverter, PayloadConverter
 from pulsarflow.engines.outgoing import Decision
 from pulsarflow.engines.tag import TagEngine
 from pulsarflow.engines.workflow import WorkflowEngine
-from pulsarflow.errors import BackendError, WorkflowBlockedError
+from pulsarflow.errors import BackendError, PartialBatchError, WorkflowBlockedError
 from pulsarflow.events import EventSink, Observer
 from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.events.metrics import Metrics
@@ -35,7 +36,8 @@ from pulsarflow.sdk.registry import Registry
 from pulsarflow.storage import StateStore
 from pulsarflow.storage.memory import InMemoryStateStore
 from pulsarflow.topics import Topics
-from pulsarflow.transport.memory import InMemoryTransport
+from pulsarflow.transport.choice import TransportOption, queue_for
+from pulsarflow.transport.queue import Delivered
 
 log = logging.getLogger("pulsarflow.embedded")
 BACKEND_RETRY_MS = 1_000  # a message whose backend was unreachable comes back after this delay
@@ -69,6 +71,10 @@ class EmbeddedEnvironment:
     With ``fail_fast``, a run that blocks (its code raised an unexpected error or no longer
     matches its history) also raises ``WorkflowBlockedError`` at once, unless
     ``raise_on_blocked=False`` (to test how blocked runs behave).
+
+    ``transport`` picks the queue (``transport/choice.py``): by default durable in Redis when
+    ``store`` is a ``RedisStateStore`` (a second process resumes what a killed one left), in
+    memory otherwise; ``"memory"`` or ``"redis"`` to choose, or a queue transport object.
     """
 
     def __init__(self, *items: Any, clock: Clock | None = None, store: StateStore | None = None,
@@ -76,14 +82,14 @@ class EmbeddedEnvironment:
                  converter: PayloadConverter | None = None, topics: Topics | None = None,
                  fail_fast: bool = False, duplicate_messages: bool = False,
                  events: EventSink | bool | None = None, metrics: Metrics | None = None,
-                 raise_on_blocked: bool = True) -> None:
+                 raise_on_blocked: bool = True, transport: TransportOption = None) -> None:
         self.clock = clock or SystemClock()
         self.codec = Codec()
         self.converter = converter or JsonConverter()
         self.topics = topics or Topics()
         self.registry = Registry(items)
         self.store = store if store is not None else InMemoryStateStore()
-        self.transport = InMemoryTransport(self.clock, duplicate=duplicate_messages)
+        self.transport = queue_for(transport, self.store, self.clock, self.topics, duplicate_messages)
         self.fail_fast = fail_fast
         self.dead_letters: list[DeadLetter] = []
         self.processed = 0
@@ -119,7 +125,7 @@ class EmbeddedEnvironment:
         if delivery is None:
             return False
         self.processed += 1
-        self._deliver(delivery.topic, delivery.key, delivery.payload, self._route(delivery.topic))
+        self._deliver(delivery, self._route(delivery.topic))
         if self._alarm is not None:
             self._alarm.check()
         return True
@@ -138,27 +144,58 @@ class EmbeddedEnvironment:
             engine = self._engine_for(topic)
             if engine is None or len(group) == 1:
                 for d in group:
-                    self._deliver(d.topic, d.key, d.payload, self._route(topic))
+                    self._deliver(d, self._route(topic))
                 continue
-            try:
-                BatchHandler(engine).handle_batch([(d.topic, d.payload) for d in group])
-            except Exception:
-                if self.fail_fast:
-                    raise
-                for d in group:  # the batch is not acknowledged: each message comes back, alone
-                    self.transport.send(d.topic, d.key, d.payload, self.clock.now_ms() + BACKEND_RETRY_MS)
+            self._deliver_batch(engine, group)
         if self._alarm is not None:
             self._alarm.check()
         return True
 
-    def _deliver(self, topic: str, key: str, payload: bytes, route: Callable[[str, bytes], None]) -> None:
+    def _deliver_batch(self, engine: MessageHandler, group: list[Delivered]) -> None:
+        """Handle one engine's messages as a batch, then settle each: those that met an outage come back."""
         try:
-            route(topic, payload)
-        except BackendError as exc:  # the store or broker is down: keep the message and try it again later
-            log.error("handler for %s could not reach a backend, retrying in %d ms: %s", topic, BACKEND_RETRY_MS, exc)
-            self.transport.send(topic, key, payload, self.clock.now_ms() + BACKEND_RETRY_MS)
+            BatchHandler(engine).handle_batch([(d.topic, d.payload) for d in group])
+        except Exception as exc:
+            # The batch names the messages to deliver again; after any other failure all come back, alone.
+            again = exc.pending if isinstance(exc, PartialBatchError) else () if self.fail_fast else range(len(group))
+            self._settle(group, again)
             if self.fail_fast:
                 raise
+            return
+        self._settle(group, ())
+
+    def _settle(self, group: list[Delivered], again: Collection[int]) -> None:
+        for i, d in enumerate(group):
+            if i in again:
+                self.transport.requeue(d, self.clock.now_ms() + BACKEND_RETRY_MS)
+            else:
+                self.transport.ack(d)
+
+    def _deliver(self, delivery: Delivered, route: Callable[[str, bytes], None]) -> None:
+        """Handle one message, then settle it: acknowledged, or put back for later when a backend was down.
+
+        A KeyboardInterrupt (or any BaseException) leaves it unsettled: a durable queue hands it
+        out again to the next process, as after a kill.
+        """
+        try:
+            self._handle(delivery.topic, delivery.payload, route)
+        except BackendError as exc:  # the store or broker is down: keep the message and try it again later
+            log.error("handler for %s could not reach a backend, retrying in %d ms: %s", delivery.topic,
+                      BACKEND_RETRY_MS, exc)
+            self.transport.requeue(delivery, self.clock.now_ms() + BACKEND_RETRY_MS)
+            if self.fail_fast:
+                raise
+            return
+        except Exception:  # fail_fast: the caller hears of it; the message is not handed out again
+            self.transport.ack(delivery)
+            raise
+        self.transport.ack(delivery)
+
+    def _handle(self, topic: str, payload: bytes, route: Callable[[str, bytes], None]) -> None:
+        try:
+            route(topic, payload)
+        except BackendError:
+            raise
         except Exception as exc:
             if self.fail_fast:
                 raise
@@ -187,6 +224,7 @@ class EmbeddedEnvironment:
                 stuck = True
                 break
             self.clock.sleep_until(self._wake_at(due, timer))
+        self.transport.flush()  # acknowledgements a durable queue keeps for its next round trip
         finished = done()
         return WaitEnd(finished, stuck and not finished, timeout_s, timer.elapsed_s(),
                        (self.clock.now_ms() - started_ms) / 1000, isinstance(self.clock, VirtualClock))
@@ -208,10 +246,13 @@ class EmbeddedEnvironment:
         start = self.processed
         while self.processed - start < max_messages and self.step():
             pass
+        self.transport.flush()  # acknowledgements a durable queue keeps for its next round trip
         return self.processed - start
 
     def close(self) -> None:
+        """Stop the executor's threads and close the queue (a durable one lets another process take over)."""
         self._executor.close()
+        self.transport.close()
 
     # -- internals ------------------------------------------------------------------------
 
@@ -307,6 +348,7 @@ class _EmbeddedConnection:
 
     def send(self, topic: str, key: str, payload: bytes) -> None:
         self.env.transport.send(topic, key, payload)
+        self.env.transport.flush()  # in a durable queue once this returns
 
     def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None:
         self.env._listeners[topic] = on_message

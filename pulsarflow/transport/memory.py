@@ -1,4 +1,4 @@
-"""In-memory transport: one FIFO of ready messages and a heap of delayed ones."""
+"""In-memory transport: one FIFO of ready messages and a heap of delayed ones (gone with the process)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections import deque
 from typing import NamedTuple
 
 from pulsarflow.clock import Clock
+from pulsarflow.transport.queue import Delivered
 
 
 class Delivery(NamedTuple):
@@ -45,8 +46,17 @@ class InMemoryTransport:
             self._ready.append(heapq.heappop(self._delayed)[2])
         return self._ready.popleft() if self._ready else None
 
+    def ack(self, delivery: Delivered) -> None:
+        """Nothing to do: a message polled has left the queue already."""
+
+    def requeue(self, delivery: Delivered, deliver_at_ms: int) -> None:
+        self.send(delivery.topic, delivery.key, delivery.payload, deliver_at_ms)
+
     def next_due_ms(self) -> int | None:
         return self._delayed[0][0] if self._delayed else None
 
     def pending(self) -> int:
         return len(self._ready) + len(self._delayed)
+
+    def close(self) -> None:
+        """Nothing to release: what is still queued is dropped with this object."""

@@ -1,0 +1,135 @@
+"""The embedded queue's contract (``transport/queue.py``) as plain checks over any ``QueueTransport``.
+
+tests/contract/test_transport.py runs every check over the in-memory queue and the Redis
+one. A check gets a ``Subject``: a way to make an empty queue on a virtual clock, so
+that delays pass at once; it raises AssertionError when the queue breaks the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pulsarflow.clock import VirtualClock
+from pulsarflow.transport.queue import Delivered, QueueTransport
+
+TOPIC, OTHER = "persistent://public/default/contract-a", "persistent://public/default/contract-b"
+
+
+@dataclass
+class Subject:
+    """``make(clock, duplicate)`` returns an empty queue; every queue made is closed by ``cleanup``."""
+
+    make: Callable[[VirtualClock, bool], QueueTransport]
+    clock: VirtualClock = field(default_factory=VirtualClock)
+    made: list[QueueTransport] = field(default_factory=list)
+
+    def queue(self, duplicate: bool = False) -> QueueTransport:
+        queue = self.make(self.clock, duplicate)
+        self.made.append(queue)
+        return queue
+
+    def cleanup(self) -> None:
+        for queue in self.made:
+            queue.close()
+
+
+def drain(queue: QueueTransport) -> list[Delivered]:
+    """Every message due now, each acknowledged once handed out."""
+    out = []
+    while (delivery := queue.poll()) is not None:
+        out.append(delivery)
+        queue.ack(delivery)
+    queue.flush()
+    return out
+
+
+def payloads(deliveries: list[Delivered]) -> list[bytes]:
+    return [d.payload for d in deliveries]
+
+
+def same_key_keeps_send_order(s: Subject) -> None:
+    q = s.queue()
+    for i in range(20):
+        q.send(TOPIC if i % 3 else OTHER, f"k{i % 2}", b"%d" % i)
+    q.flush()
+    got = drain(q)
+    assert sorted(payloads(got)) == sorted(b"%d" % i for i in range(20)), "every message, once"
+    for topic in (TOPIC, OTHER):
+        for key in ("k0", "k1"):
+            mine = [int(d.payload) for d in got if d.topic == topic and d.key == key]
+            assert mine == sorted(mine), f"{topic} {key} out of send order: {mine}"
+    assert q.pending() == 0 and q.next_due_ms() is None
+
+
+def delayed_messages_wait_for_their_time(s: Subject) -> None:
+    q, now = s.queue(), s.clock.now_ms()
+    q.send(TOPIC, "k", b"late", now + 2_000)
+    q.send(TOPIC, "k", b"soon", now + 1_000)
+    q.send(TOPIC, "k", b"soon too", now + 1_000)
+    q.send(TOPIC, "k", b"past", now - 5)
+    q.send(TOPIC, "k", b"now")
+    q.flush()
+    assert payloads(drain(q)) == [b"past", b"now"], "due or past-due messages are ready at once, in send order"
+    assert q.next_due_ms() == now + 1_000 and q.pending() == 3
+    s.clock.sleep_until(now + 999)
+    assert drain(q) == [], "a delayed message came out early"
+    s.clock.sleep_until(now + 1_000)
+    assert payloads(drain(q)) == [b"soon", b"soon too"], "equal times keep send order"
+    assert q.next_due_ms() == now + 2_000
+    s.clock.sleep_until(now + 10_000)
+    assert payloads(drain(q)) == [b"late"] and q.next_due_ms() is None and q.pending() == 0
+
+
+def bytes_topics_and_keys_come_back_unchanged(s: Subject) -> None:
+    q = s.queue()
+    sent = [(TOPIC, "k", bytes(range(256))), (OTHER, "", b""), (TOPIC, "kéy/ü ☃ \U0001f600", b"x" * (1 << 20)),
+            ("persistent://public/default/t\u00e9", "e\u0301", b"\x00\xff\x00"),
+            ("persistent://public/default/t\u00e9", "\u00e9", b"nfc")]
+    for topic, key, payload in sent:
+        q.send(topic, key, payload)
+    q.flush()
+    assert [(d.topic, d.key, d.payload) for d in drain(q)] == sent
+
+
+def acknowledged_messages_are_gone(s: Subject) -> None:
+    q = s.queue()
+    q.send(TOPIC, "k", b"one")
+    q.flush()
+    delivery = q.poll()
+    assert delivery is not None and delivery.payload == b"one"
+    q.ack(delivery)
+    q.flush()
+    assert q.poll() is None and q.pending() == 0 and q.next_due_ms() is None
+
+
+def requeued_messages_come_back_at_their_time(s: Subject) -> None:
+    q, now = s.queue(), s.clock.now_ms()
+    q.send(TOPIC, "k", b"again")
+    q.flush()
+    delivery = q.poll()
+    assert delivery is not None
+    q.requeue(delivery, now + 500)
+    q.flush()
+    assert q.poll() is None and q.pending() == 1 and q.next_due_ms() == now + 500
+    s.clock.sleep_until(now + 500)
+    assert [(d.topic, d.key, d.payload) for d in drain(q)] == [(TOPIC, "k", b"again")]
+    assert q.pending() == 0
+
+
+def duplicates_are_delivered_twice(s: Subject) -> None:
+    q, now = s.queue(duplicate=True), s.clock.now_ms()
+    q.send(TOPIC, "k", b"a")
+    q.send(TOPIC, "k", b"t", now + 100)
+    q.flush()
+    assert payloads(drain(q)) == [b"a", b"a"]
+    s.clock.sleep_until(now + 100)
+    assert payloads(drain(q)) == [b"t", b"t"]
+    assert q.sent == 2, "sent counts the sends, not the copies"
+
+
+CHECKS: dict[str, Callable[[Subject], None]] = {
+    check.__name__: check for check in (
+        same_key_keeps_send_order, delayed_messages_wait_for_their_time, bytes_topics_and_keys_come_back_unchanged,
+        acknowledged_messages_are_gone, requeued_messages_come_back_at_their_time, duplicates_are_delivered_twice)
+}
