@@ -26,6 +26,7 @@ from pulsarflow.sdk.registry import Registry
 
 ADVICE = ("guard the change with ctx.patched(...) (docs/workflows.md, \"Versioning running workflows\"), "
           "or deploy anyway with --force")
+NOTHING_DEPLOYED = "no deployed workflow engine"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class GateReport:
 
     def summary(self) -> str:
         runs = self.runs
+        if runs.where == NOTHING_DEPLOYED:
+            return "replay check: no workflow engine deployed, so no running workflow to replay"
         scope = f"a sample of {runs.sample} asked" if runs.sample is not None else "all"
         found = (f"{len(self.results)} running workflow(s) replayed with the new code ({scope}; "
                  f"{runs.candidates} candidate id(s) from {runs.where})")
@@ -83,7 +86,7 @@ def check_runs(runs: LiveRuns, registry: Registry) -> GateReport:
 def check_source(source: LiveSource, registry: Registry, sample: int | None = None) -> GateReport:
     """Find the running workflows of ``source`` and replay them; nothing running gives an empty report."""
     if source.index is None or source.store is None:
-        return GateReport(LiveRuns("nothing deployed", notes=list(source.notes), sample=sample), [], {})
+        return GateReport(LiveRuns(NOTHING_DEPLOYED, notes=list(source.notes), sample=sample), [], {})
     runs = collect(source.index, source.store, sample=sample)
     runs.notes += source.notes
     return check_runs(runs, registry)
