@@ -213,8 +213,12 @@ class MessageHandler:
         letter = deadletters.build_dead_letter(topic, payload, reason, kind, self.clock.now_ms(), key=key,
                                                attempts=attempts,
                                                max_message_bytes=self.admission.max_message_bytes)
-        self.transport.send(self.dead_letter_topic, key or topic, self.codec.encode(letter))
-        self.transport.flush()
+        try:
+            self.transport.send(self.dead_letter_topic, key or topic, self.codec.encode(letter))
+            self.transport.flush()
+        except MessageRefusedError as exc:  # the letter must not be lost: treat it as an outage, retried
+            raise BackendError(f"cannot publish a dead letter to {self.dead_letter_topic}: {exc}; the message "
+                               "is kept and tried again (check that the engines may write to that topic)") from exc
 
 
 def topics_of(dead_letter_topic: str) -> Topics:

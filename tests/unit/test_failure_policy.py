@@ -215,3 +215,19 @@ def test_redeliveries_are_due_after_their_delay_and_bounded() -> None:
     now[0] = 0.2
     assert held.due() == [("m", 1)] and len(held) == 0
     assert held.hold("m", 2) and not held.hold("m", 3)
+
+
+def test_a_dead_letter_that_cannot_be_published_keeps_its_message_as_for_an_outage() -> None:
+    from pulsarflow.errors import TopicRefusedError
+
+    p = Pipeline()
+    original = p.transport.send
+
+    def refuse_dead_letters(topic: str, key: str, payload: bytes, deliver_at_ms: int | None = None) -> None:
+        if topic == TOPICS.dead_letters:
+            raise TopicRefusedError(f"cannot create a producer for {topic}: AuthorizationError")
+        original(topic, key, payload, deliver_at_ms)
+
+    p.transport.send = refuse_dead_letters  # type: ignore[method-assign]
+    with pytest.raises(BackendError, match="cannot publish a dead letter to .*the message is kept"):
+        p.handler.handle(TOPICS.workflow_engine, b"\x01")
