@@ -25,7 +25,7 @@ from typing import Any
 import fastavro
 
 from pulsarflow import schemas
-from pulsarflow.errors import DecodeError, SchemaError
+from pulsarflow.errors import DecodeError, NewerWriterError, SchemaError
 from pulsarflow.messages import NAMESPACE, RECORD_CLASSES
 
 Convert = Callable[[Any], Any]
@@ -124,7 +124,7 @@ class Codec:
             return self._schema(name)
         found = self._known_writers(name).get(fingerprint)
         if found is None:
-            raise DecodeError(name, size, f"written with schema {fingerprint.hex()} of {name}, which neither this "
+            raise NewerWriterError(name, size, f"written with schema {fingerprint.hex()} of {name}, which neither this "
                               f"release (schema {self.fingerprint(name).hex()}) nor any earlier one in "
                               "schemas/history/ knows: written by a newer release? upgrade this engine first")
         return found[1]

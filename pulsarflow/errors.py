@@ -6,6 +6,7 @@
     ├── DefinitionError          a task or workflow is declared or used wrongly
     ├── SerializationError       a payload cannot be encoded or decoded
     ├── DecodeError              bytes are not a valid Avro message of the expected schema
+    │   └── NewerWriterError     written by a newer release (also a BackendError: retried, not dead-lettered)
     ├── SchemaError              a schema file is invalid or incompatible with its history
     ├── StateConflictError       a versioned state write lost a race
     ├── BackendError             a storage or transport backend failed (wraps the cause)
@@ -75,6 +76,14 @@ class StateConflictError(PulsarflowError):
 
 class BackendError(PulsarflowError):
     """A storage or transport backend failed; the cause is chained."""
+
+
+class NewerWriterError(DecodeError, BackendError):
+    """Bytes written with a schema this release does not know: a newer release wrote them.
+
+    Not the message's fault: during a rolling upgrade the upgraded instances read it, so the
+    runtime retries it like an outage (it is a BackendError too) instead of dead-lettering it.
+    """
 
 
 class PartialBatchError(BackendError):

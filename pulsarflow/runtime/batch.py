@@ -30,7 +30,14 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pulsarflow.errors import BackendError, DecodeError, MessageRefusedError, PartialBatchError, StateConflictError
+from pulsarflow.errors import (
+    BackendError,
+    DecodeError,
+    MessageRefusedError,
+    NewerWriterError,
+    PartialBatchError,
+    StateConflictError,
+)
 from pulsarflow.runtime import deadletters
 from pulsarflow.runtime.handler import MessageHandler, is_finished, unreadable_state_reason
 from pulsarflow.storage import StateStore, Versioned
@@ -140,6 +147,9 @@ class _Run:
         h = self.h
         try:
             state, version = h.loaded(key, stored)
+        except NewerWriterError as newer:  # a newer release wrote the state: retried, like an outage
+            self._defer(items, newer)
+            return None
         except DecodeError as exc:
             reason = unreadable_state_reason(key, exc)
             for item in items:

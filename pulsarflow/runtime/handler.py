@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pulsarflow.clock import Clock
 from pulsarflow.codec import Codec
 from pulsarflow.engines.outgoing import Decision
-from pulsarflow.errors import BackendError, DecodeError, MessageRefusedError, StateConflictError, TopicRefusedError
+from pulsarflow.errors import (
+    BackendError,
+    DecodeError,
+    MessageRefusedError,
+    NewerWriterError,
+    StateConflictError,
+    TopicRefusedError,
+)
 from pulsarflow.runtime import deadletters, policy
 from pulsarflow.runtime.admission import Admission
 from pulsarflow.runtime.explain import explain_undecodable
@@ -101,6 +108,8 @@ class MessageHandler:
         """The message's key and envelope; None when it was dead-lettered (undecodable or refused)."""
         try:
             envelope = self.codec.decode(self.engine.input_type, payload)
+        except NewerWriterError:
+            raise  # a newer release wrote it: not acknowledged, read once this engine is upgraded
         except DecodeError as exc:
             name = self.engine.input_type.__name__
             why = explain_undecodable(self.codec.schema_json(name), payload, exc)
@@ -132,6 +141,8 @@ class MessageHandler:
         try:
             state, version = self.loaded(key, self.store.get(key) if self.store is not None and self.stateful
                                          else None)
+        except NewerWriterError:
+            raise
         except DecodeError as exc:
             self.dead_letter(topic, payload, unreadable_state_reason(key, exc), deadletters.UNREADABLE_STATE, key=key)
             return

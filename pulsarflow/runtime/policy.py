@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from pulsarflow.errors import BackendError, DecodeError, MessageRefusedError, StateConflictError
+from pulsarflow.errors import BackendError, DecodeError, MessageRefusedError, NewerWriterError, StateConflictError
 from pulsarflow.runtime import deadletters
 
 log = logging.getLogger("pulsarflow.runtime")
@@ -41,7 +41,7 @@ BLOCKING_RETRY_S = 30.0  # the one-message path of a Function retries in place t
 
 def classify(exc: BaseException) -> str:
     """``OUTAGE`` (retry later, never dead-letter) or the dead-letter kind of the message's own fault."""
-    if isinstance(exc, (BackendError, StateConflictError)):
+    if isinstance(exc, (BackendError, StateConflictError, NewerWriterError)):  # a newer writer: upgrade pending
         return OUTAGE
     if isinstance(exc, DecodeError):
         return deadletters.UNDECODABLE

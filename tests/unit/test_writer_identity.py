@@ -85,3 +85,19 @@ def test_an_answer_to_a_client_of_release_0_1_0_is_written_as_that_release_reads
     written = CURRENT.encode_legacy(answer.message)
     assert written[:2] != MARKER and BASELINE.decode(ClientMessage, written, writer=BASELINE) == answer.message
     assert not out.to_client(ReplyTo("t", "r2", identity=True), "w1", WorkflowCompleted(b"1"), 5).legacy
+
+
+def test_a_message_of_a_newer_release_is_kept_for_the_upgraded_engines_not_dead_lettered() -> None:
+    import pulsarflow as pf
+    from pulsarflow.clock import VirtualClock
+    from pulsarflow.errors import BackendError, NewerWriterError
+
+    assert issubclass(NewerWriterError, BackendError) and issubclass(NewerWriterError, DecodeError)
+    env = pf.EmbeddedEnvironment(*sf.ALL, clock=VirtualClock(), fail_fast=False)
+    data = bytearray(CURRENT.encode(WorkflowEngineMessage("m", "w-new", 0, TimerFired(0, "SLEEP"))))
+    data[2:HEADER_SIZE] = b"\x02" * 8  # a writer schema that only a newer release knows
+    env.transport.send(env.topics.workflow_engine, "w-new", bytes(data))
+    env.run_until_idle()
+    assert env.dead_letters == []
+    assert env.transport.next_due_ms() is not None  # still there, tried again later
+    env.close()
