@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from pulsarflow import cli_deadletters
-from pulsarflow.codec import Codec
+from pulsarflow.codec import HEADER_SIZE, Codec
 from pulsarflow.messages import DeadLetter, GetWorkflowStatus, ReplyTo, StartWorkflow, WorkflowEngineMessage
 from tests.e2e import flows
 from tests.integration.conftest import ADMIN_URL, SERVICE_URL, connected, deployed_app
@@ -60,7 +60,7 @@ def dead_letters(topics: Any, count: int, timeout: float) -> list[tuple[str, Dea
 def poisons(topics: Any, stolen: str) -> dict[str, bytes]:
     reply = ReplyTo(topics.client("poison-tests"), "r")
     unknown_branch = bytearray(CODEC.encode(WorkflowEngineMessage("id", "wf", 1, GetWorkflowStatus(reply))))
-    unknown_branch[7] = 60  # the union index of ``message``: a branch this release does not have
+    unknown_branch[HEADER_SIZE + 7] = 60  # the union index of ``message``: a branch this release does not have
     return {
         "undecodable": b"not a pulsarflow message",
         "huge": b"\x02" + bytes(HUGE - 1),
