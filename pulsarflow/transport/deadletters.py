@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pulsarflow.codec import Codec
-from pulsarflow.errors import BackendError
+from pulsarflow.errors import BackendError, DecodeError
 from pulsarflow.messages import DeadLetter
 
 log = logging.getLogger("pulsarflow.deadletters")
@@ -68,7 +68,16 @@ class PulsarDeadLetters:
                 return
             ident = letter_id(message.message_id())
             self._messages[ident] = message
-            yield ident, self.codec.decode(DeadLetter, message.data())
+            yield ident, self._letter(message)
+
+    def _letter(self, message: Any) -> DeadLetter:
+        """The letter, or one saying why it cannot be read (so that one bad letter hides no other)."""
+        data = bytes(message.data())
+        try:
+            return self.codec.decode(DeadLetter, data)
+        except DecodeError as exc:
+            return DeadLetter(topic="(unknown)", reason=f"this letter itself cannot be read: {exc}", payload=data,
+                              size=len(data), at_ms=message.publish_timestamp(), kind="unreadable-letter")
 
     def publish(self, topic: str, key: str, payload: bytes) -> None:
         producer = self.client.create_producer(topic, batching_enabled=False)
