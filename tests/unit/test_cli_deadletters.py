@@ -98,3 +98,52 @@ def test_the_command_is_part_of_the_pulsarflow_cli(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         cli_main(["deadletters", "--help"])
     assert "list,show,replay" in capsys.readouterr().out
+
+
+def test_on_pulsar_a_letter_that_cannot_be_read_is_listed_and_hides_no_other() -> None:
+    pulsar = pytest.importorskip("pulsar")
+    from pulsarflow.messages import DeadLetter
+    from pulsarflow.transport.deadletters import PulsarDeadLetters
+
+    class Id:
+        def __init__(self, entry: int) -> None:
+            self.entry = entry
+
+        def ledger_id(self) -> int:
+            return 7
+
+        def entry_id(self) -> int:
+            return self.entry
+
+    class Message:
+        def __init__(self, entry: int, data: bytes) -> None:
+            self.entry, self._data = entry, data
+
+        def message_id(self) -> Id:
+            return Id(self.entry)
+
+        def data(self) -> bytes:
+            return self._data
+
+        def publish_timestamp(self) -> int:
+            return 1_000
+
+    class Consumer:
+        def __init__(self, messages: list[Message]) -> None:
+            self.messages = messages
+
+        def receive(self, timeout_millis: int) -> Message:
+            if not self.messages:
+                raise pulsar.Timeout("nothing more")
+            return self.messages.pop(0)
+
+    good = CODEC.encode(DeadLetter("t", "why", b"p", 1, 2, kind="crash"))
+
+    class Client:
+        def subscribe(self, *args: Any, **kwargs: Any) -> Consumer:
+            return Consumer([Message(1, b"\x00garbage"), Message(2, good)])
+
+    letters = list(PulsarDeadLetters(Client(), "dlq").letters())
+    assert [ident for ident, _ in letters] == ["7:1", "7:2"]
+    assert letters[0][1].kind == "unreadable-letter" and "this letter itself cannot be read" in letters[0][1].reason
+    assert letters[1][1].reason == "why"
