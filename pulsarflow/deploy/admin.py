@@ -37,6 +37,14 @@ class PulsarAdmin:
             self._call(method, path, files=files, retry_503=True)
         return "updated" if method == "PUT" else "created"
 
+    def stop_function(self, tenant: str, namespace: str, name: str) -> None:
+        """Stop every instance; its messages wait in its topics until it is started again."""
+        self._call("POST", f"/admin/v3/functions/{tenant}/{namespace}/{name}/stop", retry_503=True)
+
+    def start_function(self, tenant: str, namespace: str, name: str) -> None:
+        self._call("POST", f"/admin/v3/functions/{tenant}/{namespace}/{name}/start", ok=(200, 204, 400),
+                   retry_503=True)  # 400: already running
+
     def delete_function(self, tenant: str, namespace: str, name: str) -> bool:
         response = self._call("DELETE", f"/admin/v3/functions/{tenant}/{namespace}/{name}", ok=(200, 204, 404))
         return response.status_code != 404

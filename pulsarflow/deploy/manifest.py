@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pulsarflow import __version__
 from pulsarflow.errors import DefinitionError
 from pulsarflow.storage.config import parse_backend, parse_retention
 from pulsarflow.topics import Topics
@@ -112,6 +113,7 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
     source = {"workflow": topics.workflow_engine, "tag": topics.tag_engine}.get(spec.engine) \
         or topics.executor(spec.service or "")
     user_config = {
+        "release": __version__,  # which pulsarflow wrote it: the deploy tool upgrades older ones with care
         "engine": spec.engine, "modules": ",".join(manifest.modules), "tenant": topics.tenant,
         "namespace": topics.namespace, "app": topics.app, "state": manifest.state,
         **({"redis_url": manifest.redis_url} if manifest.redis_url else {}),

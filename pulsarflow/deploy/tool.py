@@ -89,12 +89,36 @@ def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path) -> list[str]:
     write_configs(manifest, out)
     extras = ("redis",) if manifest.state == "redis" else ()  # the functions' Redis client comes along
     wheels = package.library_wheels(out / "wheels", extras) if manifest.bundle_library else []
+    stopped = stop_identity_less(admin, manifest)
+    if stopped:
+        report.append(f"stopped {', '.join(stopped)}: they run release 0.1.0, which reads no writer identities, so "
+                      "every function of the app is updated before any runs again")
     for spec in manifest.functions:
         entry = mf.ENTRY_POINTS[spec.engine][0]
         zipped = package.build(out, spec.name, entry, manifest.modules, wheels)
         config = mf.function_config(manifest, spec, zipped.name)
         report.append(f"{spec.name}: {create_or_update(admin, config, zipped)}")
+    for name in stopped:
+        admin.start_function(manifest.topics.tenant, manifest.topics.namespace, name)
     return report
+
+
+def stop_identity_less(admin: PulsarAdmin, manifest: mf.Manifest) -> list[str]:
+    """Stop the app's functions if any runs release 0.1.0; returns the names stopped.
+
+    Release 0.1.0 cannot read messages that carry a writer identity, so a function still on
+    it would dead-letter what an updated one sends. Stopping them all first makes the switch
+    at once: messages wait in the topics meanwhile. Later releases read each other's
+    messages or keep them for the upgraded instances, so they are updated one by one.
+    """
+    t, n = manifest.topics.tenant, manifest.topics.namespace
+    deployed = {spec.name: admin.function(t, n, spec.name) for spec in manifest.functions}
+    if not any(c is not None and "release" not in (c.get("userConfig") or {}) for c in deployed.values()):
+        return []
+    names = [name for name, config in deployed.items() if config is not None]
+    for name in names:
+        admin.stop_function(t, n, name)
+    return names
 
 
 def create_or_update(admin: PulsarAdmin, config: dict[str, Any], zipped: Path) -> str:

@@ -9,7 +9,7 @@ import pulsarflow as pf
 
 
 def _note(path: str, line: str) -> None:
-    with open(path, "a", encoding="utf-8") as out:  # noqa: PTH123 - a task, not workflow code
+    with open(path, "a", encoding="utf-8") as out:
         out.write(line + "\n")
 
 

@@ -71,7 +71,8 @@ def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_release_0
         ids = step(old, "start", app, str(tmp_path), state=state)["ids"]
         wait_for(lambda: (tmp_path / "slow").exists(), 120, "the slow task to start under 0.1.0")
         wait_for(lambda: (tmp_path / "retries").exists(), 120, "the first, failing attempt under 0.1.0")
-        step(ROOT, "deploy", app, str(tmp_path / "new-deploy"), state=state)
+        report = step(ROOT, "deploy", app, str(tmp_path / "new-deploy"), state=state)["report"]
+        assert any("run release 0.1.0" in line for line in report), report  # all stopped, then updated
         step(ROOT, "signal", app, ids["waiter"], state=state)
         results = step(ROOT, "results", app, *ids.values(), state=state)["results"]
         assert results == {ids["sleeper"]: "slept", ids["waiter"]: "got after the upgrade",
