@@ -5,8 +5,9 @@ is kept in Redis until it is handled; the keys and scripts are in ``redis_script
 
 One process at a time runs an app's queue: the *owner*, which holds a lease (the
 ``owner`` key's expiry, on Redis's own clock) that every poll and a background thread
-renew. A message it takes is kept in ``processing`` until it is settled (``ack`` once
-handled, ``requeue`` after an outage). When the owner dies, its lease runs out
+renew. It takes up to ``prefetch`` messages per round trip, and each message it takes
+is kept in ``processing`` until it is settled (``ack`` once handled, ``requeue`` after
+an outage). When the owner dies, its lease runs out
 (``lease_ms``) and the next process to poll takes the queue over: it first puts back,
 at the head and in the order they were taken, the messages the dead owner had not
 settled, so a takeover keeps every key's order; those messages are handled twice if the
@@ -15,18 +16,17 @@ queue owned waits; its own sends go into the queue meanwhile.
 
 Answers to the app's clients (``local_prefix``) stay in this process, as on Pulsar,
 where client topics are non-persistent: they are not written to Redis. Acknowledgements
-travel with the next round trip (a poll or a flush: within the loop, that is at once);
+travel with the next round trip (a poll or a flush: within the loop, that is at once),
+or are sent by the background thread when a handler runs long (``redis_keeper.py``);
 ``close()``, and the interpreter's exit, send what is left and release the lease.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
 import struct
-import threading
 import time
 import uuid
 import weakref
@@ -37,11 +37,13 @@ from pulsarflow.clock import Clock
 from pulsarflow.errors import BackendError
 from pulsarflow.storage.redis import RedisStateStore, redact
 from pulsarflow.transport.queue import Delivered
+from pulsarflow.transport.redis_keeper import Outbox, QueueKeeper, shut_down
 from pulsarflow.transport.redis_scripts import QueueScripts
 
 log = logging.getLogger("pulsarflow.transport.redis")
 
 DEFAULT_LEASE_MS = 5_000  # how long a killed owner holds the queue up
+DEFAULT_PREFETCH = 16  # messages taken per round trip (kept in order, handed out one by one)
 STANDBY_RECHECK_MS = 500  # a waiting process looks again this often (sooner when the owner's lease ends sooner)
 STANDBY_POLL_S = 0.05  # a waiting process on a virtual clock naps this long per poll, in real seconds
 OUTAGE_DELAYS_MS = (200, 400, 800, 1_600, 3_200, 5_000)  # Redis unreachable: look again after these
@@ -55,41 +57,27 @@ class RedisDelivery(NamedTuple):
     ident: str = ""  # the message's id in Redis; "" for an answer kept in this process
 
 
-class _Outbox:
-    """What waits for the next round trip: sends (due or b'', frame) and settlements (id, due or '')."""
-
-    def __init__(self) -> None:
-        self.sends: list[tuple[bytes, bytes]] = []
-        self.settles: list[tuple[str, str]] = []
-
-    def args(self, sends: list[tuple[bytes, bytes]]) -> list[Any]:
-        """The step script's arguments after the first four: ``sends``, then every settlement."""
-        flat: list[Any] = [len(sends)]
-        for pair in sends:
-            flat.extend(pair)
-        for settle in self.settles:
-            flat.extend(settle)
-        return flat
-
-
 class RedisTransport:
     """The embedded queue in Redis (see the module's docstring); build it with ``for_store`` or ``from_url``."""
 
     def __init__(self, client: Any, prefix: str, clock: Clock, *, local_prefix: str | None = None,
-                 lease_ms: int = DEFAULT_LEASE_MS, duplicate: bool = False, where: str = "redis") -> None:
+                 lease_ms: int = DEFAULT_LEASE_MS, prefetch: int = DEFAULT_PREFETCH, duplicate: bool = False,
+                 where: str = "redis") -> None:
         self.client, self.prefix, self.clock = client, prefix, clock
         self.local_prefix = local_prefix
         self.lease_ms = lease_ms
+        self.prefetch = max(1, prefetch)
         self.duplicate = duplicate
         self.where = where
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.sent = 0
         self.scripts = QueueScripts.register(client, prefix)
-        self._outbox = _Outbox()
+        self._outbox = Outbox(self.scripts, self.token)
         self._local: deque[RedisDelivery] = deque()
-        self._keeper = LeaseKeeper(functools.partial(self.scripts.renew_lease, self.token, lease_ms), lease_ms / 3000)
+        self._ahead: deque[RedisDelivery] = deque()  # taken in the last round trip, not handed out yet
+        self._keeper = QueueKeeper(self._outbox, lease_ms)
         self._wait = _Wait(self)
-        self._finalizer = weakref.finalize(self, _shut_down, self.scripts, self.token, self._outbox, self._keeper)
+        self._finalizer = weakref.finalize(self, shut_down, self._outbox, self._keeper)
 
     @classmethod
     def for_store(cls, store: RedisStateStore, clock: Clock, local_prefix: str | None = None,
@@ -125,7 +113,7 @@ class RedisTransport:
             return
         sends, self._outbox.sends = self._outbox.sends, []
         try:
-            self._step(take=False, sends=sends)
+            self._step(0, sends)
         except BackendError:
             if sends:
                 raise
@@ -136,12 +124,14 @@ class RedisTransport:
     def poll(self) -> RedisDelivery | None:
         if self._local:
             return self._local.popleft()
+        if self._ahead:
+            return self._ahead.popleft()
         if self._wait.pending():
             self._wait.nap()
             return None
         sends, self._outbox.sends = self._outbox.sends, []
         try:
-            reply = self._step(take=True, sends=sends)
+            reply = self._step(self.prefetch, sends)
         except BackendError as exc:
             self._outbox.sends[:0] = sends  # written later, once Redis answers
             self._wait.outage(exc)
@@ -151,18 +141,18 @@ class RedisTransport:
     def ack(self, delivery: Delivered) -> None:
         ident = _ident(delivery)
         if ident:
-            self._outbox.settles.append((ident, ""))
+            self._outbox.settle(ident, "")
 
     def requeue(self, delivery: Delivered, deliver_at_ms: int) -> None:
         ident = _ident(delivery)
         if ident:
-            self._outbox.settles.append((ident, str(deliver_at_ms)))
+            self._outbox.settle(ident, str(deliver_at_ms))
         else:  # an answer kept in this process: into Redis, delayed
             self.send(delivery.topic, delivery.key, delivery.payload, max(deliver_at_ms, self.clock.now_ms() + 1))
 
     def next_due_ms(self) -> int | None:
         now = self.clock.now_ms()
-        if self._local or self._outbox.settles or self._outbox.sends:
+        if self._local or self._ahead or self._outbox.settles or self._outbox.sends:
             return now
         if self._wait.pending():
             return now + self._wait.remaining_ms()
@@ -190,25 +180,20 @@ class RedisTransport:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _step(self, take: bool, sends: list[tuple[bytes, bytes]]) -> Any:
-        """One round trip: write ``sends``, apply the settlements, and take a message if ``take``."""
-        settled = len(self._outbox.settles)
-        args = ["1" if take else "0", self.token, self.clock.now_ms(), self.lease_ms, *self._outbox.args(sends)]
-        reply = self._call("step", self.scripts.step, keys=list(self.scripts.keys), args=args)
-        del self._outbox.settles[:settled]
-        return reply
+    def _step(self, take: int, sends: list[tuple[bytes, bytes]]) -> Any:
+        """One round trip: write ``sends``, apply the settlements, and take up to ``take`` messages."""
+        return self._call("step", self._outbox.step, take, self.clock.now_ms(), self.lease_ms, sends)
 
     def _taken(self, reply: list[Any]) -> RedisDelivery | None:
-        kind = int(reply[0])
-        if kind == 0:
+        if int(reply[0]) == 0:
             self._wait.standby(int(reply[1]), _text(reply[2]))
             return None
         self._wait.owner(int(reply[1]))
         self._keeper.start()
-        if kind == 1:
-            return None
-        topic, key, payload = decode_frame(bytes(reply[3]))
-        return RedisDelivery(topic, key, payload, _text(reply[2]))
+        for i in range(2, len(reply), 2):
+            topic, key, payload = decode_frame(bytes(reply[i + 1]))
+            self._ahead.append(RedisDelivery(topic, key, payload, _text(reply[i])))
+        return self._ahead.popleft() if self._ahead else None
 
     def _read(self, queue: Any) -> Any:
         pipe = self.client.pipeline(transaction=False)
@@ -276,44 +261,6 @@ class _Wait:
             log.info("this process runs the embedded queue %r now; %d message(s) its previous owner had taken "
                      "and not finished are handled again first", self.transport.prefix, handed_back)
         self.until, self.outages, self.owner_seen, self.warned = None, 0, None, False
-
-
-class LeaseKeeper:
-    """Renews the owner's lease on a daemon thread, so that a long task does not let it run out."""
-
-    def __init__(self, renew: Any, interval_s: float) -> None:
-        self.renew, self.interval_s = renew, interval_s
-        self.stopped = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self._thread is None and not self.stopped.is_set():
-            self._thread = threading.Thread(target=self._run, name="pulsarflow-queue-lease", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self.stopped.wait(self.interval_s):
-            try:
-                self.renew()
-            except Exception as exc:  # Redis down: the next poll finds out and says so
-                log.debug("could not renew the embedded queue's lease: %s", exc)
-
-    def stop(self) -> None:
-        self.stopped.set()
-
-
-def _shut_down(scripts: QueueScripts, token: str, outbox: _Outbox, keeper: LeaseKeeper) -> None:
-    """Write what is left and release the lease (close(), or the interpreter's exit)."""
-    keeper.stop()
-    try:
-        if outbox.sends or outbox.settles:
-            scripts.step(keys=list(scripts.keys), args=["0", token, 0, 0, *outbox.args(outbox.sends)])
-            outbox.sends.clear()
-            outbox.settles.clear()
-        scripts.release_lease(token)
-    except Exception as exc:  # the next owner takes over once the lease runs out, and redelivers
-        log.warning("could not hand the embedded queue over cleanly (%s); the next process takes it over once "
-                    "the lease runs out", exc)
 
 
 def queue_prefix(store_prefix: str) -> str:

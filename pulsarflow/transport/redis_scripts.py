@@ -34,11 +34,11 @@ local function settle(first)
 end
 """
 
-# ARGV: take ('1' or '0'), token, now ms, lease ms, number of sends, then the sends as
-# (due or '', frame) pairs, then the settlements as (id, due or '') pairs.
-# Returns {3} when not taking; else {0, lease left ms, owner} when another process runs the
-# queue, {1, handed back} when nothing is due, {2, handed back, id, frame} for a message
-# ("handed back": messages a previous owner had taken, put back first when this one took over).
+# ARGV: how many messages to take (0: none), token, now ms, lease ms, number of sends, then the
+# sends as (due or '', frame) pairs, then the settlements as (id, due or '') pairs.
+# Returns {3} when taking none; {0, lease left ms, owner} when another process runs the queue;
+# else {1, handed back, id, frame, id, frame...} with up to that many messages ("handed back":
+# the messages a previous owner had taken, put back first when this process took the queue over).
 STEP = _SETTLE + """
 local sends_end = 5 + 2 * tonumber(ARGV[5])
 settle(sends_end + 1)
@@ -47,12 +47,13 @@ for i = 6, sends_end, 2 do
   redis.call('HSET', KEYS[4], id, ARGV[i + 1])
   if ARGV[i] == '' then redis.call('RPUSH', KEYS[1], id) else redis.call('ZADD', KEYS[2], ARGV[i], id) end
 end
-if ARGV[1] ~= '1' then return {3} end
+local take = tonumber(ARGV[1])
+if take == 0 then return {3} end
 local owner = redis.call('GET', KEYS[6])
-local handed_back = 0
+local out = {1, 0}
 if owner ~= ARGV[2] then
   if owner then return {0, redis.call('PTTL', KEYS[6]), owner} end
-  while redis.call('RPOPLPUSH', KEYS[3], KEYS[1]) do handed_back = handed_back + 1 end
+  while redis.call('RPOPLPUSH', KEYS[3], KEYS[1]) do out[2] = out[2] + 1 end
 end
 redis.call('SET', KEYS[6], ARGV[2], 'PX', ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, 500)
@@ -60,13 +61,18 @@ if #due > 0 then
   redis.call('RPUSH', KEYS[1], unpack(due))
   redis.call('ZREM', KEYS[2], unpack(due))
 end
-while true do
+while #out < 2 + 2 * take do
   local id = redis.call('LMOVE', KEYS[1], KEYS[3], 'LEFT', 'RIGHT')
-  if not id then return {1, handed_back} end
+  if not id then break end
   local frame = redis.call('HGET', KEYS[4], id)
-  if frame then return {2, handed_back, id, frame} end
-  redis.call('LREM', KEYS[3], -1, id)
+  if frame then
+    out[#out + 1] = id
+    out[#out + 1] = frame
+  else
+    redis.call('LREM', KEYS[3], -1, id)
+  end
 end
+return out
 """
 
 # KEYS: owner; ARGV: token, lease ms. 1 when the lease was extended, 0 when another owns it.

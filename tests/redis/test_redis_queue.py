@@ -106,7 +106,7 @@ def test_the_lease_outlives_a_long_handler(redis_url: str, prefix: str) -> None:
 
 def test_acknowledgements_made_while_redis_is_down_are_applied_once_it_is_back(
         private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture) -> None:
-    q = RedisTransport.from_url(private_redis.url, "outage:", SystemClock())
+    q = RedisTransport.from_url(private_redis.url, "outage:", SystemClock(), prefetch=1)
     for payload in (b"one", b"two"):
         q.send(TOPIC, "k", payload)
     q.flush()
