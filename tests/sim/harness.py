@@ -82,8 +82,8 @@ def scenario_for(seed: int, nesting: bool = True) -> Scenario:
 def run(scenario: Scenario, faults: Faults) -> Report:
     """Both runs (plain, then with faults) of one scenario, and every invariant."""
     want = reference(scenario)
-    base = Network(scenario, Faults(), random.Random(f"{scenario.seed}/base")).run()
-    faulty = Network(scenario, faults, random.Random(f"{scenario.seed}/faulty")).run()
+    base = Network(scenario, Faults(), "plain").run()
+    faulty = Network(scenario, faults, "faulty").run()
     report = Report(scenario.seed, scenario, faults, base=base, faulty=faulty)
     report.nesting_refused = bool(base.trace.nesting_refused | faulty.trace.nesting_refused) and any(
         has_nesting(r.script) for r in scenario.roots)

@@ -3,7 +3,9 @@
 Every message is Avro-encoded with the real ``Codec`` when published and decoded when
 delivered; each workflow's state is kept encoded in a dict. Messages due now are delivered
 in a random order that keeps each key's order (unless ``Faults.disorder``); the clock
-jumps to the next delayed message only when nothing is due. A task attempt delivered at
+jumps to the next delayed message only when nothing is due. Order and faults are drawn
+per message (a hash of the seed, the message bytes and how often they came), so that a
+smaller scenario keeps them. A task attempt delivered at
 ``t`` runs ``spec["dur"]`` ms: its outcome (and a retry's backoff) starts from ``t + dur``.
 Faults: duplicates in the same instant or a minute later, a crash between publishing and
 saving (the input comes again), per-key disorder as after a Key_Shared reassignment.
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,8 @@ class Packet:
     payload: bytes
     due: int
     seq: int
+    rank: float = 0.0  # among the messages due, the lowest rank is delivered first...
+    jumps: bool = False  # ... of those first of their key, or that may overtake older ones (disorder)
 
 
 class SimClock:
@@ -78,10 +81,9 @@ class SimClock:
 
 
 class Network:
-    def __init__(self, scenario: Scenario, faults: Faults, rng: random.Random) -> None:
+    def __init__(self, scenario: Scenario, faults: Faults, label: str) -> None:
         self.faults = faults
-        self.rng = rng  # the order of deliveries
-        self.salt = str(scenario.seed)
+        self.salt = f"{scenario.seed}/{label}"  # with a message, decides its rank and its faults
         self.seen: dict[tuple[str, bytes], int] = {}
         self.engine = WorkflowEngine(REGISTRY, JSON, TOPICS)
         self.clock = SimClock()
@@ -114,7 +116,7 @@ class Network:
         self.seq += 1
         packet = Packet(topic, key, payload, due, self.seq)
         if due <= self.now:
-            self.ready.append(packet)
+            self.make_ready(packet)
         else:
             heapq.heappush(self.delayed, (due, packet.seq, packet))
 
@@ -123,20 +125,25 @@ class Network:
             if not self.ready:
                 self.now = self.delayed[0][0]
                 while self.delayed and self.delayed[0][0] <= self.now:
-                    self.ready.append(heapq.heappop(self.delayed)[2])
+                    self.make_ready(heapq.heappop(self.delayed)[2])
             self.deliveries += 1
             if self.deliveries > MAX_DELIVERIES:
                 raise RuntimeError(f"no quiescence after {MAX_DELIVERIES} deliveries")
             self.deliver(self.pick())
         return self
 
+    def make_ready(self, packet: Packet, first: bool = False) -> None:
+        """Queue a due message (``first``: ahead of its key, as a redelivery); its rank is drawn per message."""
+        packet.rank = self.chance("order", packet)
+        packet.jumps = self.chance("disorder", packet) < self.faults.disorder
+        self.ready.insert(0 if first else len(self.ready), packet)
+
     def pick(self) -> Packet:
-        if self.faults.disorder and self.rng.random() < self.faults.disorder:
-            return self.ready.pop(self.rng.randrange(len(self.ready)))
         heads: dict[tuple[str, str], int] = {}
         for i, packet in enumerate(self.ready):
             heads.setdefault((packet.topic, packet.key), i)
-        return self.ready.pop(self.rng.choice(list(heads.values())))
+        eligible = set(heads.values()) | {i for i, packet in enumerate(self.ready) if packet.jumps}
+        return self.ready.pop(min(eligible, key=lambda i: self.ready[i].rank))
 
     def deliver(self, packet: Packet) -> None:
         if packet.topic == CLIENT:
@@ -152,17 +159,17 @@ class Network:
         else:
             raise AssertionError(f"unexpected topic {packet.topic}")
         if not handled:
-            self.ready.insert(0, packet)  # crashed before the ack: it comes again, first of its key
+            self.make_ready(packet, first=True)  # crashed before the ack: it comes again, first of its key
             return
         if self.chance("duplicate", packet) < self.faults.duplicate:
-            self.ready.append(Packet(packet.topic, packet.key, packet.payload, self.now, packet.seq))
+            self.make_ready(Packet(packet.topic, packet.key, packet.payload, self.now, packet.seq))
         if packet.topic == TOPICS.workflow_engine and self.chance("late", packet) < self.faults.late_duplicate:
             self.seq += 1
             heapq.heappush(self.delayed, (self.now + LATE_MS, self.seq, packet))
 
     def chance(self, fault: str, packet: Packet) -> float:
         """A number in [0, 1) fixed by the message and how often it came: the same message meets the same
-        faults in a smaller scenario, which keeps failures that need a fault while shrinking."""
+        order and faults in a smaller scenario, which keeps failures that need them while shrinking."""
         key = (fault, packet.payload)
         self.seen[key] = self.seen.get(key, 0) + 1
         digest = hashlib.blake2b(f"{self.salt}/{fault}/{self.seen[key]}".encode() + packet.payload, digest_size=8)
