@@ -36,7 +36,7 @@ from pulsarflow.sdk.registry import Registry
 from pulsarflow.storage import StateStore
 from pulsarflow.storage.memory import InMemoryStateStore
 from pulsarflow.topics import Topics
-from pulsarflow.transport.choice import TransportOption, queue_for
+from pulsarflow.transport.choice import TransportOption, queue_for, tag_store_for
 from pulsarflow.transport.queue import Delivered
 
 log = logging.getLogger("pulsarflow.embedded")
@@ -103,8 +103,9 @@ class EmbeddedEnvironment:
         self._alarm = BlockedRunAlarm(observer) if fail_fast and raise_on_blocked else None
         self._workflows = self._handler(engine, self.store, self._alarm or observer)
         self._tasks = self._handler(self._executor, None, observer)
-        # Tag buckets are kept apart from workflow states (a workflow id may look like a tag key).
-        self.tag_store = tag_store if tag_store is not None else InMemoryStateStore()
+        # Tag buckets are kept apart from workflow states (a workflow id may look like a tag key);
+        # beside them in Redis when the states are in Redis (transport/choice.py).
+        self.tag_store = tag_store_for(tag_store, self.store)
         self._tags = self._handler(TagEngine(self.topics), self.tag_store, None)
         self._listeners: dict[str, Callable[[bytes], None]] = {}
         # batch_size > 1 handles up to that many ready messages per engine at once, as a

@@ -5,18 +5,27 @@
 - ``"memory"``: in memory, whatever the store (the queue is lost with the process).
 - ``"redis"``: durable, next to the Redis state store; refused without one.
 - a ``QueueTransport`` object (such as ``RedisTransport.from_url(...)``): used as it is.
+
+With Redis state the tag engine's buckets (tags, custom ids) default to Redis too
+(``tag_store_for``), so a second process knows the tags of the workflows it takes over.
+A queue in memory over Redis state is allowed but logged: what it holds when the process
+stops is lost, and the workflows waiting on it stay RUNNING.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal, Union
 
 from pulsarflow.clock import Clock
 from pulsarflow.errors import DefinitionError
 from pulsarflow.storage import StateStore
+from pulsarflow.storage.memory import InMemoryStateStore
 from pulsarflow.topics import Topics
 from pulsarflow.transport.memory import InMemoryTransport
 from pulsarflow.transport.queue import QueueTransport
+
+log = logging.getLogger("pulsarflow.embedded")
 
 TransportOption = Union[Literal["memory", "redis"], QueueTransport, None]
 
@@ -29,6 +38,10 @@ def queue_for(option: TransportOption, store: StateStore, clock: Clock, topics: 
     if option is None:
         option = "redis" if isinstance(store, RedisStateStore) else "memory"
     if option == "memory":
+        if isinstance(store, RedisStateStore):
+            log.warning("the workflow state is in Redis but the queue in memory (transport='memory'): timers, "
+                        "tasks and messages still queued when this process stops are lost, and the workflows "
+                        "waiting on them stay RUNNING; leave transport unset to keep the queue in Redis too")
         return InMemoryTransport(clock, duplicate=duplicate)
     if option == "redis":
         if not isinstance(store, RedisStateStore):
@@ -43,6 +56,19 @@ def queue_for(option: TransportOption, store: StateStore, clock: Clock, topics: 
         raise DefinitionError(f"transport must be 'memory', 'redis' or a queue transport (RedisTransport, "
                               f"InMemoryTransport), got {option!r}")
     return option
+
+
+def tag_store_for(tag_store: StateStore | None, store: StateStore) -> StateStore:
+    """The tag engine's store: the one given; else in Redis beside a Redis ``store``; else in memory."""
+    from pulsarflow.storage.redis import RedisStateStore
+
+    if tag_store is not None:
+        return tag_store
+    if isinstance(store, RedisStateStore):
+        from pulsarflow.transport.redis import sibling_prefix
+
+        return RedisStateStore(store.client, sibling_prefix(store.prefix, "tag"), where=store.where)
+    return InMemoryStateStore()
 
 
 def _is_queue(value: Any) -> bool:

@@ -264,15 +264,21 @@ class _Wait:
 
 
 def queue_prefix(store_prefix: str) -> str:
-    """Where the queue of the states under ``store_prefix`` keeps its keys: never under that prefix, so that
-    nothing scanning the states meets them (a workflow id may be any text).
+    """Where the queue beside the states under ``store_prefix`` keeps its keys (``sibling_prefix``)."""
+    return sibling_prefix(store_prefix, "queue")
+
+
+def sibling_prefix(store_prefix: str, name: str) -> str:
+    """A key space beside the states under ``store_prefix``, never under it, so that nothing scanning the
+    states meets its keys (a workflow id may be any text).
 
     ``pulsarflow:<tenant>/<namespace>/<app>:workflow:`` (``storage.redis.key_prefix``) gives
-    ``pulsarflow:<tenant>/<namespace>/<app>:queue:``; any other prefix ``P`` gives ``pulsarflow-queue:P``.
+    ``pulsarflow:<tenant>/<namespace>/<app>:<name>:``, as a deployed engine of that name would use;
+    any other prefix ``P`` gives ``pulsarflow-<name>:P``.
     """
     if store_prefix.endswith(":workflow:"):
-        return store_prefix[:-len("workflow:")] + "queue:"
-    return "pulsarflow-queue:" + store_prefix
+        return store_prefix[:-len("workflow:")] + name + ":"
+    return f"pulsarflow-{name}:{store_prefix}"
 
 
 def encode_frame(topic: str, key: str, payload: bytes) -> bytes:

@@ -14,7 +14,7 @@ from pulsarflow.clock import SystemClock
 from pulsarflow.embedded import EmbeddedEnvironment
 from pulsarflow.storage.redis import RedisStateStore
 from pulsarflow.testing import TestEnvironment
-from pulsarflow.transport.redis import RedisDelivery, RedisTransport, queue_prefix
+from pulsarflow.transport.redis import RedisDelivery, RedisTransport, queue_prefix, sibling_prefix
 from tests.e2e import flows
 from tests.redis.support import PrivateRedis, unique_prefix
 
@@ -28,7 +28,7 @@ def prefix(redis_url: str) -> Iterator[str]:
     name = unique_prefix("queue")
     yield name
     client = RedisStateStore.from_url(redis_url).client
-    for pattern in (name + "*", queue_prefix(name) + "*"):
+    for pattern in (name + "*", queue_prefix(name) + "*", sibling_prefix(name, "tag") + "*"):
         for key in client.scan_iter(match=pattern):
             client.delete(key)
 
@@ -159,6 +159,28 @@ def test_the_embedded_loop_rides_out_a_redis_outage(private_redis: PrivateRedis,
         assert env.transport.pending() == 0
     finally:
         env.close()
+
+
+def test_batches_and_tags_carry_over_to_the_next_environment(redis_url: str, prefix: str) -> None:
+    store = RedisStateStore.from_url(redis_url, prefix=prefix)
+    first = EmbeddedEnvironment(*flows.ALL, store=store, batch_size=20, fail_fast=True)
+    client = first.client()
+    handles = [client.start(flows.sequence, 3) for _ in range(10)]
+    for n in range(3):
+        client.start(flows.inbox, f"u{n}", id=f"inbox-{n}", tags=["team:blue"])
+    assert [h.result(timeout=BOUND_S) for h in handles] == [3] * 10
+    first.close()
+    second = EmbeddedEnvironment(*flows.ALL, store=store, batch_size=20, fail_fast=True)
+    try:
+        client = second.client()
+        assert sorted(client.find_ids("team:blue")) == ["inbox-0", "inbox-1", "inbox-2"]
+        client.signal_tag("team:blue", "message", "hi")
+        assert [client.get_handle(f"inbox-{n}").result(timeout=BOUND_S) for n in range(3)] == [
+            f"u{n} got hi" for n in range(3)]
+        second.run_until_idle()
+        assert second.transport.pending() == 0
+    finally:
+        second.close()
 
 
 def test_timers_follow_the_environment_clock(redis_url: str, prefix: str) -> None:

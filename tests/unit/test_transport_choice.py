@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from pulsarflow.embedded import EmbeddedEnvironment
 from pulsarflow.errors import DefinitionError
+from pulsarflow.storage.memory import InMemoryStateStore
 from pulsarflow.storage.redis import RedisStateStore
 from pulsarflow.topics import Topics
 from pulsarflow.transport.memory import InMemoryTransport
@@ -25,6 +28,17 @@ def test_the_queue_is_durable_when_the_state_is_in_redis_and_in_memory_otherwise
     assert durable.local_prefix == Topics().client(""), "answers to the app's clients stay in the process"
     assert isinstance(EmbeddedEnvironment(*flows.ALL, store=store, transport="memory").transport, InMemoryTransport)
     durable.close()
+
+
+def test_tags_are_kept_beside_redis_state_and_a_queue_in_memory_over_it_is_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = RedisStateStore.from_url(URL, prefix="app:")
+    with caplog.at_level(logging.WARNING, logger="pulsarflow.embedded"):
+        env = EmbeddedEnvironment(*flows.ALL, store=store, transport="memory")
+    assert "stay RUNNING" in caplog.text and "leave transport unset" in caplog.text
+    assert isinstance(env.tag_store, RedisStateStore) and env.tag_store.client is store.client
+    assert env.tag_store.prefix == "pulsarflow-tag:app:"
+    assert isinstance(EmbeddedEnvironment(*flows.ALL).tag_store, InMemoryStateStore)
 
 
 def test_the_queue_keys_never_fall_under_the_states_prefix() -> None:
