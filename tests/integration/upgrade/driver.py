@@ -65,7 +65,7 @@ def main(argv: list[str]) -> None:
             handle = c.start(flows.sleeper, 1.0, id=f"{app}-roundtrip-{argv[2]}")
             print(json.dumps({"library": where, "result": handle.result(timeout=120)}))
         elif action == "signal":
-            c.signal(argv[2], "go", "after the upgrade", timeout=60)
+            c.signal(argv[2], "go", "after the upgrade", timeout=180)  # the engines may still be starting
             print(json.dumps({"library": where}))
         elif action == "results":
             print(json.dumps({"library": where,
