@@ -15,9 +15,11 @@ python="${PYTHON:-.venv/bin/python}"
 [ ! -e "schemas/history/$version" ] || { echo "release: schemas/history/$version exists: $version was released" >&2; exit 2; }
 "$python" -m pulsarflow.cli schemas check
 sed -i -E "s/^(    version=)\"[^\"]+\"/\1\"$version\"/" setup.py
-grep -q "version=\"$version\"" setup.py || { echo "release: could not set the version in setup.py" >&2; exit 1; }
+sed -i -E "s/^__version__ = \"[^\"]+\"/__version__ = \"$version\"/" pulsarflow/__init__.py
+grep -q "version=\"$version\"" setup.py && grep -q "^__version__ = \"$version\"" pulsarflow/__init__.py \
+  || { echo "release: could not set the version in setup.py and pulsarflow/__init__.py" >&2; exit 1; }
 "$python" -m pulsarflow.cli schemas freeze "$version"
-git add setup.py "schemas/history/$version"
+git add setup.py pulsarflow/__init__.py "schemas/history/$version"
 git commit -q -m "Release $version: schemas frozen in schemas/history/$version"
 git tag -a "v$version" -m "pulsarflow $version"
 echo "released $version (tag v$version)"

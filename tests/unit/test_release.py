@@ -33,6 +33,7 @@ def test_a_release_freezes_the_schemas_sets_the_version_and_tags(clone: Path) ->
     frozen = sorted(p.name for p in (clone / "schemas" / "history" / "9.8.7").glob("*.avsc"))
     assert frozen == sorted(p.name for p in (clone / "schemas").glob("*.avsc"))
     assert 'version="9.8.7"' in (clone / "setup.py").read_text()
+    assert '__version__ = "9.8.7"' in (clone / "pulsarflow" / "__init__.py").read_text()
     assert _git(clone, "tag", "--list", "v9.8.7").strip() == "v9.8.7"
     again = subprocess.run(["bash", "deploy/release.sh", "9.8.7"], cwd=clone, capture_output=True, text=True,
                            env={"PYTHON": sys.executable, "PATH": "/usr/bin:/bin"})
