@@ -177,6 +177,8 @@ class Replay:
 
     def _take_buffered(self, waiting: Awaitable) -> bool:
         """Resolve the first awaited wait of the oldest buffered signal that has one; False if none."""
+        if not self.buffered:
+            return False
         waits = [s for s in waiting.pending() if self.steps[s.position][1].kind == kinds.SIGNAL]
         for i, signal in enumerate(self.buffered):
             for step in waits:
