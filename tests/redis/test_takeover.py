@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ import pytest
 from pulsarflow.clock import SystemClock
 from pulsarflow.embedded import EmbeddedEnvironment
 from pulsarflow.storage.redis import RedisStateStore
-from pulsarflow.transport.redis import queue_prefix
+from pulsarflow.transport.redis import queue_prefix, sibling_prefix
 from tests.redis import takeover_flows as tf
 from tests.redis.harness import workflow_state
 from tests.redis.support import unique_prefix
@@ -94,14 +94,28 @@ def queue_sizes(store: RedisStateStore) -> dict[str, int]:
             "processing": store.client.llen(keys + "processing")}
 
 
-def test_a_second_process_finishes_every_workflow_a_killed_one_left(redis_url: str) -> None:
-    prefix = unique_prefix("takeover")
-    store = RedisStateStore.from_url(redis_url, prefix=prefix)
-    first = run_until_blocked(redis_url, prefix)
-    # The acknowledgement of the failed attempt, held up by the blocked task, is sent by the keeper thread.
-    wait_for(lambda: queue_sizes(store)["processing"] == 2)
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=BOUND_S)
+@pytest.fixture
+def store(redis_url: str) -> Iterator[RedisStateStore]:
+    """A store of the test's own; its states, queue and tags are deleted after."""
+    store = RedisStateStore.from_url(redis_url, prefix=unique_prefix("takeover"))
+    yield store
+    for pattern in (store.prefix, queue_prefix(store.prefix), sibling_prefix(store.prefix, "tag")):
+        for key in store.client.scan_iter(match=pattern + "*"):
+            store.client.delete(key)
+
+
+def kill_when_blocked(redis_url: str, store: RedisStateStore) -> None:
+    first = run_until_blocked(redis_url, store.prefix)
+    try:
+        # The acknowledgement of the failed attempt, held up by the blocked task, is sent by the keeper thread.
+        wait_for(lambda: queue_sizes(store)["processing"] == 2)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=BOUND_S)
+
+
+def test_a_second_process_finishes_every_workflow_a_killed_one_left(redis_url: str, store: RedisStateStore) -> None:
+    kill_when_blocked(redis_url, store)
     # What the kill left: the blocked task and the one taken with it, the timer and the retry delayed.
     assert queue_sizes(store) == {"ready": 0, "delayed": 2, "processing": 2}
     for workflow_id in ("retrying", "sleeping", "signalled", "mid-task"):
@@ -118,6 +132,3 @@ def test_a_second_process_finishes_every_workflow_a_killed_one_left(redis_url: s
         assert env.transport.pending() == 0 and env.dead_letters == []
     finally:
         env.close()
-        for pattern in (prefix + "*", queue_prefix(prefix) + "*"):
-            for key in store.client.scan_iter(match=pattern):
-                store.client.delete(key)
