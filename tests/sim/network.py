@@ -4,8 +4,8 @@ Every message is Avro-encoded with the real ``Codec`` when published and decoded
 delivered; each workflow's state is kept encoded in a dict. Messages due now are delivered
 in a random order that keeps each key's order (unless ``Faults.disorder``); the clock
 jumps to the next delayed message only when nothing is due. Order and faults are drawn
-per message (a hash of the seed, the message bytes and how often they came), so that a
-smaller scenario keeps them. A task attempt delivered at
+per message (a hash of the seed, the message's topic, key and id, and how often it came),
+so that a smaller scenario keeps them. A task attempt delivered at
 ``t`` runs ``spec["dur"]`` ms: its outcome (and a retry's backoff) starts from ``t + dur``.
 Faults: duplicates in the same instant or a minute later, a crash between publishing and
 saving (the input comes again), per-key disorder as after a Key_Shared reassignment.
@@ -65,6 +65,7 @@ class Packet:
     payload: bytes
     due: int
     seq: int
+    ident: str = ""  # topic, key and message id: what the order and the faults of a message are drawn from
     rank: float = 0.0  # among the messages due, the lowest rank is delivered first...
     jumps: bool = False  # ... of those first of their key, or that may overtake older ones (disorder)
 
@@ -84,7 +85,7 @@ class Network:
     def __init__(self, scenario: Scenario, faults: Faults, label: str) -> None:
         self.faults = faults
         self.salt = f"{scenario.seed}/{label}"  # with a message, decides its rank and its faults
-        self.seen: dict[tuple[str, bytes], int] = {}
+        self.seen: dict[tuple[str, str], int] = {}
         self.engine = WorkflowEngine(REGISTRY, JSON, TOPICS)
         self.clock = SimClock()
         self.executor = TaskExecutor(REGISTRY, JSON, TOPICS, self.clock)
@@ -109,12 +110,12 @@ class Network:
             self.send(action.workflow_id, action.action_id, client_message(action), action.at)
 
     def send(self, workflow_id: str, message_id: str, message: Any, at: int) -> None:
-        envelope = WorkflowEngineMessage(message_id, workflow_id, at, message)
-        self.publish(TOPICS.workflow_engine, workflow_id, CODEC.encode(envelope), at)
+        self.publish(TOPICS.workflow_engine, workflow_id, WorkflowEngineMessage(message_id, workflow_id, at, message),
+                     at)
 
-    def publish(self, topic: str, key: str, payload: bytes, due: int) -> None:
+    def publish(self, topic: str, key: str, envelope: Any, due: int) -> None:
         self.seq += 1
-        packet = Packet(topic, key, payload, due, self.seq)
+        packet = Packet(topic, key, CODEC.encode(envelope), due, self.seq, f"{topic}|{key}|{envelope.message_id}")
         if due <= self.now:
             self.make_ready(packet)
         else:
@@ -162,7 +163,7 @@ class Network:
             self.make_ready(packet, first=True)  # crashed before the ack: it comes again, first of its key
             return
         if self.chance("duplicate", packet) < self.faults.duplicate:
-            self.make_ready(Packet(packet.topic, packet.key, packet.payload, self.now, packet.seq))
+            self.make_ready(Packet(packet.topic, packet.key, packet.payload, self.now, packet.seq, packet.ident))
         if packet.topic == TOPICS.workflow_engine and self.chance("late", packet) < self.faults.late_duplicate:
             self.seq += 1
             heapq.heappush(self.delayed, (self.now + LATE_MS, self.seq, packet))
@@ -170,9 +171,9 @@ class Network:
     def chance(self, fault: str, packet: Packet) -> float:
         """A number in [0, 1) fixed by the message and how often it came: the same message meets the same
         order and faults in a smaller scenario, which keeps failures that need them while shrinking."""
-        key = (fault, packet.payload)
+        key = (fault, packet.ident)
         self.seen[key] = self.seen.get(key, 0) + 1
-        digest = hashlib.blake2b(f"{self.salt}/{fault}/{self.seen[key]}".encode() + packet.payload, digest_size=8)
+        digest = hashlib.blake2b(f"{self.salt}/{fault}/{self.seen[key]}/{packet.ident}".encode(), digest_size=8)
         return int.from_bytes(digest.digest(), "big") / 2**64
 
     def crashed(self, packet: Packet) -> bool:
@@ -195,7 +196,7 @@ class Network:
             return True
         self.trace.nesting_refused |= flows.PROBE.nesting_refused
         for o in decision.outgoing:
-            self.publish(o.topic, o.key, CODEC.encode(o.message), o.deliver_at_ms or self.now)
+            self.publish(o.topic, o.key, o.message, o.deliver_at_ms or self.now)
         message = envelope.message
         run = (wid, run_of(message))
         if run in self.trace.closes and (
@@ -246,7 +247,7 @@ class Network:
                                                key not in self.ran))
             self.ran.add(key)
         for o in decision.outgoing:
-            self.publish(o.topic, o.key, CODEC.encode(o.message), max(o.deliver_at_ms or 0, done_at))
+            self.publish(o.topic, o.key, o.message, max(o.deliver_at_ms or 0, done_at))
         crash = self.crashed(packet)
         ran = "ran" if flows.PROBE.attempts else "skipped (cancelled)"
         self.note(packet.topic, task.task_id, f"attempt {task.attempt} @{task.generation} {ran}, "

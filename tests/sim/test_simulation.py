@@ -52,11 +52,11 @@ BUGS: dict[str, tuple[str, set[str], list[int]]] = {
     "nesting": ("ctx.all / ctx.any refuse nested all / any (TypeError)", {NESTING_UNSUPPORTED}, [531, 106]),
     "refused-then-redelivered": ("a request the engine refused (here a signal sent before the workflow started) is "
                                  "applied when a redelivered copy comes a minute later, after the run changed",
-                                 {"result-mismatch", "duplicates-changed"}, [8881]),
+                                 {"result-mismatch", "duplicates-changed"}, [7706]),
     "unsaved-decision-echo": ("a decision that closes or cancels a run is published, then not saved; the "
                               "cancelled child's ChildFailed overtakes the redelivered input and ends the run "
                               "otherwise than the client was told", {"result-mismatch", "duplicates-changed"},
-                              [8093, 15532]),
+                              [15910, 13271, 12103]),
 }
 STILL_BROKEN: set[str] = {"refused-then-redelivered", "unsaved-decision-echo"}
 # Seeds of the sweep that may fail, and only on these invariants, until their defect is fixed.
