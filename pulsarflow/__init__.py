@@ -36,7 +36,7 @@ from pulsarflow.sdk.client import Client, WorkflowDescription, WorkflowHandle
 from pulsarflow.sdk.context import WorkflowContext
 from pulsarflow.sdk.definitions import RetryPolicy, task, workflow
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ApplicationError", "ChildWorkflowFailedError", "Client", "ControlRefusedError", "DefinitionError",
