@@ -7,22 +7,13 @@ from typing import Any
 
 import pytest
 
-import pulsarflow as pf
 from pulsarflow.cli import main as cli_main
 from pulsarflow.cli_deadletters import EmbeddedDeadLetters, main
-from pulsarflow.clock import VirtualClock
 from pulsarflow.codec import Codec
 from pulsarflow.messages import ReplyTo, StartWorkflow, WorkflowEngineMessage
-from tests.e2e import flows
 
 CODEC = Codec()
 
-
-@pytest.fixture
-def env() -> Any:
-    environment = pf.EmbeddedEnvironment(*flows.ALL, clock=VirtualClock(), fail_fast=False)
-    yield environment
-    environment.close()
 
 
 def poison(env: Any, workflow_id: str) -> Any:

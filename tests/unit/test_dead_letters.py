@@ -6,8 +6,6 @@ import hashlib
 
 import pytest
 
-import pulsarflow as pf
-from pulsarflow.clock import VirtualClock
 from pulsarflow.codec import HEADER_SIZE, Codec
 from pulsarflow.messages import DeadLetter, GetWorkflowStatus, ReplyTo, WorkflowEngineMessage
 from pulsarflow.runtime import deadletters
@@ -42,12 +40,6 @@ def test_letters_of_the_previous_release_read_with_defaults() -> None:
     letter = CODEC.decode_version(DeadLetter, old.encode(DeadLetter("t", "r", b"p", 1, 2)), "0.1.0")
     assert (letter.key, letter.kind, letter.attempts, letter.sha256, letter.truncated) == ("", "", 0, "", False)
 
-
-@pytest.fixture
-def env():  # type: ignore[no-untyped-def]
-    environment = pf.EmbeddedEnvironment(*flows.ALL, clock=VirtualClock(), fail_fast=False)
-    yield environment
-    environment.close()
 
 
 def test_an_unknown_union_branch_is_explained_as_a_newer_release(env) -> None:  # type: ignore[no-untyped-def]

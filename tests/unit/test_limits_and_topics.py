@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-import pulsarflow as pf
 from pulsarflow.clock import VirtualClock
 from pulsarflow.codec import Codec
 from pulsarflow.engines.outgoing import Decision, Outgoing
@@ -30,12 +29,6 @@ from tests.e2e import flows
 
 CODEC = Codec()
 
-
-@pytest.fixture
-def env() -> Any:
-    environment = pf.EmbeddedEnvironment(*flows.ALL, clock=VirtualClock(), fail_fast=False)
-    yield environment
-    environment.close()
 
 
 def crafted_start(env: Any, workflow_id: str, reply_topic: str | None = None) -> None:
