@@ -29,6 +29,8 @@
 #   PULSAR_DATA_DIR       ZooKeeper and BookKeeper data (default $PULSAR_HOME_DIR/data);
 #                         kept across stop/start, deleted by reset
 #   PULSAR_MEM, PULSAR_GC JVM settings (defaults tuned for 2 cores below)
+#   PULSAR_MARK_DELETE_RATE_LIMIT  writes per second of each subscription's acknowledged
+#                         position (managedLedgerDefaultMarkDeleteRateLimit; default below)
 #   PULSAR_BROKER_PORT, PULSAR_WEB_PORT, PULSAR_ZK_PORT, PULSAR_BOOKIE_PORT,
 #   PULSAR_STATE_PORT     ports (default 6650, 8080, 2181, 3181, 4181): a second
 #                         standalone next to the first needs its own PULSAR_HOME_DIR too
@@ -226,6 +228,11 @@ write_conf() {
   # A consumer that has caught up hears of a new entry after this delay (default 10 ms):
   # each hop of a workflow waited ~5 ms on average for it (docs/pulsar-setup.md).
   set_conf "$CONF_FILE" managedLedgerNewEntriesCheckDelayInMillis 1
+  # Acknowledgements: the broker writes a subscription's acknowledged position to
+  # BookKeeper at most this often per second. The distribution's standalone.conf has 0.1
+  # (one write per 10 s): after kill -9 of the broker every task of the last 10 s ran
+  # again. 0 writes every change: 4-19% ran again (docs/pulsar-setup.md).
+  set_conf "$CONF_FILE" managedLedgerDefaultMarkDeleteRateLimit "${PULSAR_MARK_DELETE_RATE_LIMIT:-0}"
 
   # Functions worker: notice a dead function instance after 5 s instead of
   # 30 s. (With parallelism > 1 the instances of a new function race to
