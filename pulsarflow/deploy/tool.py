@@ -99,8 +99,24 @@ def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path) -> list[str]:
         config = mf.function_config(manifest, spec, zipped.name)
         report.append(f"{spec.name}: {create_or_update(admin, config, zipped)}")
     for name in stopped:
-        admin.start_function(manifest.topics.tenant, manifest.topics.namespace, name)
+        start_and_wait(admin, manifest.topics.tenant, manifest.topics.namespace, name)
     return report
+
+
+def start_and_wait(admin: PulsarAdmin, tenant: str, namespace: str, name: str) -> None:
+    """Start a stopped function and wait until an instance runs; a start the worker lost is asked again."""
+    deadline = time.monotonic() + 3 * FIRST_INSTANCE_TIMEOUT_S
+    while True:
+        admin.start_function(tenant, namespace, name)
+        asked = time.monotonic()
+        while time.monotonic() - asked < 20:
+            if admin.function_status(tenant, namespace, name).get("numRunning", 0) >= 1:
+                return
+            time.sleep(1.0)
+        if time.monotonic() > deadline:
+            raise BackendError(f"{name} did not start again after its update; start it with "
+                               f"`pulsar-admin functions start --tenant {tenant} --namespace {namespace} "
+                               f"--name {name}` and look at its log")
 
 
 def stop_identity_less(admin: PulsarAdmin, manifest: mf.Manifest) -> list[str]:

@@ -27,6 +27,7 @@ def kit(request: pytest.FixtureRequest) -> Iterator[TestEnvironment]:
                                   raise_on_blocked=False)
     yield environment
     environment.close()
+    sf.BEHAVIOUR.clear()
 
 
 # -- signals and abandoned waits ---------------------------------------------------------
@@ -141,8 +142,11 @@ def test_failure_exceptions_make_an_exception_type_fail_the_workflow(kit: TestEn
 def test_the_fail_fast_test_kit_raises_at_once_for_a_blocked_run() -> None:
     sf.BEHAVIOUR["fixable"] = "bug"
     env = TestEnvironment(*sf.ALL)
-    with pytest.raises(pf.WorkflowBlockedError, match="blocked at step 1: KeyError.*ApplicationError"):
-        env.client().start(sf.fixable).result(timeout=30)
+    try:
+        with pytest.raises(pf.WorkflowBlockedError, match="blocked at step 1: KeyError.*ApplicationError"):
+            env.client().start(sf.fixable).result(timeout=30)
+    finally:
+        sf.BEHAVIOUR.clear()
 
 
 # -- failures match like except ----------------------------------------------------------------

@@ -168,16 +168,18 @@ def test_a_blocked_run_is_listed_as_blocked_with_its_reason(capsys: pytest.Captu
     from tests.e2e import semantics_flows as sf
 
     sf.BEHAVIOUR["fixable"] = "bug"
-    env = TestEnvironment(*sf.ALL, raise_on_blocked=False)
-    store = InMemoryVisibilityStore()
-    assert isinstance(env.events, InMemoryEventStore)
-    follow(env.events, store)
-    service = VisibilityService(store, env.client())
-    env.client().start(sf.fixable, id="stuck-1")
-    env.advance(11)
-    code, out, _ = run(capsys, service, "list", "--status", "blocked", "--json")
-    listed = json.loads(out)
-    assert code == 0 and [w["workflow_id"] for w in listed["workflows"]] == ["stuck-1"]
-    code, out, _ = run(capsys, service, "show", "stuck-1")
-    assert code == 0 and "BLOCKED" in out and "KeyError" in out
-    sf.BEHAVIOUR.clear()
+    try:
+        env = TestEnvironment(*sf.ALL, raise_on_blocked=False)
+        store = InMemoryVisibilityStore()
+        assert isinstance(env.events, InMemoryEventStore)
+        follow(env.events, store)
+        service = VisibilityService(store, env.client())
+        env.client().start(sf.fixable, id="stuck-1")
+        env.advance(11)
+        code, out, _ = run(capsys, service, "list", "--status", "blocked", "--json")
+        listed = json.loads(out)
+        assert code == 0 and [w["workflow_id"] for w in listed["workflows"]] == ["stuck-1"]
+        code, out, _ = run(capsys, service, "show", "stuck-1")
+        assert code == 0 and "BLOCKED" in out and "KeyError" in out
+    finally:
+        sf.BEHAVIOUR.clear()
