@@ -105,3 +105,11 @@ def test_events_reach_the_topic_and_feed_stores(pulsar_client: Any, tmp_path: Pa
     listed = json.loads(capsys.readouterr().out)["workflows"]
     assert sorted(w["workflow_id"] for w in listed) == ["p-1", "p-2"]
     transport.close()
+
+
+def test_the_metrics_server_listens_on_loopback_by_default() -> None:
+    server = MetricsServer(Metrics(), port=0)
+    try:
+        assert server.httpd.server_address[0] == "127.0.0.1"
+    finally:
+        server.httpd.server_close()
