@@ -31,8 +31,6 @@ from pulsarflow.failures import CANCELLED, is_own_cancellation, is_retryable_end
 from pulsarflow.messages import (
     Arrival,
     BufferedSignal,
-    CancelTask,
-    CancelWorkflow,
     ExecuteTask,
     StartWorkflow,
     TimerFired,
@@ -41,7 +39,6 @@ from pulsarflow.messages import (
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
-from pulsarflow.messages.state import child_workflow_id
 from pulsarflow.sdk.definitions import WorkflowDefinition
 from pulsarflow.topics import Topics
 
@@ -63,39 +60,22 @@ def release(state: WorkflowState, why: str, topics: Topics, now: int, unsent_fro
     Steps from ``unsent_from`` on were issued by the decision that closes the run and their
     messages are not sent (see :func:`unborn`): they need no notice.
     """
-    notices: list[Outgoing] = []
     reason = f"workflow {state.workflow_id!r} closed: {why}"
-    for position in open_positions(state):
-        if unsent_from is not None and position >= unsent_from:
-            continue
-        command = state.commands[position]
-        if command.kind == kinds.TASK:
-            notices.append(out.cancel_task(topics, CancelTask(state.workflow_id, position, reason, state.generation),
-                                           now))
-        elif command.kind == kinds.CHILD and not command.abandon:
-            child_id = child_workflow_id(state.workflow_id, state.runs, position)
-            notices.append(out.to_workflow(topics, child_id, CancelWorkflow(reason), now))
-    return notices
+    notices = [out.stop_step(topics, state, position, reason, now) for position in open_positions(state)
+               if (unsent_from is None or position < unsent_from) and not state.commands[position].abandon]
+    return [n for n in notices if n is not None]
 
 
 def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple[WorkflowState, list[Outgoing]]:
     """The state with every pending step cancelled, and the notices for its tasks and children."""
     error = ErrorInfo(CANCELLED, f"workflow {state.workflow_id!r} was cancelled: {reason}",
                       workflow_id=state.workflow_id)
-    arrivals: list[Arrival] = []
-    outgoing: list[Outgoing] = []
-    for position in open_positions(state):
-        arrivals.append(Arrival(position, now, error=error))
-        kind = state.commands[position].kind
-        if kind == kinds.TASK:
-            notice = CancelTask(state.workflow_id, position, reason, state.generation)
-            outgoing.append(out.cancel_task(topics, notice, now))
-        elif kind == kinds.CHILD:  # abandoned children too: a cancel is passed on, closing is not
-            child = CancelWorkflow(f"parent {state.workflow_id!r} was cancelled: {reason}")
-            child_id = child_workflow_id(state.workflow_id, state.runs, position)
-            outgoing.append(out.to_workflow(topics, child_id, child, now))
-    cancelled = replace(state, cancel_requested=True, arrivals=state.arrivals + tuple(arrivals))
-    return cancelled, outgoing
+    pending = open_positions(state)
+    arrivals = tuple(Arrival(position, now, error=error) for position in pending)
+    # abandoned children too: a cancel is passed on, closing is not
+    notices = [out.stop_step(topics, state, position, error.message, now) for position in pending]
+    cancelled = replace(state, cancel_requested=True, arrivals=state.arrivals + arrivals)
+    return cancelled, [n for n in notices if n is not None]
 
 
 def unborn(outgoing: list[Outgoing], state: WorkflowState, issued_from: int) -> list[Outgoing]:
@@ -117,14 +97,12 @@ def unborn(outgoing: list[Outgoing], state: WorkflowState, issued_from: int) -> 
     return [o for o in outgoing if not dies(o)]
 
 
-
-
 def replay_again(state: WorkflowState) -> WorkflowState:
     """A blocked run, or one failed by an older release for a mismatch with its code, ready to replay as it is."""
     wid = state.workflow_id
     if state.status == status.RUNNING and state.blocked is not None:
         return state
-    if state.status == status.FAILED and state.error is not None and was_blocking_ending(state.error):
+    if state.status == status.FAILED and was_blocking_ending(state.error):
         return replace(state, status=status.RUNNING, closed_at_ms=None, result=None, error=None)
     raise ControlRefusedError(f"workflow {wid!r} is {state.status} and not blocked; retry resumes a FAILED workflow "
                               "or replays a blocked one")

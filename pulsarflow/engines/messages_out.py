@@ -10,6 +10,7 @@ from pulsarflow.errors import ErrorInfo
 from pulsarflow.failures import error_info
 from pulsarflow.messages import (
     CancelTask,
+    CancelWorkflow,
     ChildCompleted,
     ChildFailed,
     ClientMessage,
@@ -22,6 +23,8 @@ from pulsarflow.messages import (
     WorkflowFailed,
     WorkflowState,
 )
+from pulsarflow.messages import state as kinds
+from pulsarflow.messages.state import child_workflow_id
 from pulsarflow.topics import Topics
 
 # A tag's workflow ids are spread over this many keys, so that no state value, and no
@@ -73,6 +76,17 @@ def cancel_task(topics: Topics, notice: CancelTask, now: int) -> Outgoing:
     """A cancellation notice, broadcast to every executor (the one running the task stops it)."""
     envelope = TaskExecutorMessage(f"{notice.task_id}:cancel", notice.task_id, now, notice)
     return Outgoing(topics.cancellations, notice.task_id, envelope)
+
+
+def stop_step(topics: Topics, state: WorkflowState, position: int, reason: str, now: int) -> Outgoing | None:
+    """The notice that stops what step ``position`` started: its task is told to stop, its child is cancelled."""
+    kind = state.commands[position].kind
+    if kind == kinds.TASK:
+        return cancel_task(topics, CancelTask(state.workflow_id, position, reason, state.generation), now)
+    if kind == kinds.CHILD:
+        child_id = child_workflow_id(state.workflow_id, state.runs, position)
+        return to_workflow(topics, child_id, CancelWorkflow(reason), now)
+    return None
 
 
 def closed(topics: Topics, state: WorkflowState, waiters: list[ReplyTo], now: int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Outgoing
@@ -9,8 +11,6 @@ from pulsarflow.errors import ErrorInfo
 from pulsarflow.failures import STEP_CANCELLED, error_info
 from pulsarflow.messages import (
     Arrival,
-    CancelTask,
-    CancelWorkflow,
     Command,
     ExecuteTask,
     ParentRef,
@@ -94,22 +94,14 @@ class StepDispatcher:
     def _cancel(self, position: int, request: StepRequest, now: int) -> Arrival:
         """``step.cancel()``: the step's outcome is a cancellation; its task or child is told to stop."""
         target = request.target
-        kind = self._command(target).kind
         wid = self.state.workflow_id
-        if kind == kinds.TASK:
-            notice = CancelTask(wid, target, "cancelled by the workflow", self.state.generation)
-            self.outgoing.append(out.cancel_task(self.topics, notice, now))
-        elif kind == kinds.CHILD:
-            child_id = child_workflow_id(wid, self.state.runs, target)
-            stop = CancelWorkflow(f"cancelled by its parent {wid!r}")
-            self.outgoing.append(out.to_workflow(self.topics, child_id, stop, now))
-        error = ErrorInfo(STEP_CANCELLED, f"step {target} ({self._command(target).describe()}) was cancelled by "
+        issued = replace(self.state, commands=self.state.commands + tuple(self.commands))  # the target may be new
+        error = ErrorInfo(STEP_CANCELLED, f"step {target} ({issued.commands[target].describe()}) was cancelled by "
                           "the workflow", workflow_id=wid)
+        notice = out.stop_step(self.topics, issued, target, error.message, now)
+        if notice is not None:
+            self.outgoing.append(notice)
         return Arrival(target, now, error=error)
-
-    def _command(self, position: int) -> Command:
-        recorded = self.state.commands
-        return recorded[position] if position < len(recorded) else self.commands[position - len(recorded)]
 
     def _side_effect(self, position: int, request: StepRequest, now: int) -> Arrival:
         try:
