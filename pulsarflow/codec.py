@@ -32,6 +32,7 @@ Convert = Callable[[Any], Any]
 
 MARKER = b"\xc3\x01"  # Avro single-object encoding
 HEADER_SIZE = len(MARKER) + 8
+HEADER_FIELD = "single_object_header"  # the header, as the first field of a record's wire schema
 BASELINE_RELEASE = "0.1.0"  # the release whose bytes have no writer identity
 
 
@@ -48,10 +49,40 @@ class Codec:
         self._resolved: dict[tuple[int, str], Any] = {}
         self._fingerprints: dict[str, bytes] = {}
         self._writers: dict[str, dict[bytes, tuple[str, Any]]] = {}  # record -> fingerprint -> (release, schema)
+        self._by_fingerprint: dict[bytes, tuple[Codec, str]] | None = None  # any record of any release
 
     def schema_json(self, name: str) -> dict[str, Any]:
         """The self-contained JSON schema of a record (what the schema registry stores)."""
         return schemas.expand(self._fullname(name), self.named)
+
+    def wire_schema(self, name: str) -> dict[str, Any]:
+        """The schema of exactly the bytes ``encode`` writes for a record, for the schema registry.
+
+        The single-object header is ten bytes, which Avro reads as a ``fixed(10)``: the wire
+        schema is the record with that header as its first field (with a default, so that
+        the registry finds it compatible with the plain record), so any Avro reader given the
+        registered schema (a Java consumer with ``auto_consume``) reads the record's fields.
+        """
+        plain = self.schema_json(name)
+        header = {"name": HEADER_FIELD, "doc": "Avro single-object encoding header: C3 01, then the CRC-64-AVRO "
+                  "fingerprint of the schema that wrote the rest (pulsarflow decodes with that schema).",
+                  "type": {"type": "fixed", "name": f"{NAMESPACE}.SingleObjectHeader", "size": HEADER_SIZE},
+                  "default": (MARKER + bytes(8)).decode("latin-1")}
+        return dict(plain, fields=[header, *plain["fields"]])
+
+    def wire_schema_of(self, payload: bytes) -> dict[str, Any] | None:
+        """The wire schema of the record and release whose identity leads ``payload`` (None: none, or unknown)."""
+        if payload[:2] != MARKER or len(payload) < HEADER_SIZE:
+            return None
+        if self._by_fingerprint is None:
+            index: dict[bytes, tuple[Codec, str]] = {}
+            for codec in [self, *(self._release_codec(r) for r in self._releases())]:
+                for name, schema in codec.named.items():
+                    if schema.get("type") == "record":
+                        index.setdefault(codec.fingerprint(name), (codec, name))
+            self._by_fingerprint = index
+        found = self._by_fingerprint.get(bytes(payload[2:HEADER_SIZE]))
+        return found[0].wire_schema(found[1]) if found else None
 
     def encode(self, obj: Any) -> bytes:
         """The record's bytes, led by the identity of the schema that wrote them."""

@@ -64,6 +64,15 @@ class PulsarAdmin:
         self._call("PUT", f"/admin/v2/namespaces/{tenant}/{namespace}/schemaCompatibilityStrategy",
                    json=strategy, ok=(200, 204))
 
+    def set_schema_validation(self, tenant: str, namespace: str, enforced: bool) -> None:
+        """Refuse (or allow) producers that attach no schema on the namespace's topics."""
+        self._call("POST", f"/admin/v2/namespaces/{tenant}/{namespace}/schemaValidationEnforced",
+                   json=enforced, ok=(200, 204))
+
+    def schema_validation(self, tenant: str, namespace: str) -> bool:
+        response = self._call("GET", f"/admin/v2/namespaces/{tenant}/{namespace}/schemaValidationEnforced")
+        return bool(response.json())
+
     def schema(self, topic: str) -> dict[str, Any] | None:
         response = self._call("GET", f"/admin/v2/schemas/{_topic_path(topic)}/schema", ok=(200, 404))
         return None if response.status_code == 404 else response.json()

@@ -16,6 +16,7 @@ from typing import Any
 from pulsarflow.codec import Codec
 from pulsarflow.errors import BackendError, DecodeError
 from pulsarflow.messages import DeadLetter
+from pulsarflow.transport.pulsar import schema_for
 
 log = logging.getLogger("pulsarflow.deadletters")
 
@@ -80,7 +81,7 @@ class PulsarDeadLetters:
                               size=len(data), at_ms=message.publish_timestamp(), kind="unreadable-letter")
 
     def publish(self, topic: str, key: str, payload: bytes) -> None:
-        producer = self.client.create_producer(topic, batching_enabled=False)
+        producer = self.client.create_producer(topic, schema=schema_for(self.codec, payload), batching_enabled=False)
         try:
             producer.send(payload, partition_key=key or None)
         except Exception as exc:

@@ -5,6 +5,12 @@ clients and workers (with a client of their own). Producers are created without
 batching so that each message keeps its own key (Key_Shared consumers route by key).
 Delays use Pulsar delayed delivery (``deliver_at``). Import needs ``pulsarflow[pulsar]``.
 
+Each producer attaches the Avro schema of what it sends (``Codec.wire_schema``: the
+record behind the writer identity that leads the payload, as the registry stores it), so
+the broker stamps the registered schema version on every message, any Avro reader of the
+topic reads its fields, and ``schemaValidationEnforced`` can be on. Only bytes without a
+writer identity (replies to clients of release 0.1.0) go without a schema.
+
 Failures are told apart for the failure policy (runtime/policy.py): a topic that cannot
 exist or may not be written (``TopicRefusedError``) and a message the broker finds too big
 (``LimitExceededError``) are the message's fault; anything else is an outage
@@ -16,9 +22,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from pulsarflow.codec import HEADER_SIZE, Codec
 from pulsarflow.errors import BackendError, LimitExceededError, PulsarflowError, TopicRefusedError
 
 try:
+    import _pulsar
     import pulsar
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("the Pulsar transport needs the pulsar client: pip install 'pulsarflow[pulsar]'") from exc
@@ -28,18 +36,38 @@ TOPIC_REFUSALS = tuple(getattr(pulsar.exceptions, name) for name in (
     "InvalidTopicName", "TopicNotFound", "NotAllowedError", "AuthorizationError", "TopicTerminated"))
 
 
+class WireSchema(pulsar.schema.Schema):
+    """An Avro schema for the registry over bytes the codec already wrote (sent as they are)."""
+
+    def __init__(self, definition: dict[str, Any]) -> None:
+        super().__init__(bytes, _pulsar.SchemaType.AVRO, definition, "AVRO")
+
+    def encode(self, obj: bytes) -> bytes:
+        return obj
+
+    def decode(self, data: bytes) -> bytes:
+        return data
+
+
+def schema_for(codec: Codec, payload: bytes) -> Any:
+    """The producer schema for a payload: the wire schema of its writer, or none (bytes) without an identity."""
+    definition = codec.wire_schema_of(payload)
+    return WireSchema(definition) if definition is not None else pulsar.schema.BytesSchema()
+
+
 class PulsarTransport:
-    def __init__(self, client: Any, send_timeout_ms: int = 30_000) -> None:
+    def __init__(self, client: Any, codec: Codec | None = None, send_timeout_ms: int = 30_000) -> None:
         self.client = client
+        self.codec = codec or Codec()
         self.send_timeout_ms = send_timeout_ms
-        self._producers: dict[str, Any] = {}
+        self._producers: dict[tuple[str, bytes], Any] = {}  # by topic and writer identity
         self._lock = threading.Condition()
         self._pending = 0
         self._errors: list[str] = []
         self.sent = 0
 
     def send(self, topic: str, key: str, payload: bytes, deliver_at_ms: int | None = None) -> None:
-        producer = self._producer(topic)
+        producer = self._producer(topic, payload)
         options: dict[str, Any] = {"partition_key": key}
         if deliver_at_ms is not None:
             options["deliver_at"] = deliver_at_ms
@@ -69,16 +97,17 @@ class PulsarTransport:
             producer.close()
         self._producers.clear()
 
-    def _producer(self, topic: str) -> Any:
-        producer = self._producers.get(topic)
+    def _producer(self, topic: str, payload: bytes) -> Any:
+        writer = bytes(payload[:HEADER_SIZE])
+        producer = self._producers.get((topic, writer))
         if producer is None:
             try:
                 producer = self.client.create_producer(
-                    topic, batching_enabled=False, block_if_queue_full=True,
-                    send_timeout_millis=self.send_timeout_ms)
+                    topic, schema=schema_for(self.codec, payload), batching_enabled=False,
+                    block_if_queue_full=True, send_timeout_millis=self.send_timeout_ms)
             except Exception as exc:
                 raise _translate(exc, f"cannot create a producer for {topic}") from exc
-            self._producers[topic] = producer
+            self._producers[(topic, writer)] = producer
         return producer
 
     def _on_sent(self, result: Any, _message_id: Any) -> None:
@@ -97,6 +126,9 @@ def _translate(exc: Exception, what: str) -> PulsarflowError:
     if isinstance(exc, TOPIC_REFUSALS):
         return TopicRefusedError(f"{what}: {type(exc).__name__}: {exc} (the topic cannot exist or may not be "
                                  "written with these credentials)")
+    if isinstance(exc, pulsar.exceptions.IncompatibleSchema):  # kept and retried: a deploy of the schemas fixes it
+        return BackendError(f"{what}: the schema registry refuses the writer's schema ({exc}); upload this "
+                            "release's schemas with `pulsarflow deploy schemas` (or `deploy apply`)")
     if isinstance(exc, pulsar.exceptions.MessageTooBig):
         return LimitExceededError(f"{what}: the broker's maxMessageSize is smaller than the message")
     return BackendError(f"{what}: {exc}")

@@ -75,12 +75,17 @@ def poisons(topics: Any, stolen: str) -> dict[str, bytes]:
 def test_each_poison_is_dead_lettered_with_its_reason_and_the_load_goes_on(app) -> None:  # type: ignore[no-untyped-def]
     import pulsar
 
+    from pulsarflow.transport.pulsar import WireSchema
+
     topics = app.topics
     stolen = f"persistent://public/default/stolen-{uuid.uuid4().hex[:8]}"
     raw = pulsar.Client(SERVICE_URL)
     with connected(topics, (MODULE,)) as client:
         assert client.start(flows.sequence, 2).result(timeout=TIMEOUT) == 1  # engines up
-        producer = raw.create_producer(topics.workflow_engine, batching_enabled=False)
+        # The namespace refuses producers without a schema: the poisons come from one that attaches
+        # the topic's schema and sends bytes that do not fit it, as a broken producer would.
+        producer = raw.create_producer(topics.workflow_engine, batching_enabled=False,
+                                       schema=WireSchema(CODEC.wire_schema("WorkflowEngineMessage")))
         started = time.monotonic()
         for name, payload in poisons(topics, stolen).items():
             producer.send(payload, partition_key=name)

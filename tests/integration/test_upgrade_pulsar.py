@@ -23,6 +23,10 @@ pytestmark = pytest.mark.pulsar
 ROOT = Path(__file__).resolve().parents[2]
 UPGRADE = Path(__file__).resolve().parent / "upgrade"
 RELEASE_0_1_0 = "3017bb4c2cc280a96b0fc4cba548b4c1556271ee"  # tag v0.1.0
+# Clients of 0.1.0 publish without a schema, which a namespace with schemaValidationEnforced
+# (what `deploy apply` sets by default) refuses: the upgrade runs in a namespace of its own,
+# deployed with validation off, as an operator with 0.1.0 clients left would.
+NAMESPACE = "pfupgrade"
 
 
 def old_release(tmp: Path) -> Path:
@@ -39,7 +43,8 @@ def old_release(tmp: Path) -> Path:
 
 def step(library: Path, *args: str, state: str = "function") -> dict[str, Any]:
     """One driver step run with the pulsarflow of ``library`` (a source tree) first on the path."""
-    env = {**os.environ, "PYTHONPATH": f"{library}{os.pathsep}{UPGRADE}", "UPGRADE_STATE": state}
+    env = {**os.environ, "PYTHONPATH": f"{library}{os.pathsep}{UPGRADE}", "UPGRADE_STATE": state,
+           "UPGRADE_NAMESPACE": NAMESPACE}
     done = subprocess.run([sys.executable, str(UPGRADE / "driver.py"), *args], env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, f"driver {args[0]} with {library} failed:\n{done.stderr[-3000:]}"
@@ -52,7 +57,7 @@ def dead_letters(admin: Any, app: str) -> int:
     """Messages ever published to the app's dead-letter topic (0 when it does not exist)."""
     from pulsarflow.topics import Topics
 
-    topic = Topics(app=app).dead_letters
+    topic = Topics(namespace=NAMESPACE, app=app).dead_letters
     response = admin.http.get(f"{admin.url}/admin/v2/persistent/{topic.split('://', 1)[1]}/stats", timeout=30)
     return 0 if response.status_code == 404 else int(response.json().get("msgInCounter", 0))
 
@@ -65,6 +70,8 @@ def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_release_0
             pytest.fail("REDIS_URL is not set: .ci/run starts redis-server and sets it")
         pytest.skip("REDIS_URL is not set")
     old = old_release(tmp_path)
+    created = pulsar_admin.http.put(f"{pulsar_admin.url}/admin/v2/namespaces/public/{NAMESPACE}", timeout=30)
+    assert created.status_code in (204, 409), created.text  # 409: made by an earlier run
     app = f"up{uuid.uuid4().hex[:6]}"
     try:
         step(old, "deploy", app, str(tmp_path / "old-deploy"), state=state)
@@ -83,4 +90,4 @@ def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_release_0
     finally:
         for engine in ("workflow-engine", "tag-engine", "executor-default"):
             with contextlib.suppress(Exception):  # best effort: it may not have been created
-                pulsar_admin.delete_function("public", "default", f"{app}-{engine}")
+                pulsar_admin.delete_function("public", NAMESPACE, f"{app}-{engine}")

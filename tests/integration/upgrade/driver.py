@@ -8,6 +8,7 @@ engine keeps its state in Pulsar function state, or in Redis with UPGRADE_STATE=
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -23,11 +24,14 @@ def manifest(app: str):  # type: ignore[no-untyped-def]
 
     state = {"state": "redis", "redis_url": os.environ["REDIS_URL"]} if os.environ.get("UPGRADE_STATE") == "redis" \
         else {"state": "function"}
-    return mf.parse({"app": app, "modules": [MODULE], "bundle_library": True, **state, "functions": [
+    namespace = os.environ.get("UPGRADE_NAMESPACE", "default")
+    functions = [
         {"name": f"{app}-workflow-engine", "engine": "workflow"},
         {"name": f"{app}-tag-engine", "engine": "tag"},
         {"name": f"{app}-executor-default", "engine": "executor", "service": "default"},
-    ]})
+    ]
+    return mf.parse({"namespace": namespace, "app": app, "modules": [MODULE], "bundle_library": True, **state,
+                     "functions": functions})
 
 
 def client(app: str):  # type: ignore[no-untyped-def]
@@ -45,7 +49,10 @@ def main(argv: list[str]) -> None:
         from pulsarflow.deploy import tool
         from pulsarflow.deploy.admin import PulsarAdmin
 
-        report = tool.apply(PulsarAdmin(ADMIN_URL), manifest(app), Path(argv[2]))
+        # Releases after 0.2.0 enforce schemas on the namespace unless told not to: 0.1.0 clients attach none.
+        keep_schemaless = {"schema_validation": False} if "schema_validation" in inspect.signature(
+            tool.apply).parameters else {}
+        report = tool.apply(PulsarAdmin(ADMIN_URL), manifest(app), Path(argv[2]), **keep_schemaless)
         print(json.dumps({"library": where, "report": [str(r) for r in report]}))
         return
     import upgrade_flows as flows
