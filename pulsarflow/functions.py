@@ -8,6 +8,7 @@ A function's ``userConfig`` (see functions.yaml) says what it runs::
     state: function | redis           state backend of the workflow engine (redis_url, retention_ms)
     events: topic | off               publish every event to the app's events topic (default: topic)
     max_message_bytes: 5242880        the broker's maxMessageSize (dead letters and outgoing messages fit it)
+    outcomes: function | redis | off  where an executor keeps its outcome markers (runtime/outcomes.py)
 
 The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
 """
@@ -35,6 +36,7 @@ from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
 from pulsarflow.runtime.loop import BatchLoop
+from pulsarflow.runtime.outcomes import Outcomes, OutcomeStore, WatchedTransport, outcome_store_from_config
 from pulsarflow.runtime.policy import call_with_backoff
 from pulsarflow.storage import StateStore
 from pulsarflow.topics import Topics
@@ -61,7 +63,7 @@ class RawBytesSerDe(SerDe):
 
 
 def build_handler(config: dict[str, Any], client: Any, state_store: StateStore | None,
-                  metrics: Metrics | None = None) -> MessageHandler:
+                  metrics: Metrics | None = None, outcomes: OutcomeStore | None = None) -> MessageHandler:
     """The MessageHandler a function (or a test) runs, from a function's user config."""
     topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
                     config.get("app", "pulsarflow"))
@@ -69,16 +71,22 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
     converter, clock = JsonConverter(), SystemClock()
     kind = config.get("engine")
     engine: Any
+    recorder = None
     if kind == "workflow":
         engine = WorkflowEngine(registry, converter, topics)
     elif kind == "tag":
         engine = TagEngine(topics)
     elif kind == "executor":
-        engine, state_store = TaskExecutor(registry, converter, topics, clock), None
+        if outcomes is not None:
+            recorder = Outcomes(outcomes, check_after_ms=int(config.get("outcome_check_after_ms", 1000)))
+        engine, state_store = TaskExecutor(registry, converter, topics, clock, recorder), None
         follow_cancellations(client, topics.cancellations, Codec(), engine.cancellations)
     else:
         raise DefinitionError(f"userConfig.engine must be 'workflow', 'tag' or 'executor', got {kind!r}")
-    transport, codec = PulsarTransport(client), Codec()
+    transport: Any = PulsarTransport(client)
+    if recorder is not None:  # markers are written once the broker acknowledged the outcomes
+        transport = WatchedTransport(transport, recorder)
+    codec = Codec()
     events = config.get("events", "topic")
     if events not in ("topic", "off"):
         raise DefinitionError(f"userConfig.events must be 'topic' or 'off', got {events!r}")
@@ -129,8 +137,9 @@ class EngineFunction(Function):
         if self._handler is None:
             config = dict(context.get_user_config_map())
             store = state_store_for(config, context) if config.get("engine") in ("workflow", "tag") else None
+            outcomes = outcome_store_from_config(config, context) if config.get("engine") == "executor" else None
             metrics = Metrics(reporter=context.record_metric)  # per-function latencies in the function's stats
-            self._handler = build_handler(config, context.get_pulsar_client(), store, metrics)
+            self._handler = build_handler(config, context.get_pulsar_client(), store, metrics, outcomes)
             batch = int(config.get("batch", 1))
             if batch > 1:
                 self._batcher = _Batcher(self._handler, context, batch)

@@ -5,6 +5,11 @@ on a thread of their own when they have a per-attempt timeout (``runtime/attempt
 an attempt that times out gives its thread up, so hung tasks cannot starve later ones);
 async tasks run on the executor's own event loop. A timed-out attempt's
 ``task_info().cancelled`` turns True, so the task can stop.
+
+With ``outcomes`` (``runtime/outcomes.py``) the executor remembers what each attempt it
+completed published; a redelivered attempt with a marker publishes that again instead of
+running the task once more (a broker that crashed before it made an acknowledgement
+durable redelivers it).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pulsarflow.failures import error_info
 from pulsarflow.messages import CancelTask, ExecuteTask, TaskExecutorMessage
 from pulsarflow.runtime.attempts import AttemptThreads, TooManyHungAttemptsError
 from pulsarflow.runtime.cancellations import Cancellations, cancellation_key
+from pulsarflow.runtime.outcomes import Outcomes
 from pulsarflow.sdk.definitions import TaskDefinition
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
@@ -69,8 +75,10 @@ class TaskExecutor:
     input_type = TaskExecutorMessage
     state_type = None
 
-    def __init__(self, registry: Registry, converter: PayloadConverter, topics: Topics, clock: Clock) -> None:
+    def __init__(self, registry: Registry, converter: PayloadConverter, topics: Topics, clock: Clock,
+                 outcomes: Outcomes | None = None) -> None:
         self.registry = registry
+        self.outcomes = outcomes
         self.converter = converter
         self.topics = topics
         self.clock = clock
@@ -89,6 +97,16 @@ class TaskExecutor:
             return Decision(None, [], unchanged=True)
         if cancellation_key(task.task_id, task.generation) in self.cancellations:  # not run once cancelled
             return Decision(None, [], unchanged=True)
+        if self.outcomes is not None:
+            recorded = self.outcomes.recorded(task, now_ms)
+            if recorded is not None:  # this attempt ran before: publish its outcome again, do not run it
+                return Decision(None, recorded, unchanged=True)
+        decision = self._run(task)
+        if self.outcomes is not None:
+            self.outcomes.completed(task, decision.outgoing)
+        return decision
+
+    def _run(self, task: ExecuteTask) -> Decision[None]:
         try:
             defn = self.registry.task(task.task_name)
             args = self.converter.decode(task.input, defn.arg_hints)
