@@ -13,14 +13,21 @@ so a message or a stored state written by an earlier release is read as that rel
 wrote it. An unknown fingerprint (a newer release wrote it) is refused with both
 identities named, never misread. Bytes without the marker were written before writer
 identities existed, by release 0.1.0: they are read with its schemas.
+
+A codec may also be given a :class:`WriterSource` (on Pulsar: the schema registry, which
+holds each topic's wire schemas as deploys registered them): a fingerprint no frozen
+release knows is asked of it once, and a schema it knows is resolved like any other, so
+an older engine reads what a newer one wrote (Avro's forward compatibility: fields it does
+not know are skipped). What the source does not know either is still refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import fastavro
 
@@ -36,11 +43,21 @@ HEADER_FIELD = "single_object_header"  # the header, as the first field of a rec
 BASELINE_RELEASE = "0.1.0"  # the release whose bytes have no writer identity
 
 
+class WriterSource(Protocol):
+    """Where writer schemas beyond the frozen releases come from (the schema registry on Pulsar)."""
+
+    def writer_schemas(self, name: str) -> list[dict[str, Any]]:
+        """Schemas that may have written record ``name`` (plain or wire schemas), newest first."""
+        ...
+
+
 class Codec:
     """Encodes and decodes messages with the schemas of one folder (the current ones by default)."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, writers: WriterSource | None = None) -> None:
         self.folder = folder or schemas.schema_dir()
+        self.writers = writers
+        self._asked: set[tuple[str, bytes]] = set()  # identities already asked of ``writers``
         self.named = schemas.load_folder(self.folder)
         self._history: dict[str, Codec] = {}
         self._parsed: dict[str, Any] = {}
@@ -154,11 +171,35 @@ class Codec:
         if fingerprint == self.fingerprint(name):
             return self._schema(name)
         found = self._known_writers(name).get(fingerprint)
+        if found is None and self.writers is not None and (name, fingerprint) not in self._asked:
+            for schema in self.writers.writer_schemas(name):  # an outage raises here, and is asked again
+                with contextlib.suppress(SchemaError):  # not a schema this codec can read: not the writer
+                    self.learn(schema)
+            self._asked.add((name, fingerprint))
+            found = self._known_writers(name).get(fingerprint)
         if found is None:
+            where = "schemas/history/" + (" or the schema registry" if self.writers is not None else "")
             raise NewerWriterError(name, size, f"written with schema {fingerprint.hex()} of {name}, which neither this "
                               f"release (schema {self.fingerprint(name).hex()}) nor any earlier one in "
-                              "schemas/history/ knows: written by a newer release? upgrade this engine first")
+                              f"{where} knows: written by a newer release? upgrade this engine first")
         return found[1]
+
+    def learn(self, schema: dict[str, Any]) -> bytes:
+        """Know ``schema`` (a record's plain or wire schema, self-contained) as a writer; its fingerprint."""
+        fields = schema.get("fields") or []
+        if fields and fields[0].get("name") == HEADER_FIELD:
+            schema = dict(schema, fields=fields[1:])
+        name = schema.get("name", "")
+        name = name if "." in name else f"{schema.get('namespace', NAMESPACE)}.{name}"
+        try:
+            canonical = fastavro.schema.to_parsing_canonical_form(schema)
+            parsed = fastavro.parse_schema(schema, named_schemas={})
+        except Exception as exc:
+            raise SchemaError(f"a writer schema of {name} is invalid: {exc}") from exc
+        fingerprint = int(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
+        if name in self.named:
+            self._known_writers(name).setdefault(fingerprint, ("registry", parsed))
+        return fingerprint
 
     def _known_writers(self, name: str) -> dict[bytes, tuple[str, Any]]:
         """Every schema of ``name`` that a release wrote with, by fingerprint (loaded once)."""

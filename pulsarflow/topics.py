@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -44,3 +45,10 @@ class Topics:
     def events(self) -> str:
         """Every event of every workflow of the app, keyed by workflow id (see pulsarflow.events)."""
         return f"{self.prefix}-events"
+
+    def envelopes(self, services: Iterable[str] = ()) -> dict[str, str]:
+        """The record each persistent topic of the app carries (its schema in the registry), by topic."""
+        out = {self.workflow_engine: "WorkflowEngineMessage", self.tag_engine: "TagEngineMessage",
+               self.dead_letters: "DeadLetter", self.events: "WorkflowEvent"}
+        out.update({self.executor(s): "TaskExecutorMessage" for s in services})
+        return out

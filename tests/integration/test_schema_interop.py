@@ -113,3 +113,27 @@ def _json(data: Any) -> Any:
     import json
 
     return json.loads(data) if isinstance(data, str) else data
+
+
+def test_an_engine_reads_a_newer_releases_message_through_the_registry(pulsar_admin, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pulsar
+
+    from pulsarflow.errors import NewerWriterError
+    from pulsarflow.messages import WorkflowEngineMessage
+    from pulsarflow.transport.registry import RegistryWriters
+    from tests.unit.test_writer_source import ENVELOPE, newer_release, written_by
+
+    newer = newer_release(tmp_path)
+    topic = f"persistent://public/default/registry-{uuid.uuid4().hex[:8]}"
+    pulsar_admin.upload_schema(topic, newer.wire_schema("WorkflowEngineMessage"))  # as its deploy did
+    data = written_by(newer)
+    raw = pulsar.Client(SERVICE_URL, operation_timeout_seconds=15)
+    try:
+        missing = f"persistent://public/default/registry-none-{uuid.uuid4().hex[:8]}"
+        with pytest.raises(NewerWriterError, match="or the schema registry knows"):
+            Codec(writers=RegistryWriters(raw, {"WorkflowEngineMessage": [missing]})).decode(
+                WorkflowEngineMessage, data)
+        codec = Codec(writers=RegistryWriters(raw, {"WorkflowEngineMessage": [topic]}))
+        assert codec.decode(WorkflowEngineMessage, data) == ENVELOPE
+    finally:
+        raw.close()
