@@ -186,20 +186,20 @@ class Codec:
 
     def learn(self, schema: dict[str, Any]) -> bytes:
         """Know ``schema`` (a record's plain or wire schema, self-contained) as a writer; its fingerprint."""
-        fields = schema.get("fields") or []
-        if fields and fields[0].get("name") == HEADER_FIELD:
-            schema = dict(schema, fields=fields[1:])
-        name = schema.get("name", "")
-        name = name if "." in name else f"{schema.get('namespace', NAMESPACE)}.{name}"
+        name, plain, fingerprint = _identity(schema)
         try:
-            canonical = fastavro.schema.to_parsing_canonical_form(schema)
-            parsed = fastavro.parse_schema(schema, named_schemas={})
+            parsed = fastavro.parse_schema(plain, named_schemas={})
         except Exception as exc:
             raise SchemaError(f"a writer schema of {name} is invalid: {exc}") from exc
-        fingerprint = int(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
         if name in self.named:
             self._known_writers(name).setdefault(fingerprint, ("registry", parsed))
         return fingerprint
+
+    def release_of(self, schema: dict[str, Any]) -> str | None:
+        """The release ("current", or a frozen one) whose schema of that record ``schema`` is; None if none."""
+        name, _, fingerprint = _identity(schema)
+        found = self._known_writers(name).get(fingerprint) if name in self.named else None
+        return found[0] if found else None
 
     def _known_writers(self, name: str) -> dict[bytes, tuple[str, Any]]:
         """Every schema of ``name`` that a release wrote with, by fingerprint (loaded once)."""
@@ -271,6 +271,20 @@ class Codec:
     def _build(self, name: str, cache: dict[str, Convert], to_avro: bool) -> Convert:
         builder = _ConverterBuilder(self.named, cache, to_avro)
         return builder.record(name)
+
+
+def _identity(schema: dict[str, Any]) -> tuple[str, dict[str, Any], bytes]:
+    """A record schema's full name, its plain form (a wire schema loses its header) and fingerprint."""
+    fields = schema.get("fields") or []
+    if fields and isinstance(fields[0], dict) and fields[0].get("name") == HEADER_FIELD:
+        schema = dict(schema, fields=fields[1:])
+    name = str(schema.get("name", ""))
+    name = name if "." in name else f"{schema.get('namespace', NAMESPACE)}.{name}"
+    try:
+        canonical = fastavro.schema.to_parsing_canonical_form(schema)
+    except Exception as exc:
+        raise SchemaError(f"a writer schema of {name} is invalid: {exc}") from exc
+    return name, schema, int(fastavro.schema.fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")
 
 
 class _ConverterBuilder:

@@ -11,6 +11,7 @@ the engines run as Pulsar Functions (see functions.yaml), or in worker processes
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,21 +25,34 @@ from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
 from pulsarflow.sdk.client import Client
 from pulsarflow.topics import Topics
 from pulsarflow.transport.pulsar import PulsarTransport
+from pulsarflow.transport.registry import reads_identities
 from pulsarflow.usercode import load_registry
+
+IDENTITY_CHECK_S = 30.0  # how long a client trusts what the registry said of the engines' release
 
 
 class PulsarConnection:
     """A client's link to the engines: publish to the engine topic, listen on its own topic."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, codec: Codec | None = None) -> None:
         self.client = client
-        self.transport = PulsarTransport(client)
+        self.codec = codec or Codec()
+        self.transport = PulsarTransport(client, self.codec)
+        self._identities: dict[str, tuple[bool, float]] = {}  # topic -> (engines read them, until when)
         self._changed = threading.Condition()
         self._consumers: list[Any] = []
 
     def send(self, topic: str, key: str, payload: bytes) -> None:
         self.transport.send(topic, key, payload)
         self.transport.flush()
+
+    def reads_identities(self, topic: str) -> bool:
+        """As the topic's registered schema says, asked again every IDENTITY_CHECK_S (a deploy changes it)."""
+        known = self._identities.get(topic)
+        if known is None or known[1] < time.monotonic():
+            known = (reads_identities(self.client, self.codec, topic), time.monotonic() + IDENTITY_CHECK_S)
+            self._identities[topic] = known
+        return known[0]
 
     def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None:
         def deliver(consumer: Any, message: Any) -> None:
@@ -70,7 +84,8 @@ def connect(service_url: str, modules: Iterable[str] = (), topics: Topics | None
     """
     pulsar_client = pulsar.Client(service_url, logger=client_logger())
     registry = load_registry(modules) if modules else None
-    return Client(PulsarConnection(pulsar_client), Codec(), topics or Topics(), registry=registry,
+    codec = Codec()
+    return Client(PulsarConnection(pulsar_client, codec), codec, topics or Topics(), registry=registry,
                   max_message_bytes=max_message_bytes)
 
 

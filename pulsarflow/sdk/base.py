@@ -38,6 +38,10 @@ class Connection(Protocol):
 
     def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None: ...
 
+    def reads_identities(self, topic: str) -> bool:
+        """False when the engines reading ``topic`` run release 0.1.0, which reads no writer identities."""
+        ...
+
     def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
         """Block (or drive the embedded loop) until ``done()`` or the timeout; return ``done()``."""
         ...
@@ -117,9 +121,19 @@ class ClientBase:
         self._publish(self.topics.tag_engine, key, envelope)
 
     def _publish(self, topic: str, key: str, envelope: Any) -> None:
-        payload = self.codec.encode(envelope)
+        payload = self._encode_for(topic, envelope)
         check_size(f"this {type(envelope.message).__name__} for {key[:80]!r}", payload, key, self.max_message_bytes)
         self.connection.send(topic, key, payload)
+
+    def _encode_for(self, topic: str, envelope: Any) -> bytes:
+        """The envelope as the engines of ``topic`` read it (as release 0.1.0 wrote it, for its engines)."""
+        if self.connection.reads_identities(topic):
+            return self.codec.encode(envelope)
+        try:
+            return self.codec.encode_legacy(envelope)
+        except (ValueError, TypeError, KeyError) as exc:  # a message or field release 0.1.0 does not have
+            raise DefinitionError(f"the engines of {topic} run release 0.1.0, which cannot take this "
+                                  f"{type(envelope.message).__name__} ({exc}): upgrade them first") from exc
 
     def _on_answer(self, payload: bytes) -> None:
         answer = self.codec.decode(ClientMessage, payload)

@@ -13,7 +13,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pulsarflow.errors import BackendError
+from pulsarflow.codec import BASELINE_RELEASE, Codec
+from pulsarflow.errors import BackendError, SchemaError
 from pulsarflow.topics import Topics
 
 try:
@@ -48,6 +49,26 @@ class RegistryWriters:
                 except ValueError:
                     continue  # not JSON: not an Avro schema this codec could use
         return found
+
+
+def reads_identities(client: Any, codec: Codec, topic: str) -> bool:
+    """Whether the engines reading ``topic`` read writer identities, as its registered schema tells.
+
+    The deploy of each release registers its own schema of the topic's record: the schema of release
+    0.1.0 (whose engines read bytes without an identity) says they cannot; any other, or none
+    (not deployed yet), says they can.
+    """
+    try:
+        info = getattr(client, "_client", client).get_schema_info(topic, LATEST)
+    except NO_SCHEMA:
+        return True
+    except Exception as exc:
+        raise BackendError(f"cannot read the schema of {topic} from the registry: {exc}") from exc
+    try:
+        schema = json.loads(info.schema())
+        return codec.release_of(schema) != BASELINE_RELEASE
+    except (ValueError, SchemaError, AttributeError):
+        return True
 
 
 def registry_writers(client: Any, topics: Topics, services: Iterable[str] = ()) -> RegistryWriters:

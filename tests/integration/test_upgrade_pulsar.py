@@ -2,7 +2,8 @@
 function packages) runs workflows that sleep on a timer firing after the upgrade, wait for a
 signal, are in the middle of a task, and retry a failing task; the current code is deployed over
 it while they run; every workflow completes with the right result, a client of 0.1.0 still gets
-its answers from the new engines, and nothing is dead-lettered."""
+its answers from the new engines, a client of the current release gets its answers from the
+0.1.0 engines before the upgrade, and nothing is dead-lettered."""
 
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_release_0
         ids = step(old, "start", app, str(tmp_path), state=state)["ids"]
         wait_for(lambda: (tmp_path / "slow").exists(), 120, "the slow task to start under 0.1.0")
         wait_for(lambda: (tmp_path / "retries").exists(), 120, "the first, failing attempt under 0.1.0")
+        # a client of the current release talks to the 0.1.0 engines: it writes as 0.1.0 reads
+        assert step(ROOT, "roundtrip", app, "new-client", state=state)["result"] == "slept"
         report = step(ROOT, "deploy", app, str(tmp_path / "new-deploy"), state=state)["report"]
         assert any("run release 0.1.0" in line for line in report), report  # all stopped, then updated
         step(ROOT, "signal", app, ids["waiter"], state=state)

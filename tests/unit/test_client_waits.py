@@ -22,6 +22,9 @@ class SilentConnection:
     def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None:
         pass
 
+    def reads_identities(self, topic: str) -> bool:
+        return True
+
     def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
         return False
 
