@@ -42,6 +42,7 @@ from pulsarflow.storage import StateStore
 from pulsarflow.topics import Topics
 from pulsarflow.transport.deadletters import retain as retain_dead_letters
 from pulsarflow.transport.pulsar import PulsarTransport
+from pulsarflow.transport.registry import registry_writers
 from pulsarflow.usercode import load_registry
 
 log = logging.getLogger("pulsarflow.functions")
@@ -83,10 +84,11 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
         follow_cancellations(client, topics.cancellations, Codec(), engine.cancellations)
     else:
         raise DefinitionError(f"userConfig.engine must be 'workflow', 'tag' or 'executor', got {kind!r}")
-    transport: Any = PulsarTransport(client)
+    # Writer identities no frozen release knows (a newer release wrote them) are looked up in the registry.
+    codec = Codec(writers=registry_writers(client, topics, {t.service for t in registry.tasks.values()}))
+    transport: Any = PulsarTransport(client, codec)
     if recorder is not None:  # markers are written once the broker acknowledged the outcomes
         transport = WatchedTransport(transport, recorder)
-    codec = Codec()
     events = config.get("events", "topic")
     if events not in ("topic", "off"):
         raise DefinitionError(f"userConfig.events must be 'topic' or 'off', got {events!r}")
