@@ -1,9 +1,9 @@
-"""A rolling upgrade on a real standalone: release 0.1.0 (its own library bundled in its
-function packages) runs workflows that sleep on a timer firing after the upgrade, wait for a
-signal, are in the middle of a task, and retry a failing task; the current code is deployed over
-it while they run; every workflow completes with the right result, a client of 0.1.0 still gets
-its answers from the new engines, a client of the current release gets its answers from the
-0.1.0 engines before the upgrade, and nothing is dead-lettered."""
+"""A rolling upgrade on a real standalone: an earlier release, 0.1.0 or 0.2.0 (its own library
+bundled in its function packages), runs workflows that sleep on a timer firing after the
+upgrade, wait for a signal, are in the middle of a task, and retry a failing task; the current
+code is deployed over it while they run; every workflow completes with the right result, a
+client of the old release still gets its answers from the new engines, a client of the current
+release gets its answers from the old engines before the upgrade, and nothing is dead-lettered."""
 
 from __future__ import annotations
 
@@ -23,21 +23,23 @@ from tests.integration.conftest import wait_for
 pytestmark = pytest.mark.pulsar
 ROOT = Path(__file__).resolve().parents[2]
 UPGRADE = Path(__file__).resolve().parent / "upgrade"
-RELEASE_0_1_0 = "3017bb4c2cc280a96b0fc4cba548b4c1556271ee"  # tag v0.1.0
+# The releases upgraded from, by commit (a clean checkout may have no tags).
+RELEASES = {"0.1.0": "3017bb4c2cc280a96b0fc4cba548b4c1556271ee",  # tag v0.1.0
+            "0.2.0": "a7b1a7c90d829cc9443b5c5ddd32971a87b3c16e"}  # tag v0.2.0
 # Clients of 0.1.0 publish without a schema, which a namespace with schemaValidationEnforced
 # (what `deploy apply` sets by default) refuses: the upgrade runs in a namespace of its own,
 # deployed with validation off, as an operator with 0.1.0 clients left would.
 NAMESPACE = "pfupgrade"
 
 
-def old_release(tmp: Path) -> Path:
-    """The sources of release 0.1.0, from this repository's history."""
-    target = tmp / "pulsarflow-0.1.0"
+def old_release(tmp: Path, release: str) -> Path:
+    """The sources of an earlier release, from this repository's history."""
+    target = tmp / f"pulsarflow-{release}"
     target.mkdir()
-    archive = subprocess.run(["git", "archive", RELEASE_0_1_0], cwd=ROOT, capture_output=True)
+    archive = subprocess.run(["git", "archive", RELEASES[release]], cwd=ROOT, capture_output=True)
     if archive.returncode != 0:
-        pytest.fail(f"release 0.1.0 ({RELEASE_0_1_0}) is not in this checkout's history: clone with full history "
-                    f"({archive.stderr.decode(errors='replace').strip()})")
+        pytest.fail(f"release {release} ({RELEASES[release]}) is not in this checkout's history: clone with full "
+                    f"history ({archive.stderr.decode(errors='replace').strip()})")
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     return target
 
@@ -63,31 +65,32 @@ def dead_letters(admin: Any, app: str) -> int:
     return 0 if response.status_code == 404 else int(response.json().get("msgInCounter", 0))
 
 
-@pytest.mark.parametrize("state", ["function", "redis"])
-def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_release_0_1_0(
-        pulsar_admin: Any, tmp_path: Path, state: str) -> None:
+@pytest.mark.parametrize(("release", "state"), [("0.1.0", "function"), ("0.1.0", "redis"), ("0.2.0", "function")])
+def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_an_earlier_release(
+        pulsar_admin: Any, tmp_path: Path, release: str, state: str) -> None:
     if state == "redis" and not os.environ.get("REDIS_URL"):
         if os.environ.get("CI"):
             pytest.fail("REDIS_URL is not set: .ci/run starts redis-server and sets it")
         pytest.skip("REDIS_URL is not set")
-    old = old_release(tmp_path)
+    old = old_release(tmp_path, release)
     created = pulsar_admin.http.put(f"{pulsar_admin.url}/admin/v2/namespaces/public/{NAMESPACE}", timeout=30)
     assert created.status_code in (204, 409), created.text  # 409: made by an earlier run
     app = f"up{uuid.uuid4().hex[:6]}"
     try:
         step(old, "deploy", app, str(tmp_path / "old-deploy"), state=state)
         ids = step(old, "start", app, str(tmp_path), state=state)["ids"]
-        wait_for(lambda: (tmp_path / "slow").exists(), 120, "the slow task to start under 0.1.0")
-        wait_for(lambda: (tmp_path / "retries").exists(), 120, "the first, failing attempt under 0.1.0")
-        # a client of the current release talks to the 0.1.0 engines: it writes as 0.1.0 reads
+        wait_for(lambda: (tmp_path / "slow").exists(), 120, f"the slow task to start under {release}")
+        wait_for(lambda: (tmp_path / "retries").exists(), 120, f"the first, failing attempt under {release}")
+        # a client of the current release talks to the old engines (to 0.1.0 ones as 0.1.0 reads)
         assert step(ROOT, "roundtrip", app, "new-client", state=state)["result"] == "slept"
         report = step(ROOT, "deploy", app, str(tmp_path / "new-deploy"), state=state)["report"]
-        assert any("run release 0.1.0" in line for line in report), report  # all stopped, then updated
+        stopped = any("run release 0.1.0" in line for line in report)  # all stopped, then updated
+        assert stopped == (release == "0.1.0"), report
         step(ROOT, "signal", app, ids["waiter"], state=state)
         results = step(ROOT, "results", app, *ids.values(), state=state)["results"]
         assert results == {ids["sleeper"]: "slept", ids["waiter"]: "got after the upgrade",
                            ids["mid_task"]: "slow done", ids["retrying"]: "ok after 2"}
-        # a client of the old release talks to the new engines: they answer as 0.1.0 reads
+        # a client of the old release talks to the new engines (they answer 0.1.0 as it reads)
         assert step(old, "roundtrip", app, "old-client", state=state)["result"] == "slept"
         assert dead_letters(pulsar_admin, app) == 0
     finally:
