@@ -17,7 +17,10 @@ Order keeps at-least-once intact:
    outcome the broker holds; a missing marker only means the task runs again.
 
 Markers are written by a background thread, so a task does not wait for the store; a
-marker lost in a crash costs one re-run, never a lost outcome. Store failures are logged,
+marker lost in a crash costs one re-run, never a lost outcome. The executor's transport
+flushes an outcome soon after it is sent (``WatchedTransport``, at most every
+``EAGER_FLUSH_MS``) rather than at the end of its batch, so the tasks done early in a
+batch get their markers before the batch ends. Store failures are logged,
 and for ``OUTAGE_PAUSE_S`` the store is not asked again (tasks run as without markers).
 
 When it reads the store: a marker can only exist for a message some executor handled
@@ -67,6 +70,7 @@ CHECK_AFTER_MS = 1_000
 OUTAGE_PAUSE_S = 5.0
 DEFAULT_SLOTS = 65_536
 DEFAULT_TTL_MS = 3_600_000
+EAGER_FLUSH_MS = 20  # an outcome sent this long after the last flush is flushed at once
 PENDING_WRITES = 10_000  # markers waiting for the writer thread; beyond that they are dropped
 
 
@@ -187,6 +191,9 @@ class Outcomes:
         self._lock = threading.Lock()
         self._writes: queue.Queue[Marker] | None = queue.Queue(PENDING_WRITES) if background else None
         self.dropped = 0
+        self.written = 0
+        log.info("outcome markers in %s (looked up for messages dispatched %d ms ago or more)",
+                 type(store).__name__, check_after_ms)
         if self._writes is not None:
             threading.Thread(target=self._write_forever, name="pulsarflow-outcomes", daemon=True).start()
 
@@ -235,11 +242,13 @@ class Outcomes:
         with self._lock:
             self._unsent[sent[0][2]] = marker
 
-    def sent(self, payload: bytes) -> None:
+    def sent(self, payload: bytes) -> bool:
+        """The transport sent ``payload``; True when it is an outcome waiting for its marker."""
         with self._lock:
             marker = self._unsent.pop(payload, None) if self._unsent else None
             if marker is not None:
                 self._sent.append(marker)
+        return marker is not None
 
     def flushed(self) -> None:
         """Everything sent so far is acknowledged by the broker: its markers may be written."""
@@ -286,6 +295,10 @@ class Outcomes:
             self.store.put_many([(m.task_id, m.encode()) for m in markers])
         except Exception as exc:
             self._pause("write", exc)
+            return
+        if not self.written:
+            log.info("outcome markers: the first %d written", len(markers))
+        self.written += len(markers)
 
     def _pause(self, what: str, exc: Exception) -> None:
         self._down_until = time.monotonic() + OUTAGE_PAUSE_S
@@ -300,14 +313,23 @@ class Outcomes:
 
 
 class WatchedTransport:
-    """A transport that tells ``Outcomes`` what was sent and when a flush succeeded."""
+    """A transport that tells ``Outcomes`` what was sent and when a flush succeeded.
 
-    def __init__(self, inner: Any, outcomes: Outcomes) -> None:
+    It also flushes an outcome soon after it is sent (when ``eager_ms`` passed since the
+    last flush), without waiting for the end of the batch: a batch of tasks takes as long
+    as its tasks, and the outcomes of the tasks done early in it would otherwise get their
+    markers only at its end, which a crash in the middle of the batch never reaches.
+    """
+
+    def __init__(self, inner: Any, outcomes: Outcomes, eager_ms: float = EAGER_FLUSH_MS) -> None:
         self.inner, self.outcomes = inner, outcomes
+        self.eager_s = eager_ms / 1000
+        self._flushed_at = time.monotonic()
 
     def send(self, topic: str, key: str, payload: bytes, deliver_at_ms: int | None = None) -> None:
         self.inner.send(topic, key, payload, deliver_at_ms)
-        self.outcomes.sent(payload)
+        if self.outcomes.sent(payload) and time.monotonic() - self._flushed_at >= self.eager_s:
+            self.flush()
 
     def flush(self) -> None:
         try:
@@ -315,6 +337,7 @@ class WatchedTransport:
         except BaseException:
             self.outcomes.flush_failed()
             raise
+        self._flushed_at = time.monotonic()
         self.outcomes.flushed()
 
     def __getattr__(self, name: str) -> Any:

@@ -46,6 +46,16 @@ def fails(name: str) -> str:
     raise ValueError("no")
 
 
+SEEN: list[bool] = []  # whether the marker of wf-a/0 was stored when ``peeks`` ran
+PEEKED: list[MemoryOutcomeStore] = []
+
+
+@pf.task
+def peeks(name: str) -> str:
+    SEEN.append("wf-a/0" in PEEKED[0].markers)
+    return name
+
+
 @pytest.fixture(autouse=True)
 def _fresh_runs() -> None:
     RUNS.clear()
@@ -54,15 +64,16 @@ def _fresh_runs() -> None:
 class Executor:
     """One executor process: its handler, its transport, and what it published."""
 
-    def __init__(self, store: Any, clock: VirtualClock, check_after_ms: int = 1000, fail_flush: bool = False):
+    def __init__(self, store: Any, clock: VirtualClock, check_after_ms: int = 1000, fail_flush: bool = False,
+                 eager_ms: float = 20):
         self.outcomes = Outcomes(store, CODEC, check_after_ms=check_after_ms, background=False)
         self.memory = InMemoryTransport(clock)
         if fail_flush:
             def refuse() -> None:
                 raise BackendError("broker down")
             self.memory.flush = refuse  # type: ignore[method-assign]
-        self.transport = WatchedTransport(self.memory, self.outcomes)
-        executor = TaskExecutor(Registry([counted, fails]), CONVERTER, TOPICS, clock, self.outcomes)
+        self.transport = WatchedTransport(self.memory, self.outcomes, eager_ms)
+        executor = TaskExecutor(Registry([counted, fails, peeks]), CONVERTER, TOPICS, clock, self.outcomes)
         self.handler = MessageHandler(executor, CODEC, self.transport, clock, None, TOPICS.dead_letters)
 
     def published(self) -> list[bytes]:
@@ -175,6 +186,18 @@ def test_a_batch_with_redeliveries_runs_each_attempt_once() -> None:
     assert sorted(RUNS) == ["a", "b", "c"]
     assert set(first) <= set(again)  # a's and b's outcomes published again, as they were
     assert len(again) == 3
+
+
+@pytest.mark.parametrize(("eager_ms", "seen"), [(0, [True]), (60_000, [False])])
+def test_an_outcome_gets_its_marker_before_its_batch_ends(eager_ms: float, seen: list[bool]) -> None:
+    clock, store = VirtualClock(), MemoryOutcomeStore()
+    PEEKED[:] = [store]
+    SEEN.clear()
+    executor = Executor(store, clock, eager_ms=eager_ms)
+    topic = TOPICS.executor("default")
+    BatchHandler(executor.handler).handle_batch([(topic, execute("a")), (topic, execute("b", task="peeks"))])
+    assert seen == SEEN
+    assert set(store.markers) == {"wf-a/0", "wf-b/0"}  # both once the batch is done
 
 
 class FakeState:
