@@ -1,4 +1,9 @@
-"""Packaging for pulsarflow. The Avro schemas in ``schemas/`` ship as ``pulsarflow/_schemas``."""
+"""Packaging for pulsarflow.
+
+The Avro schemas in ``schemas/`` ship as ``pulsarflow/_schemas`` and the Pulsar Function
+entry points in ``functions/`` as ``pulsarflow/_functions``, so an installed wheel has all
+that ``pulsarflow deploy`` packages; ``pulsarflow init`` copies ``pulsarflow/templates``.
+"""
 
 from pathlib import Path
 
@@ -13,10 +18,11 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["pulsarflow", "pulsarflow.*"]) + [
-        "pulsarflow._schemas", "pulsarflow._schemas.history",
+        "pulsarflow._schemas", "pulsarflow._schemas.history", "pulsarflow._functions",
     ],
-    package_dir={"pulsarflow._schemas": "schemas"},
-    package_data={"pulsarflow._schemas": ["*.avsc", "history/*/*.avsc"], "pulsarflow.dashboard": ["static/*"]},
+    package_dir={"pulsarflow._schemas": "schemas", "pulsarflow._functions": "functions"},
+    package_data={"pulsarflow._schemas": ["*.avsc", "history/*/*.avsc"], "pulsarflow.dashboard": ["static/*"],
+                  "pulsarflow.templates": ["app/*", "app/*/*"]},
     install_requires=["fastavro>=1.9,<2"],
     extras_require={
         "pulsar": ["pulsar-client>=3.8", "requests>=2.28", "pyyaml>=6"],

@@ -1,11 +1,18 @@
 """The ``pulsarflow`` command.
 
+    pulsarflow init [DIR]                        scaffold a new app (see pulsarflow.scaffold)
     pulsarflow schemas check [--root DIR]        validate schemas, print compatibility with history
     pulsarflow schemas freeze VERSION [--root]   copy the current schemas to history/VERSION
     pulsarflow replay check --modules M PATH...  replay saved histories with new code
     pulsarflow replay check --live               replay the running workflows of functions.yaml's app
-    pulsarflow deploy apply|delete|status|...    deploy functions.yaml (apply replays running workflows first)
+    pulsarflow deploy apply|delete|status|...    deploy functions.yaml (apply replays running workflows first;
+                                                 apply --dry-run builds and checks, contacting nothing)
     pulsarflow deadletters list|show|replay      read and re-publish dead letters (see cli_deadletters)
+
+Exit codes: 0 done; 1 the command ran and failed (a server was unreachable or refused, a
+check found a problem); 2 the command was wrong (its arguments, the manifest, a module,
+an input file). An error is printed as one ``error: ...`` line saying what to fix, never a
+traceback (``PULSARFLOW_DEBUG=1`` shows it).
 """
 
 from __future__ import annotations
@@ -15,39 +22,29 @@ import json
 import os
 import shutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
-from pulsarflow import cli_deadletters, cli_visibility, evolution, schemas
-from pulsarflow.errors import PulsarflowError
+from pulsarflow import __version__, cli_deadletters, cli_visibility, evolution, schemas
+from pulsarflow.errors import BackendError, DecodeError, DefinitionError, PulsarflowError, SearchError
+
+USAGE_ERRORS = (DefinitionError, SearchError, DecodeError)  # the command or its input is wrong: exit 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pulsarflow", description="Durable workflows on Apache Pulsar")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sch = sub.add_parser("schemas", help="validate, check and freeze the Avro schemas")
-    sch_sub = sch.add_subparsers(dest="action", required=True)
-    check = sch_sub.add_parser("check", help="validate schemas and check them against schemas/history")
-    check.add_argument("--root", type=Path, default=None)
-    check.add_argument("--json", action="store_true")
-    freeze = sch_sub.add_parser("freeze", help="freeze the current schemas as a release")
-    freeze.add_argument("version")
-    freeze.add_argument("--root", type=Path, default=Path("schemas"))
-    worker = sub.add_parser("worker", help="run task executors (or an engine, in batches) against Pulsar")
-    worker.add_argument("--service-url", default="pulsar://127.0.0.1:6650")
-    worker.add_argument("--modules", required=True, help="comma-separated modules with your tasks")
-    worker.add_argument("--tenant", default="public")
-    worker.add_argument("--namespace", default="default")
-    worker.add_argument("--app", default="pulsarflow")
-    worker.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port")
-    worker.add_argument("--engine", choices=["executor", "workflow", "tag"], default=None,
-                        help="run this engine in batches (see pulsarflow.engine_worker); default: "
-                             "task executors one message at a time")
-    worker.add_argument("--batch", type=int, default=200, help="messages handled together, with --engine")
-    worker.add_argument("--redis-url", default=None, help="state store of the workflow and tag engines")
-    worker.add_argument("--retention-ms", type=int, default=None, help="keep finished workflows this long")
+    parser.add_argument("--version", action="version", version=f"pulsarflow {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    init = sub.add_parser("init", help="scaffold a new app: functions.yaml, a workflow, a test, a README",
+                          description="Write a new app into DIR (created if needed; nothing is overwritten).")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."), help="the app's folder (default: here)")
+    init.add_argument("--app", default=None, help="the app's name (default: the folder's name)")
+    _schemas_parser(sub)
+    _worker_parser(sub)
     replay = sub.add_parser("replay", help="check new workflow code against recorded histories")
-    replay_sub = replay.add_subparsers(dest="action", required=True)
+    replay_sub = replay.add_subparsers(dest="action", required=True, metavar="ACTION")
     replay_check = replay_sub.add_parser("check", help="replay *.wfstate histories, or with --live the running "
                                          "workflows of a deployed app; exit 1 on any divergence")
     replay_check.add_argument("--modules", default=None, help="comma-separated modules with the new code "
@@ -55,48 +52,128 @@ def main(argv: list[str] | None = None) -> int:
     replay_check.add_argument("paths", nargs="*", type=Path, help="history files or folders of them")
     replay_check.add_argument("--live", action="store_true", help="replay the running workflows of the "
                               "manifest's app, read from its state store")
-    replay_check.add_argument("--json", action="store_true")
+    replay_check.add_argument("--json", action="store_true", help="print one JSON object per history")
     _app_options(replay_check)
-    deploy = sub.add_parser("deploy", help="deploy the functions of functions.yaml (see pulsarflow.deploy)")
-    deploy.add_argument("action", choices=["apply", "delete", "status", "configs", "schemas"])
-    deploy.add_argument("--out", type=Path, default=Path("deploy/generated"))
+    _deploy_parser(sub)
+    cli_visibility.register(sub)
+    cli_deadletters.register(sub)
+    return parser
+
+
+def _schemas_parser(sub: Any) -> None:
+    sch = sub.add_parser("schemas", help="validate, check and freeze the Avro schemas")
+    sch_sub = sch.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = sch_sub.add_parser("check", help="validate schemas and check them against schemas/history")
+    check.add_argument("--root", type=Path, default=None, help="the schema folder (default: the installed one)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    freeze = sch_sub.add_parser("freeze", help="freeze the current schemas as a release")
+    freeze.add_argument("version", help="the release, e.g. 0.3.0")
+    freeze.add_argument("--root", type=Path, default=Path("schemas"), help="the schema folder (default: schemas)")
+
+
+def _worker_parser(sub: Any) -> None:
+    worker = sub.add_parser("worker", help="run task executors (or an engine, in batches) against Pulsar")
+    worker.add_argument("--service-url", default="pulsar://127.0.0.1:6650", help="the broker (default: %(default)s)")
+    worker.add_argument("--modules", required=True, help="comma-separated modules with your tasks")
+    worker.add_argument("--tenant", default="public", help="the app's tenant (default: %(default)s)")
+    worker.add_argument("--namespace", default="default", help="the app's namespace (default: %(default)s)")
+    worker.add_argument("--app", default="pulsarflow", help="the app's name, as in functions.yaml")
+    worker.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port")
+    worker.add_argument("--engine", choices=["executor", "workflow", "tag"], default=None,
+                        help="run this engine in batches (see pulsarflow.engine_worker); default: "
+                             "task executors one message at a time")
+    worker.add_argument("--batch", type=int, default=200, help="messages handled together, with --engine")
+    worker.add_argument("--redis-url", default=None, help="state store of the workflow and tag engines")
+    worker.add_argument("--retention-ms", type=int, default=None, help="keep finished workflows this long")
+
+
+def _deploy_parser(sub: Any) -> None:
+    deploy = sub.add_parser("deploy", help="deploy the functions of functions.yaml as Pulsar Functions",
+                            description="apply: replay running workflows with the new code, upload the schemas, "
+                            "create or update every function; delete: remove them; status: their status; "
+                            "configs: write the pulsar-admin YAMLs only; schemas: check and upload the "
+                            "schemas only")
+    deploy.add_argument("action", choices=["apply", "delete", "status", "configs", "schemas"],
+                        help="what to do (see above)")
+    deploy.add_argument("--out", type=Path, default=None,
+                        help="where packages and configs are written (default: deploy/generated beside the "
+                             "manifest; git-ignored)")
+    deploy.add_argument("--dry-run", action="store_true",
+                        help="apply: check the schemas and modules, build every package and config, print what "
+                             "would be deployed; contacts no Pulsar")
     deploy.add_argument("--force", action="store_true", help="apply: deploy even when running workflows diverge")
     deploy.add_argument("--no-replay-check", action="store_true",
                         help="apply: do not replay the running workflows with the new code")
     _app_options(deploy)
-    cli_visibility.register(sub)
-    cli_deadletters.register(sub)
-    args = parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # a usage error exits 2 with argparse's message
     try:
-        if getattr(args, "visibility", None):
-            return cli_visibility.execute(args)
-        if getattr(args, "deadletters", None):
-            return cli_deadletters.execute(args)
-        if args.command == "schemas" and args.action == "check":
-            return schemas_check(args.root, args.json)
-        if args.command == "schemas" and args.action == "freeze":
-            return schemas_freeze(args.root, args.version)
-        if args.command == "worker":
-            return worker_main(args)
-        if args.command == "replay" and args.live:
-            return replay_live(args)
-        if args.command == "replay":
-            return replay_main(args.modules, args.paths, args.json)
-        if args.command == "deploy":
-            return deploy_main(args)
+        return _dispatch(args)
+    except BackendError as exc:
+        return _fail(str(exc), 1)
+    except USAGE_ERRORS as exc:
+        return _fail(str(exc), 2)
     except PulsarflowError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 1
+        return _fail(str(exc), 1)
+    except ImportError as exc:
+        return _fail(f"{exc}; the command needs an optional dependency: pip install 'pulsarflow[pulsar]' "
+                     "(or [redis])", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (PULSARFLOW_DEBUG=1 shows where)", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    if os.environ.get("PULSARFLOW_DEBUG") == "1":
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if getattr(args, "visibility", None):
+        return cli_visibility.execute(args)
+    if getattr(args, "deadletters", None):
+        return cli_deadletters.execute(args)
+    if args.command == "init":
+        return init_main(args.dir, args.app)
+    if args.command == "schemas" and args.action == "check":
+        return schemas_check(args.root, args.json)
+    if args.command == "schemas" and args.action == "freeze":
+        return schemas_freeze(args.root, args.version)
+    if args.command == "worker":
+        return worker_main(args)
+    if args.command == "replay" and args.live:
+        return replay_live(args)
+    if args.command == "replay":
+        return replay_main(args.modules, args.paths, args.json)
+    return deploy_main(args)
+
+
+def init_main(folder: Path, app: str | None) -> int:
+    from pulsarflow import scaffold
+
+    written = scaffold.init(folder, app)
+    for path in written:
+        print(f"wrote {path}")
+    _, package = scaffold.names_for(folder, app)
+    where = "" if folder.resolve() == Path.cwd() else f"cd {folder} && "
+    print(f"next: {where}python -m {package}.run && python -m pytest -q && pulsarflow deploy apply --dry-run")
+    return 0
 
 
 def _app_options(parser: argparse.ArgumentParser) -> None:
     """Where the app is described and reached: the manifest, Pulsar, Redis; how many runs to replay."""
-    parser.add_argument("--manifest", type=Path, default=Path("functions.yaml"))
+    parser.add_argument("--manifest", type=Path, default=Path("functions.yaml"),
+                        help="the app's manifest (default: functions.yaml here)")
     parser.add_argument("--path", type=Path, action="append", default=None,
                         help="where the manifest's modules are imported from (repeatable; default: the "
                              "manifest's folder)")
-    parser.add_argument("--admin-url", default="http://127.0.0.1:8080")
+    parser.add_argument("--admin-url", default="http://127.0.0.1:8080",
+                        help="Pulsar's admin REST API (default: %(default)s)")
     parser.add_argument("--service-url", default="pulsar://127.0.0.1:6650",
                         help="the broker, to read the events topic (state: function)")
     parser.add_argument("--redis-url", default=os.environ.get("PULSARFLOW_REDIS_URL"),
@@ -122,7 +199,8 @@ def deploy_main(args: argparse.Namespace) -> int:
     from pulsarflow.deploy.tool import run as deploy_run
 
     options = GateOptions(args.replay_sample, args.force, args.no_replay_check)
-    return deploy_run(args.action, args.manifest, args.admin_url, args.out, options, _connection(args), args.path)
+    return deploy_run(args.action, args.manifest, args.admin_url, args.out, options, _connection(args), args.path,
+                      dry_run_only=args.dry_run)
 
 
 def replay_live(args: argparse.Namespace) -> int:

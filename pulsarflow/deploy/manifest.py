@@ -2,10 +2,27 @@
 
 The produced dictionaries are exactly what ``pulsar-admin functions create
 --function-config-file`` takes (and what the admin REST API takes as ``functionConfig``).
+
+The Redis URL of ``state: redis`` may hold a password, so it reaches the functions only
+as the function secret ``redis_url``, never in ``userConfig``:
+
+- ``redis_url_secret: REF`` is what the functions worker's secrets provider resolves
+  (a name, or a mapping such as ``{path: ..., key: ...}`` for the Kubernetes runtime).
+  The process and thread runtimes (a standalone's) use the clear-text provider, whose
+  reference is the value itself: there ``REF`` is the URL.
+- ``redis_url: URL`` is sent as that clear-text secret.
+
+Either may be written ``${VAR}``: the value is read from the environment when the
+manifest is loaded, so it need not be written in the file. A secret that is a URL is
+left out of every file the deploy tool writes and every line it prints (:func:`redacted`):
+only the admin REST call carries it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,15 +54,21 @@ class Manifest:
     topics: Topics
     modules: list[str]
     state: str
-    redis_url: str | None
+    redis_url: str | None = field(repr=False)  # sent as a clear-text function secret, never in userConfig
     functions: list[FunctionSpec] = field(default_factory=list)
     bundle_library: bool = True  # ship the pulsarflow wheel in each package
     retention_ms: int | None = None  # keep a finished workflow's state this long (state: redis)
-    redis_url_secret: str | None = None  # the function secret holding the Redis URL
+    # The secrets provider's reference to the Redis URL (the URL itself for the clear-text provider).
+    redis_url_secret: str | dict[str, Any] | None = field(default=None, repr=False)
+    folder: Path | None = None  # the manifest's folder: where its modules are looked for by default
 
 
 def load(path: Path) -> Manifest:
-    return parse(_read_yaml(path), str(path))
+    if not path.is_file():
+        raise DefinitionError(f"no manifest at {path.resolve()}; run the command in your app's folder, pass "
+                              "--manifest PATH, or create an app with `pulsarflow init DIR`")
+    manifest = parse(_read_yaml(path), str(path))
+    return dataclasses.replace(manifest, folder=path.resolve().parent)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -77,17 +100,35 @@ def parse(raw: dict[str, Any], path: str = "manifest") -> Manifest:
             raise DefinitionError(f"{path}: functions[{i}].batch must be a whole number >= 1 (messages handled "
                                   f"together; 1 handles them one by one), got {batch!r}")
         config = {**dict(item.get("config") or {}), **({"batch": batch} if batch > 1 else {})}
+        if "redis_url" in config:
+            raise DefinitionError(f"{path}: functions[{i}].config.redis_url would reach the function in clear in "
+                                  "its userConfig; set redis_url_secret (or redis_url) at the top of the manifest")
         functions.append(FunctionSpec(item.get("name") or f"{topics.app}-{engine}-{item.get('service', '')}",
                                       engine, item.get("service"), int(item.get("parallelism", 1)), config))
-    state, retention, secret = _state_settings(raw, path)
-    return Manifest(topics, list(raw.get("modules") or []), state, raw.get("redis_url"), functions,
+    state, retention, url, secret = _state_settings(raw, path)
+    modules = raw.get("modules") or []
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
+        raise DefinitionError(f"{path}: modules must be a list of module names, e.g. [shop.flows]")
+    return Manifest(topics, list(modules), state, url, functions,
                     bool(raw.get("bundle_library", True)), retention, secret)
 
 
-def _state_settings(raw: dict[str, Any], path: str) -> tuple[str, int | None, str | None]:
+def _from_env(value: Any, path: str, key: str) -> Any:
+    """``${VAR}`` read from the environment (a setting kept out of the file), anything else as is."""
+    found = re.fullmatch(r"\$\{(\w+)\}", value) if isinstance(value, str) else None
+    if found is None:
+        return value
+    if not os.environ.get(found.group(1)):
+        raise DefinitionError(f"{path}: {key} is ${{{found.group(1)}}} but {found.group(1)} is not set; "
+                              f"export {found.group(1)}=redis://... before deploying")
+    return os.environ[found.group(1)]
+
+
+def _state_settings(raw: dict[str, Any], path: str) -> tuple[str, int | None, str | None, str | dict[str, Any] | None]:
     state = parse_backend(raw.get("state"), path)
     retention = parse_retention(raw.get("retention_ms"), f"{path}: retention_ms")
-    url, secret = raw.get("redis_url"), raw.get("redis_url_secret")
+    url = _from_env(raw.get("redis_url"), path, "redis_url")
+    secret = _from_env(raw.get("redis_url_secret"), path, "redis_url_secret")
     if state == "function" and (url or secret or retention is not None):
         raise DefinitionError(f"{path}: redis_url, redis_url_secret and retention_ms need 'state: redis' "
                               "(Pulsar function state has no URL and cannot expire values)")
@@ -96,9 +137,10 @@ def _state_settings(raw: dict[str, Any], path: str) -> tuple[str, int | None, st
                               "redis_url_secret (the name of a function secret holding the URL)")
     if url and (not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://"))):
         raise DefinitionError(f"{path}: redis_url must look like redis://host:6379/0 (or rediss://, unix://)")
-    if secret is not None and not (isinstance(secret, str) and secret):
-        raise DefinitionError(f"{path}: redis_url_secret must be the name (or path) of a function secret")
-    return state, retention, secret
+    if secret is not None and not ((isinstance(secret, str) and secret) or (isinstance(secret, dict) and secret)):
+        raise DefinitionError(f"{path}: redis_url_secret must be the secrets provider's reference to the Redis URL "
+                              "(a name, a mapping, or with the clear-text provider the URL itself)")
+    return state, retention, url, secret
 
 
 def subscription_name(topics: Topics, engine: str) -> str:
@@ -116,10 +158,11 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         "release": __version__,  # which pulsarflow wrote it: the deploy tool upgrades older ones with care
         "engine": spec.engine, "modules": ",".join(manifest.modules), "tenant": topics.tenant,
         "namespace": topics.namespace, "app": topics.app, "state": manifest.state,
-        **({"redis_url": manifest.redis_url} if manifest.redis_url else {}),
-        **({"retention_ms": manifest.retention_ms} if manifest.retention_ms is not None else {}), **spec.config,
+        **({"retention_ms": manifest.retention_ms} if manifest.retention_ms is not None else {}),
+        **spec.config,
     }
-    secrets = {"redis_url": manifest.redis_url_secret} if manifest.redis_url_secret else {}
+    reference = manifest.redis_url_secret or manifest.redis_url
+    secrets = {"redis_url": reference} if reference else {}
     return {
         "tenant": topics.tenant,
         "namespace": topics.namespace,
@@ -139,3 +182,19 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         "userConfig": user_config,
         **({"secrets": secrets} if secrets and spec.engine in STATEFUL else {}),
     }
+
+
+def is_clear_secret(reference: Any) -> bool:
+    """Whether a secret's reference is the secret itself (a URL, as the clear-text provider takes it)."""
+    return isinstance(reference, str) and "://" in reference
+
+
+def redacted(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``config`` without the secrets that are values (to write or print); and their names."""
+    secrets = config.get("secrets") or {}
+    clear = sorted(k for k, v in secrets.items() if is_clear_secret(v))
+    if not clear:
+        return config, []
+    kept = {k: v for k, v in secrets.items() if k not in clear}
+    out = {k: v for k, v in config.items() if k != "secrets"}
+    return ({**out, "secrets": kept} if kept else out), clear

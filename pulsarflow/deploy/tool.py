@@ -3,14 +3,23 @@
 apply    replay the running workflows with the new code (refused when one diverges, see
          pulsarflow.deploy.gate), check and upload the message schemas, package, create
          or update every function
+apply --dry-run
+         check the schemas and the user's modules, build every package and config, and
+         print what apply would do; contacts no Pulsar (bundling the library may fetch
+         dependency wheels from the package index, as apply does)
 delete   delete every function of the manifest
 status   print each function's status
 configs  write the pulsar-admin --function-config-file YAMLs only
 schemas  check and upload the message schemas only
+
+The output folder (``--out``) holds a ``.gitignore`` that ignores all of it. A function
+secret that is a value (the Redis URL, for the clear-text secrets provider) is left out of
+the YAMLs and of everything printed: only the REST call carries it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -25,7 +34,7 @@ from pulsarflow.deploy import gate, package
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy.admin import PulsarAdmin
 from pulsarflow.deploy.live import Connection, LiveSource, live_source
-from pulsarflow.errors import BackendError, PulsarflowError, SchemaError
+from pulsarflow.errors import BackendError, DefinitionError, PulsarflowError, SchemaError
 from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
@@ -35,21 +44,26 @@ FIRST_INSTANCE_TIMEOUT_S = 120.0
 
 def topic_schemas(topics: Topics, services: list[str]) -> dict[str, str]:
     """Which envelope schema each engine topic carries."""
-    out = {topics.workflow_engine: "WorkflowEngineMessage", topics.tag_engine: "TagEngineMessage",
-           topics.dead_letters: "DeadLetter", topics.events: "WorkflowEvent"}
-    out.update({topics.executor(s): "TaskExecutorMessage" for s in services})
-    return out
+    return topics.envelopes(services)
 
 
-def upload_schemas(admin: PulsarAdmin, manifest: mf.Manifest, codec: Codec | None = None) -> list[str]:
-    """Check every topic's schema against the registry first; upload only if all are compatible."""
+def upload_schemas(admin: PulsarAdmin, manifest: mf.Manifest, codec: Codec | None = None,
+                   schema_validation: bool = True) -> list[str]:
+    """Check every topic's schema against the registry first; upload only if all are compatible.
+
+    What is registered is each record's wire schema (``Codec.wire_schema``: exactly the
+    bytes the engines publish, writer identity included), which the engines' producers
+    attach. With ``schema_validation`` the namespace then refuses producers without a
+    schema (``schemaValidationEnforced``); clients of release 0.1.0 attach none, so keep it
+    off while any remain (``--allow-schemaless``).
+    """
     codec = codec or Codec()
     t = manifest.topics
     admin.set_compatibility(t.tenant, t.namespace, COMPATIBILITY)
     plan = topic_schemas(t, [f.service for f in manifest.functions if f.service])
     problems: list[str] = []
     for topic, record in plan.items():
-        new = codec.schema_json(record)
+        new = codec.wire_schema(record)
         registered = admin.schema(topic)
         if registered is not None:
             old = json.loads(registered["data"]) if isinstance(registered.get("data"), str) else registered["data"]
@@ -60,8 +74,12 @@ def upload_schemas(admin: PulsarAdmin, manifest: mf.Manifest, codec: Codec | Non
         raise SchemaError("incompatible schema change, nothing uploaded (namespace strategy "
                           f"{COMPATIBILITY}):\n  " + "\n  ".join(problems) +
                           "\nAdd new fields with defaults; never remove or retype a field without a default.")
-    return [f"{topic}: version {admin.upload_schema(topic, codec.schema_json(record)).get('version')}"
-            for topic, record in plan.items()]
+    report = [f"{topic}: version {admin.upload_schema(topic, codec.wire_schema(record)).get('version')}"
+              for topic, record in plan.items()]
+    admin.set_schema_validation(t.tenant, t.namespace, schema_validation)
+    report.append(f"{t.tenant}/{t.namespace}: producers without a schema are "
+                  + ("refused (schemaValidationEnforced)" if schema_validation else "allowed (--allow-schemaless)"))
+    return report
 
 
 def _named(expanded: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -71,36 +89,124 @@ def _named(expanded: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def write_configs(manifest: mf.Manifest, out: Path) -> list[Path]:
+    """One pulsar-admin ``--function-config-file`` YAML per function, secrets that are values left out."""
     import yaml
 
-    out.mkdir(parents=True, exist_ok=True)
+    _ignored_folder(out)
     written = []
     for spec in manifest.functions:
         path = out / f"{spec.name}.yaml"
-        path.write_text(yaml.safe_dump(mf.function_config(manifest, spec, f"{spec.name}.zip"), sort_keys=False))
+        config, _ = mf.redacted(mf.function_config(manifest, spec, f"{spec.name}.zip"))
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
         written.append(path)
     return written
 
 
-def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path) -> list[str]:
-    report = upload_schemas(admin, manifest)
-    admin.keep_forever(manifest.topics.events)  # the visibility stores are rebuilt by replaying it
-    report.append(f"{manifest.topics.events}: retained without limit")
-    write_configs(manifest, out)
+def _ignored_folder(out: Path) -> None:
+    """Create ``out`` with a .gitignore of everything in it: generated files stay out of the repository."""
+    out.mkdir(parents=True, exist_ok=True)
+    ignore = out / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# written by pulsarflow deploy: generated packages and configs\n*\n")
+
+
+def secrets_note(manifest: mf.Manifest) -> str | None:
+    """What to add to pulsar-admin for the secrets the YAMLs leave out; None when none is left out."""
+    stateful = next((s for s in manifest.functions if s.engine in mf.STATEFUL), None)
+    if stateful is None:
+        return None
+    _, clear = mf.redacted(mf.function_config(manifest, stateful, "p.zip"))
+    if not clear:
+        return None
+    return (f"note: the secret(s) {', '.join(clear)} of the workflow and tag engines are values, left out of the "
+            "YAMLs; with pulsar-admin add --secrets '{\"redis_url\": \"<the URL>\"}'")
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """One function ready to deploy: its FunctionConfig (secrets included), its package, its YAML."""
+    spec: mf.FunctionSpec
+    config: dict[str, Any] = dataclasses.field(repr=False)
+    package: Path
+    yaml: Path
+
+
+def build_all(manifest: mf.Manifest, out: Path, paths: Sequence[Path] | None = None) -> list[Built]:
+    """Write every config and build every package (and the library wheels once, if bundled)."""
+    where = list(paths) if paths is not None else ([manifest.folder] if manifest.folder else [])
+    written = write_configs(manifest, out)
     extras = ("redis",) if manifest.state == "redis" else ()  # the functions' Redis client comes along
     wheels = package.library_wheels(out / "wheels", extras) if manifest.bundle_library else []
+    built = []
+    for spec, path in zip(manifest.functions, written):
+        entry = mf.ENTRY_POINTS[spec.engine][0]
+        zipped = package.build(out, spec.name, entry, manifest.modules, wheels, where)
+        built.append(Built(spec, mf.function_config(manifest, spec, zipped.name), zipped, path))
+    return built
+
+
+def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path, paths: Sequence[Path] | None = None,
+          schema_validation: bool = True) -> list[str]:
+    report = upload_schemas(admin, manifest, schema_validation=schema_validation)
+    admin.keep_forever(manifest.topics.events)  # the visibility stores are rebuilt by replaying it
+    report.append(f"{manifest.topics.events}: retained without limit")
+    built = build_all(manifest, out, paths)
     stopped = stop_identity_less(admin, manifest)
     if stopped:
         report.append(f"stopped {', '.join(stopped)}: they run release 0.1.0, which reads no writer identities, so "
                       "every function of the app is updated before any runs again")
-    for spec in manifest.functions:
-        entry = mf.ENTRY_POINTS[spec.engine][0]
-        zipped = package.build(out, spec.name, entry, manifest.modules, wheels)
-        config = mf.function_config(manifest, spec, zipped.name)
-        report.append(f"{spec.name}: {create_or_update(admin, config, zipped)}")
+    for item in built:
+        report.append(f"{item.spec.name}: {create_or_update(admin, item.config, item.package)}")
     for name in stopped:
         start_and_wait(admin, manifest.topics.tenant, manifest.topics.namespace, name)
     return report
+
+
+def dry_run(manifest: mf.Manifest, out: Path, paths: Sequence[Path] | None = None) -> list[str]:
+    """What ``apply`` would do, checked and built locally; Pulsar is not contacted."""
+    report = local_schema_check()
+    registry = gate.new_code(manifest.modules)
+    report += service_check(manifest, registry)
+    t = manifest.topics
+    plan = topic_schemas(t, [f.service for f in manifest.functions if f.service])
+    report += [f"would upload {record} to {topic} (if the registry finds it compatible)"
+               for topic, record in plan.items()]
+    report.append(f"would retain {t.events} without limit")
+    for item in build_all(manifest, out, paths):
+        size = item.package.stat().st_size // 1024
+        report.append(f"would create or update {t.tenant}/{t.namespace}/{item.spec.name} ({item.spec.engine}"
+                      f"{' ' + item.spec.service if item.spec.service else ''}, parallelism "
+                      f"{item.spec.parallelism}): package {item.package} ({size} KiB), config {item.yaml}")
+    note = secrets_note(manifest)
+    report += [note] if note else []
+    report.append("dry run: nothing contacted, nothing deployed; the replay check of running workflows and the "
+                  "registry's compatibility check run with apply")
+    return report
+
+
+def local_schema_check(folder: Path | None = None) -> list[str]:
+    """Every schema parses and reads every frozen release (what ``pulsarflow schemas check`` checks)."""
+    codec = Codec(folder) if folder else Codec()
+    records = sorted(n for n, s in codec.named.items() if s["type"] == "record")
+    for name in records:
+        codec._schema(name)  # raises SchemaError naming the schema if invalid
+    history = evolution.check_history(folder or schemas.schema_dir())
+    broken = {v: r["backward"] for v, r in history.items() if r["backward"]}
+    if broken:
+        raise SchemaError("the schemas cannot read data of earlier releases: " +
+                          "; ".join(f"{v}: {', '.join(p)}" for v, p in broken.items()))
+    return [f"schemas: {len(records)} records valid, reading every frozen release ({', '.join(history) or 'none'})"]
+
+
+def service_check(manifest: mf.Manifest, registry: Registry) -> list[str]:
+    """The user's modules load, and each task service has an executor among the functions."""
+    served = {f.service for f in manifest.functions if f.engine == "executor" and f.service}
+    missing = sorted(registry.services() - served)
+    if missing:
+        raise DefinitionError(f"tasks of service(s) {', '.join(missing)} have no executor in the manifest; add "
+                              f"`- engine: executor` with `service: {missing[0]}` under functions:")
+    return [f"modules: {', '.join(manifest.modules) or '(none)'} load; task services {sorted(served)} "
+            "have executors"]
 
 
 def start_and_wait(admin: PulsarAdmin, tenant: str, namespace: str, name: str) -> None:
@@ -186,13 +292,24 @@ def replay_gate(admin: Any, manifest: mf.Manifest, options: gate.GateOptions, co
     return False
 
 
-def run(action: str, manifest_path: Path, admin_url: str, out: Path, options: gate.GateOptions | None = None,
-        connection: Connection | None = None, paths: Sequence[Path] | None = None) -> int:
+def run(action: str, manifest_path: Path, admin_url: str, out: Path | None = None,
+        options: gate.GateOptions | None = None, connection: Connection | None = None,
+        paths: Sequence[Path] | None = None, dry_run_only: bool = False) -> int:
     manifest = mf.load(manifest_path)
-    gate.import_path(paths if paths is not None else [manifest_path.parent])
+    where = list(paths) if paths is not None else [manifest_path.resolve().parent]
+    gate.import_path(where)
+    out = out if out is not None else where[0] / "deploy" / "generated"
     if action == "configs":
         for path in write_configs(manifest, out):
             print(f"wrote {path}")
+        note = secrets_note(manifest)
+        if note:
+            print(note)
+        return 0
+    if dry_run_only:
+        if action != "apply":
+            raise DefinitionError("--dry-run goes with apply only")
+        print("\n".join(dry_run(manifest, out, where)))
         return 0
     admin = PulsarAdmin(admin_url)
     t = manifest.topics
@@ -202,7 +319,8 @@ def run(action: str, manifest_path: Path, admin_url: str, out: Path, options: ga
         if not replay_gate(admin, manifest, options or gate.GateOptions(),
                            connection or Connection(admin_url=admin_url)):
             return 1
-        lines = apply(admin, manifest, out)
+        # Without --path, apply looks in the manifest's folder by itself.
+        lines = apply(admin, manifest, out, *([where] if paths is not None else []))
     elif action == "delete":
         lines = [f"{s.name}: {'deleted' if admin.delete_function(t.tenant, t.namespace, s.name) else 'absent'}"
                  for s in manifest.functions]
