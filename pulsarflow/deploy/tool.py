@@ -298,7 +298,7 @@ def run(action: str, manifest_path: Path, admin_url: str, out: Path | None = Non
     manifest = mf.load(manifest_path)
     where = list(paths) if paths is not None else [manifest_path.resolve().parent]
     gate.import_path(where)
-    out = out if out is not None else where[0] / "deploy" / "generated"
+    out = out if out is not None else manifest_path.resolve().parent / "deploy" / "generated"
     if action == "configs":
         for path in write_configs(manifest, out):
             print(f"wrote {path}")
@@ -320,7 +320,7 @@ def run(action: str, manifest_path: Path, admin_url: str, out: Path | None = Non
                            connection or Connection(admin_url=admin_url)):
             return 1
         # Without --path, apply looks in the manifest's folder by itself.
-        lines = apply(admin, manifest, out, *([where] if paths is not None else []))
+        lines = apply(admin, manifest, out) if paths is None else apply(admin, manifest, out, where)
     elif action == "delete":
         lines = [f"{s.name}: {'deleted' if admin.delete_function(t.tenant, t.namespace, s.name) else 'absent'}"
                  for s in manifest.functions]
