@@ -31,10 +31,10 @@ from pulsarflow.errors import (
     WorkflowFailedError,
     WorkflowNotFoundError,
 )
+from pulsarflow.interpreter.context import WorkflowContext
+from pulsarflow.interpreter.definitions import RetryPolicy, task, workflow
 from pulsarflow.runtime.executor import TaskInfo, task_info
 from pulsarflow.sdk.client import Client, WorkflowDescription, WorkflowHandle
-from pulsarflow.sdk.context import WorkflowContext
-from pulsarflow.sdk.definitions import RetryPolicy, task, workflow
 
 __version__ = "0.2.0"
 

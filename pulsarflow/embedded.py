@@ -27,12 +27,12 @@ from pulsarflow.events import EventSink, Observer
 from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.events.recorder import recorder_for
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import DeadLetter
 from pulsarflow.runtime.batch import BatchHandler
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.sdk.client import Client
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.storage import StateStore
 from pulsarflow.storage.memory import InMemoryStateStore
 from pulsarflow.topics import Topics

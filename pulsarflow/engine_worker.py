@@ -28,7 +28,6 @@ from typing import Any
 
 import pulsar
 
-from pulsarflow.deploy.manifest import subscription_name
 from pulsarflow.errors import BackendError, DefinitionError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.functions import build_handler
@@ -74,7 +73,7 @@ def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics
     try:
         handler = build_handler(config, client, store if engine != "executor" else None, metrics)
         consumer = client.subscribe(
-            sources, subscription_name(topics, engine),
+            sources, topics.subscription(engine),
             consumer_type=pulsar.ConsumerType.Shared if engine == "executor" else pulsar.ConsumerType.KeyShared,
             initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=max(batch, prefetch),
             negative_ack_redelivery_delay_ms=NACK_DELAY_MS)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
-from pulsarflow.engines.replay import Replay
 from pulsarflow.errors import DecodeError, DefinitionError, NonDeterminismError
+from pulsarflow.interpreter.registry import Registry
+from pulsarflow.interpreter.replay import Replay
 from pulsarflow.messages import WorkflowState
 from pulsarflow.messages import client as status
-from pulsarflow.sdk.registry import Registry
 
 SUFFIX = ".wfstate"
 

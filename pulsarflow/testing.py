@@ -26,9 +26,9 @@ from pulsarflow.clock import VirtualClock
 from pulsarflow.embedded import EmbeddedEnvironment
 from pulsarflow.errors import DefinitionError, WorkflowNotFoundError
 from pulsarflow.events.memory import InMemoryEventStore
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import WorkflowState
 from pulsarflow.messages.events import WorkflowEvent
-from pulsarflow.sdk.registry import Registry
 
 
 class TestEnvironment(EmbeddedEnvironment):

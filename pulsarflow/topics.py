@@ -46,6 +46,10 @@ class Topics:
         """Every event of every workflow of the app, keyed by workflow id (see pulsarflow.events)."""
         return f"{self.prefix}-events"
 
+    def subscription(self, engine: str) -> str:
+        """The subscription an engine's consumers share: functions and ``pulsarflow worker`` alike."""
+        return f"{self.app}-{engine}"
+
     def envelopes(self, services: Iterable[str] = ()) -> dict[str, str]:
         """The record each persistent topic of the app carries (its schema in the registry), by topic."""
         out = {self.workflow_engine: "WorkflowEngineMessage", self.tag_engine: "TagEngineMessage",

@@ -6,8 +6,8 @@ import importlib
 from collections.abc import Iterable
 
 from pulsarflow.errors import DefinitionError
-from pulsarflow.sdk.definitions import TASK_ATTR, WORKFLOW_ATTR
-from pulsarflow.sdk.registry import Registry
+from pulsarflow.interpreter.definitions import TASK_ATTR, WORKFLOW_ATTR
+from pulsarflow.interpreter.registry import Registry
 
 
 def load_registry(modules: Iterable[str]) -> Registry:

@@ -20,9 +20,9 @@ from pathlib import Path
 from pulsarflow import replaycheck
 from pulsarflow.deploy.live import LiveSource
 from pulsarflow.deploy.running import LiveRuns, collect
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import WorkflowState
 from pulsarflow.replaycheck import ReplayResult
-from pulsarflow.sdk.registry import Registry
 
 ADVICE = ("guard the change with ctx.patched(...) (docs/workflows.md, \"Versioning running workflows\"), "
           "or deploy anyway with --force")

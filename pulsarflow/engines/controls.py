@@ -14,6 +14,7 @@ from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Decision, Outgoing
 from pulsarflow.errors import ControlRefusedError, DefinitionError, ErrorInfo
 from pulsarflow.failures import was_blocking_ending
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import (
     AddTag,
     Arrival,
@@ -28,7 +29,6 @@ from pulsarflow.messages import (
 )
 from pulsarflow.messages import client as status
 from pulsarflow.messages.state import refusing
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
 State = WorkflowState | None

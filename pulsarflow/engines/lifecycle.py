@@ -24,10 +24,11 @@ from dataclasses import replace
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Outgoing
-from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import ControlRefusedError, ErrorInfo
 from pulsarflow.failures import CANCELLED, is_own_cancellation, is_retryable_ending, was_blocking_ending
+from pulsarflow.interpreter.definitions import WorkflowDefinition
+from pulsarflow.interpreter.replay import Replay
 from pulsarflow.messages import (
     Arrival,
     BufferedSignal,
@@ -39,7 +40,6 @@ from pulsarflow.messages import (
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
-from pulsarflow.sdk.definitions import WorkflowDefinition
 from pulsarflow.topics import Topics
 
 

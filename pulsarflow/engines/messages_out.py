@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 from pulsarflow.engines.outgoing import Outgoing
@@ -27,11 +26,6 @@ from pulsarflow.messages import state as kinds
 from pulsarflow.messages.state import child_workflow_id
 from pulsarflow.topics import Topics
 
-# A tag's workflow ids are spread over this many keys, so that no state value, and no
-# page of work, grows with the number of workflows carrying the tag.
-TAG_BUCKETS = 64
-CUSTOM_ID_PREFIX = "customId:"
-
 
 def to_workflow(topics: Topics, workflow_id: str, message: Any, now: int,
                 deliver_at_ms: int | None = None, about: str = "") -> Outgoing:
@@ -43,20 +37,10 @@ def to_workflow(topics: Topics, workflow_id: str, message: Any, now: int,
 
 
 def to_tag(topics: Topics, tag_key: str, message: Any, now: int, about: str) -> Outgoing:
-    """A message for the tag engine, keyed by tag bucket (see :func:`tag_key`)."""
+    """A message for the tag engine, keyed by tag bucket (see :func:`pulsarflow.messages.tags.tag_key`)."""
     envelope = TagEngineMessage(f"{tag_key}:{type(message).__name__}:{about}", tag_key, now, message)
     return Outgoing(topics.tag_engine, tag_key, envelope)
 
-
-def tag_key(tag: str, workflow_id: str) -> str:
-    """The bucket of ``tag`` holding ``workflow_id``; a custom id is its own single key."""
-    if tag.startswith(CUSTOM_ID_PREFIX):
-        return tag
-    return f"{tag}#{zlib.crc32(workflow_id.encode()) % TAG_BUCKETS:02d}"
-
-
-def tag_buckets(tag: str) -> list[str]:
-    return [f"{tag}#{bucket:02d}" for bucket in range(TAG_BUCKETS)]
 
 
 def to_client(reply: ReplyTo, workflow_id: str, message: Any, now: int) -> Outgoing:

@@ -8,13 +8,13 @@ workflow has no handler for is answered with the reason and not recorded.
 from __future__ import annotations
 
 from pulsarflow.converter import PayloadConverter
-from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import DefinitionError, ErrorInfo, UpdateRejectedError
 from pulsarflow.failures import error_info
+from pulsarflow.interpreter import sandbox
+from pulsarflow.interpreter.registry import Registry
+from pulsarflow.interpreter.replay import Replay
 from pulsarflow.messages import Arrival, QueryAnswer, WorkflowState
-from pulsarflow.sdk import sandbox
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
 REJECTED = UpdateRejectedError.__name__

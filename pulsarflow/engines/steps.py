@@ -9,6 +9,17 @@ from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Outgoing
 from pulsarflow.errors import ErrorInfo
 from pulsarflow.failures import STEP_CANCELLED, error_info
+from pulsarflow.interpreter import sandbox
+from pulsarflow.interpreter.requests import (
+    CancelRequest,
+    ChildRequest,
+    SideEffectRequest,
+    SignalRequest,
+    StepRequest,
+    TaskRequest,
+    TimerRequest,
+    abandons,
+)
 from pulsarflow.messages import (
     Arrival,
     Command,
@@ -18,11 +29,8 @@ from pulsarflow.messages import (
     TimerFired,
     WorkflowState,
 )
-from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
 from pulsarflow.messages.state import child_workflow_id
-from pulsarflow.sdk import sandbox
-from pulsarflow.sdk.steps import StepRequest
 from pulsarflow.topics import Topics
 
 
@@ -37,11 +45,20 @@ class StepDispatcher:
         self.outgoing: list[Outgoing] = []
 
     def on_new_step(self, position: int, request: StepRequest, now: int) -> Arrival | None:
-        self.commands.append(Command(position, request.kind, request.name, abandon=request.abandon))
-        handlers = {kinds.TASK: self._task, kinds.CHILD: self._child, kinds.TIMER: self._timer_step,
-                    kinds.SIGNAL: self._signal, kinds.SIDE_EFFECT: self._side_effect, kinds.PATCH: _marker,
-                    kinds.CANCEL: self._cancel}
-        return handlers[request.kind](position, request, now)
+        self.commands.append(Command(position, request.kind, request.name, abandon=abandons(request)))
+        if isinstance(request, TaskRequest):
+            self._task(position, request, now)
+        elif isinstance(request, ChildRequest):
+            self._child(position, request, now)
+        elif isinstance(request, TimerRequest):
+            self._timer(position, purposes.SLEEP, now, request.fire_at_ms)
+        elif isinstance(request, SignalRequest):
+            self._signal(position, request, now)
+        elif isinstance(request, SideEffectRequest):
+            return self._side_effect(position, request, now)
+        elif isinstance(request, CancelRequest):
+            return self._cancel(position, request, now)
+        return None  # a version marker (PatchRequest) is recorded as a command only
 
     def redispatch(self, position: int, request: StepRequest, issued_at_ms: int, now: int) -> None:
         """Send again what an open step waits for, after a retry reopened the workflow.
@@ -49,17 +66,19 @@ class StepDispatcher:
         Tasks start over at attempt 1 and children are started again (a finished child
         answers at once); timeouts restart from now, a sleep keeps its wake-up time.
         """
-        fire_at = None if request.fire_at_ms is None else now + max(0, request.fire_at_ms - issued_at_ms)
-        if request.kind == kinds.TASK:
-            self._task(position, request, now, fire_at)
-        elif request.kind == kinds.CHILD:
-            self._child(position, request, now)
-        elif request.kind == kinds.TIMER:
-            self._timer_step(position, request, now)
-        elif request.kind == kinds.SIGNAL and fire_at is not None:
-            self._timer(position, purposes.SIGNAL_TIMEOUT, now, fire_at)
+        def restarted(deadline: int | None) -> int | None:
+            return None if deadline is None else now + max(0, deadline - issued_at_ms)
 
-    def _task(self, position: int, request: StepRequest, now: int, timeout_at_ms: int | None = None) -> None:
+        if isinstance(request, TaskRequest):
+            self._task(position, request, now, restarted(request.fire_at_ms))
+        elif isinstance(request, ChildRequest):
+            self._child(position, request, now)
+        elif isinstance(request, TimerRequest):
+            self._timer(position, purposes.SLEEP, now, request.fire_at_ms)
+        elif isinstance(request, SignalRequest) and request.fire_at_ms is not None:
+            self._timer(position, purposes.SIGNAL_TIMEOUT, now, restarted(request.fire_at_ms))
+
+    def _task(self, position: int, request: TaskRequest, now: int, timeout_at_ms: int | None = None) -> None:
         defn = request.definition
         task = ExecuteTask(
             workflow_id=self.state.workflow_id, position=position, service=defn.service, task_name=defn.name,
@@ -71,27 +90,24 @@ class StepDispatcher:
         if timeout_at_ms is not None:
             self._timer(position, purposes.TASK_TIMEOUT, now, timeout_at_ms)
 
-    def _child(self, position: int, request: StepRequest, now: int) -> None:
+    def _child(self, position: int, request: ChildRequest, now: int) -> None:
         state = self.state
         child_id = child_workflow_id(state.workflow_id, state.runs, position)
         parent = ParentRef(state.workflow_id, position, state.generation)
         start = StartWorkflow(request.name, request.input, parent=parent, timeout_ms=request.timeout_ms)
         self.outgoing.append(out.to_workflow(self.topics, child_id, start, now))
 
-    def _timer_step(self, position: int, request: StepRequest, now: int) -> None:
-        self._timer(position, purposes.SLEEP, now, request.fire_at_ms)
-
     def _timer(self, position: int, purpose: str, now: int, fire_at_ms: int | None) -> None:
         fired = TimerFired(position, purpose, self.state.generation)
         self.outgoing.append(out.to_workflow(self.topics, self.state.workflow_id, fired, now,
                                              deliver_at_ms=fire_at_ms, about=f":{purpose}"))
 
-    def _signal(self, position: int, request: StepRequest, now: int) -> None:
+    def _signal(self, position: int, request: SignalRequest, now: int) -> None:
         """A wait takes its signal while the code awaits it (see engines/replay.py); only its timeout is armed."""
         if request.fire_at_ms is not None:
             self._timer(position, purposes.SIGNAL_TIMEOUT, now, request.fire_at_ms)
 
-    def _cancel(self, position: int, request: StepRequest, now: int) -> Arrival:
+    def _cancel(self, position: int, request: CancelRequest, now: int) -> Arrival:
         """``step.cancel()``: the step's outcome is a cancellation; its task or child is told to stop."""
         target = request.target
         wid = self.state.workflow_id
@@ -103,14 +119,10 @@ class StepDispatcher:
             self.outgoing.append(notice)
         return Arrival(target, now, error=error)
 
-    def _side_effect(self, position: int, request: StepRequest, now: int) -> Arrival:
+    def _side_effect(self, position: int, request: SideEffectRequest, now: int) -> Arrival:
         try:
             with sandbox.outside_workflow():
                 value = request.call()
             return Arrival(position, now, value=self.converter.encode([value]))
         except Exception as exc:  # recorded, then raised inside the workflow on every replay
             return Arrival(position, now, error=error_info(exc, workflow_id=self.state.workflow_id))
-
-
-def _marker(position: int, request: StepRequest, now: int) -> None:
-    """A version marker is recorded as a command only: nothing to send, no outcome to wait for."""

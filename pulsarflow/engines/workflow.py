@@ -26,10 +26,12 @@ from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.controls import MAX_RETRY_IDS, ControlHandlers
 from pulsarflow.engines.lifecycle import arrived_positions, release, unborn
 from pulsarflow.engines.outgoing import Decision, Outgoing
-from pulsarflow.engines.replay import Replay
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import DefinitionError, ErrorInfo
 from pulsarflow.failures import CANCELLED, error_info, fails_workflow
+from pulsarflow.interpreter.context import ContinueAsNew
+from pulsarflow.interpreter.registry import Registry
+from pulsarflow.interpreter.replay import Replay
 from pulsarflow.messages import (
     AddTag,
     Arrival,
@@ -59,10 +61,9 @@ from pulsarflow.messages import (
 )
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
+from pulsarflow.messages import tags as tags_messages
 from pulsarflow.messages import workflow as purposes
 from pulsarflow.messages.state import STATE_SCHEMA_VERSION, refusing
-from pulsarflow.sdk.context import ContinueAsNew
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
 State = WorkflowState | None
@@ -335,10 +336,10 @@ class WorkflowEngine(ControlHandlers):
                  custom_ids: bool = True) -> list[Outgoing]:
         """Tell the tag engine that this workflow runs (AddTag) or ended (RemoveTag) under each of its tags."""
         def concerned(tag: str) -> bool:
-            custom = tag.startswith(out.CUSTOM_ID_PREFIX)
+            custom = tag.startswith(tags_messages.CUSTOM_ID_PREFIX)
             return custom_ids if custom else not keep_plain_tags
 
-        return [out.to_tag(self.topics, out.tag_key(tag, state.workflow_id), message(state.workflow_id), now,
+        return [out.to_tag(self.topics, tags_messages.tag_key(tag, state.workflow_id), message(state.workflow_id), now,
                            about=f"{state.workflow_id}:{state.generation}")
                 for tag in state.tags if concerned(tag)]
 

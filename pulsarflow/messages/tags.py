@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Union
 
@@ -9,6 +10,23 @@ from pulsarflow.messages.common import ReplyTo
 from pulsarflow.messages.workflow import StartWorkflow
 
 TAG_STATE_SCHEMA_VERSION = 1
+
+# A tag's workflow ids are spread over this many keys, so that no state value, and no
+# page of work, grows with the number of workflows carrying the tag.
+TAG_BUCKETS = 64
+CUSTOM_ID_PREFIX = "customId:"
+
+
+def tag_key(tag: str, workflow_id: str) -> str:
+    """The bucket of ``tag`` holding ``workflow_id``; a custom id is its own single key."""
+    if tag.startswith(CUSTOM_ID_PREFIX):
+        return tag
+    return f"{tag}#{zlib.crc32(workflow_id.encode()) % TAG_BUCKETS:02d}"
+
+
+def tag_buckets(tag: str) -> list[str]:
+    """Every key of ``tag`` (a client asking for its ids asks each)."""
+    return [f"{tag}#{bucket:02d}" for bucket in range(TAG_BUCKETS)]
 
 # Values of TagOperation.action.
 SIGNAL = "signal"

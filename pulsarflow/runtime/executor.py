@@ -25,12 +25,12 @@ from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import task as task_engine
 from pulsarflow.engines.outgoing import Decision
 from pulsarflow.failures import error_info
+from pulsarflow.interpreter.definitions import TaskDefinition
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import CancelTask, ExecuteTask, TaskExecutorMessage
 from pulsarflow.runtime.attempts import AttemptThreads, TooManyHungAttemptsError
 from pulsarflow.runtime.cancellations import Cancellations, cancellation_key
 from pulsarflow.runtime.outcomes import Outcomes
-from pulsarflow.sdk.definitions import TaskDefinition
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pulsarflow.converter import from_json
 from pulsarflow.errors import ScheduleError, SerializationError, WorkflowNotFoundError
+from pulsarflow.interpreter.definitions import Duration, workflow_definition
 from pulsarflow.messages import client as status
 from pulsarflow.schedules.spec import SKIP, ScheduleChanges, ScheduleSpec, interval_ms
 from pulsarflow.schedules.workflow import (
@@ -29,7 +30,6 @@ from pulsarflow.schedules.workflow import (
     schedule_id,
 )
 from pulsarflow.sdk.client import Client
-from pulsarflow.sdk.definitions import Duration, workflow_definition
 
 SCHEDULES_TAG = "pulsarflow:schedules"  # every scheduler workflow carries it: Schedules.list() reads it
 

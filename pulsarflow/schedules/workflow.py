@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pulsarflow.errors import ChildWorkflowFailedError, WorkflowCancelledError
+from pulsarflow.interpreter.context import WorkflowContext
+from pulsarflow.interpreter.definitions import WORKFLOW_ATTR, WorkflowDefinition, workflow
+from pulsarflow.interpreter.steps import Step
 from pulsarflow.messages.state import child_workflow_id
 from pulsarflow.schedules.spec import ALLOW_ALL, BUFFER_ONE, SKIP, ScheduleChanges, ScheduleSpec
-from pulsarflow.sdk.context import WorkflowContext
-from pulsarflow.sdk.definitions import WORKFLOW_ATTR, WorkflowDefinition, workflow
-from pulsarflow.sdk.steps import Step
 
 SCHEDULER_NAME = "pulsarflow.schedule"
 CONTROL_SIGNAL = "pulsarflow.schedule.control"

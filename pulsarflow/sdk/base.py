@@ -15,6 +15,8 @@ from pulsarflow.clock import SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
 from pulsarflow.errors import ControlRefusedError, DefinitionError, ResultTimeoutError, WorkflowNotFoundError
+from pulsarflow.interpreter.definitions import WorkflowDefinition, workflow_definition
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import (
     Blocked,
     ClientMessage,
@@ -26,8 +28,6 @@ from pulsarflow.messages import (
 )
 from pulsarflow.runtime.admission import NAME_PART
 from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES, MAX_TAG_KEY_CHARS, check_id, check_size
-from pulsarflow.sdk.definitions import WorkflowDefinition, workflow_definition
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
 

@@ -19,6 +19,7 @@ from pulsarflow.errors import (
     UpdateFailedError,
     WorkflowNotFoundError,
 )
+from pulsarflow.interpreter.definitions import Duration, positional_arguments, to_ms, workflow_definition
 from pulsarflow.messages import (
     CancelWorkflow,
     GetWorkflowStatus,
@@ -36,7 +37,6 @@ from pulsarflow.messages import (
 )
 from pulsarflow.messages import client as status
 from pulsarflow.sdk.base import Connection, WorkflowDescription
-from pulsarflow.sdk.definitions import Duration, positional_arguments, to_ms, workflow_definition
 from pulsarflow.sdk.handle import WorkflowHandle
 from pulsarflow.sdk.tags import TagRequests, check_tags
 

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from pulsarflow.converter import decode_one
 from pulsarflow.errors import WorkflowCancelledError, WorkflowFailedError
+from pulsarflow.interpreter.definitions import WorkflowDefinition
 from pulsarflow.messages import GetWorkflowResult, WorkflowCompleted, WorkflowFailed
 from pulsarflow.sdk.base import WorkflowDescription
-from pulsarflow.sdk.definitions import WorkflowDefinition
 
 if TYPE_CHECKING:
     from pulsarflow.sdk.client import Client

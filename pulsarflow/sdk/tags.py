@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from pulsarflow.engines import messages_out as out
 from pulsarflow.errors import DefinitionError, SerializationError
 from pulsarflow.messages import CustomIdAnswer, ListTagIds, StartByCustomId, StartWorkflow, TagIds, TagOperation
 from pulsarflow.messages import tags as tags_messages
@@ -19,7 +18,7 @@ class TagRequests(ClientBase):
     def find_ids(self, tag: str, page_size: int = 1000, timeout: float | None = 30.0) -> list[str]:
         """Ids of the running (and failed) workflows carrying ``tag``, read a page at a time from every bucket."""
         (tag,) = check_tags([tag])
-        pending: dict[str, str | None] = {key: None for key in out.tag_buckets(tag)}
+        pending: dict[str, str | None] = {key: None for key in tags_messages.tag_buckets(tag)}
         found: list[str] = []
         while pending:
             asked = {}
@@ -58,7 +57,7 @@ class TagRequests(ClientBase):
         if not custom_id:
             raise DefinitionError("custom_id must be a non-empty string")
         reply = self._reply_to()
-        key = out.CUSTOM_ID_PREFIX + custom_id
+        key = tags_messages.CUSTOM_ID_PREFIX + custom_id
         self._send_tag(key, StartByCustomId(workflow_id, start, reply))
         answer = self._expect(self._await(reply.request_id, key, 30.0), CustomIdAnswer)
         return str(answer.workflow_id)
@@ -66,7 +65,7 @@ class TagRequests(ClientBase):
     def _tag_operation(self, tag: str, operation: TagOperation) -> str:
         """Send ``operation`` to every bucket of ``tag``; each works through its ids a page at a time."""
         (tag,) = check_tags([tag])
-        for key in out.tag_buckets(tag):
+        for key in tags_messages.tag_buckets(tag):
             self._send_tag(key, operation)
         return operation.operation_id
 
@@ -78,7 +77,7 @@ def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
     for tag in checked:
         if not isinstance(tag, str) or not tag:
             raise DefinitionError(f"a tag must be a non-empty string, got {tag!r}")
-        if tag.startswith(out.CUSTOM_ID_PREFIX):
-            raise DefinitionError(f"tag {tag!r}: the prefix {out.CUSTOM_ID_PREFIX!r} is reserved; "
+        if tag.startswith(tags_messages.CUSTOM_ID_PREFIX):
+            raise DefinitionError(f"tag {tag!r}: the prefix {tags_messages.CUSTOM_ID_PREFIX!r} is reserved; "
                                   "pass custom_id= to start at most one running workflow per id")
     return checked

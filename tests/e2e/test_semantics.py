@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 import pulsarflow as pf
+from pulsarflow.interpreter.definitions import positional_arguments
 from pulsarflow.messages import events as ev
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages.client import CANCELLED, COMPLETED, RUNNING
@@ -213,7 +214,7 @@ def test_keyword_only_parameters_are_refused_with_the_fix() -> None:
         return a + b
 
     with pytest.raises(pf.DefinitionError, match="keyword-only argument.*make it an ordinary parameter"):
-        pf.sdk.definitions.positional_arguments(kw_only, (1,), {"b": 2}, skip_first=False)
+        positional_arguments(kw_only, (1,), {"b": 2}, skip_first=False)
 
 
 def test_an_update_to_a_blocked_run_is_refused_and_not_recorded(kit: TestEnvironment) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 import pulsarflow as pf
-from pulsarflow.engines import messages_out as out
 from pulsarflow.engines import tag as tag_engine
 from pulsarflow.messages import TagEngineMessage, TagOperation, TagState
 from pulsarflow.messages import client as status
+from pulsarflow.messages.tags import tag_buckets
 from pulsarflow.testing import TestEnvironment
 from pulsarflow.topics import Topics
 from tests.e2e import flows
@@ -88,7 +88,7 @@ def test_bad_tags_are_refused_with_a_fix() -> None:
 def test_a_bucket_of_100000_ids_is_worked_through_a_page_per_message() -> None:
     topics = Topics()
     engine = tag_engine.TagEngine(topics)
-    key = out.tag_buckets("huge")[0]
+    key = tag_buckets("huge")[0]
     state = TagState(key, tuple(sorted(f"wf-{i}" for i in range(100_000))))  # the engine keeps ids sorted
     operation = TagOperation("op-1", "cancel", reason="too many")
     pages = 0

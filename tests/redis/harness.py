@@ -18,12 +18,12 @@ from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import StateConflictError
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import ClientMessage, WorkflowEngineMessage, WorkflowState
 from pulsarflow.messages.common import ReplyTo
 from pulsarflow.messages.workflow import SendSignal, StartWorkflow
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.storage import StateStore, Versioned
 from pulsarflow.topics import Topics
 from pulsarflow.transport.memory import InMemoryTransport

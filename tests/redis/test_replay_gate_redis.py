@@ -8,7 +8,7 @@ import pytest
 
 from pulsarflow.deploy import gate, live
 from pulsarflow.deploy import manifest as mf
-from pulsarflow.sdk.registry import Registry
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.storage.redis import RedisStateStore, key_prefix
 from pulsarflow.testing import TestEnvironment
 from tests.e2e import flows

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulsarflow as pf
-from pulsarflow.sdk.steps import Step
+from pulsarflow.interpreter.steps import Step
 
 SERVICE = "sim"
 WORKFLOW = "sim"

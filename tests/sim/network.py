@@ -21,6 +21,7 @@ from typing import Any
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter
 from pulsarflow.engines.workflow import WorkflowEngine
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import (
     CancelTask,
     CancelWorkflow,
@@ -42,7 +43,6 @@ from pulsarflow.messages import (
 )
 from pulsarflow.messages import client as status
 from pulsarflow.runtime.executor import TaskExecutor
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 from tests.sim import flows
 from tests.sim.scripts import Action, Scenario

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pulsarflow as pf
 from pulsarflow.converter import JsonConverter
 from pulsarflow.engines.workflow import WorkflowEngine
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import (
     ExecuteTask,
     ReplyTo,
@@ -16,7 +17,6 @@ from pulsarflow.messages import (
     TimerFired,
     WorkflowEngineMessage,
 )
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
 JSON = JsonConverter()

@@ -10,11 +10,11 @@ import pytest
 import pulsarflow as pf
 from pulsarflow.clock import SystemClock
 from pulsarflow.converter import JsonConverter
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import ExecuteTask, TaskCompleted, TaskExecutorMessage, TaskFailed, WorkflowEngineMessage
 from pulsarflow.messages.common import RetrySpec
 from pulsarflow.runtime.attempts import AttemptThreads, TooManyHungAttemptsError
 from pulsarflow.runtime.executor import TaskExecutor
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 
 RELEASE = threading.Event()  # set at the end of a test: every hung task returns

@@ -14,11 +14,11 @@ from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import BackendError, PartialBatchError
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import DeadLetter, ReplyTo, StartWorkflow, WorkflowEngineMessage, WorkflowState
 from pulsarflow.runtime import deadletters, policy
 from pulsarflow.runtime.batch import BatchHandler
 from pulsarflow.runtime.handler import MessageHandler
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.storage import Versioned
 from pulsarflow.storage.memory import InMemoryStateStore
 from pulsarflow.topics import Topics

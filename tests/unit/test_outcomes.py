@@ -11,6 +11,7 @@ from pulsarflow.clock import VirtualClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter
 from pulsarflow.errors import BackendError
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import ExecuteTask, TaskCompleted, TaskExecutorMessage, WorkflowEngineMessage
 from pulsarflow.messages.common import RetrySpec
 from pulsarflow.runtime.batch import BatchHandler
@@ -24,7 +25,6 @@ from pulsarflow.runtime.outcomes import (
     RedisOutcomeStore,
     WatchedTransport,
 )
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.topics import Topics
 from pulsarflow.transport.memory import InMemoryTransport
 

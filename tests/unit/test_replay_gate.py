@@ -20,10 +20,10 @@ from pulsarflow.deploy import gate, live, tool
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy.running import EventsTopicIndex, ListedIndex, RedisKeyIndex, collect, sample_order
 from pulsarflow.errors import BackendError, DefinitionError, ErrorInfo
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import WorkflowState
 from pulsarflow.messages.events import WorkflowEvent
 from pulsarflow.messages.state import Blocked
-from pulsarflow.sdk.registry import Registry
 from pulsarflow.storage import Versioned
 from pulsarflow.storage.memory import InMemoryStateStore
 from pulsarflow.testing import TestEnvironment

@@ -29,12 +29,20 @@ from pulsarflow.errors import (
     UpdateRejectedError,
 )
 from pulsarflow.failures import error_info, step_exception
+from pulsarflow.interpreter import sandbox
+from pulsarflow.interpreter.context import WorkflowContext
+from pulsarflow.interpreter.definitions import WorkflowDefinition
+from pulsarflow.interpreter.requests import (
+    CancelRequest,
+    ChildRequest,
+    PatchRequest,
+    SignalRequest,
+    StepRequest,
+    TaskRequest,
+)
+from pulsarflow.interpreter.steps import Awaitable, Step
 from pulsarflow.messages import Arrival, BufferedSignal, Command, WorkflowState
 from pulsarflow.messages import state as kinds
-from pulsarflow.sdk import sandbox
-from pulsarflow.sdk.context import WorkflowContext
-from pulsarflow.sdk.definitions import WorkflowDefinition
-from pulsarflow.sdk.steps import Awaitable, Step, StepRequest
 
 OnNewStep = Callable[[int, StepRequest, int], Arrival | None]
 
@@ -118,15 +126,21 @@ class Replay:
             return True
         step = Step(position)
         step.resolve(True, None, -1)
-        self.steps.append((step, StepRequest(kinds.PATCH, name)))
+        request = PatchRequest(name)
+        self.steps.append((step, request))
         self.issued_at.append(self.now_ms)
         if position >= len(recorded):
-            self.on_new_step(position, StepRequest(kinds.PATCH, name), self.now_ms)
+            self.on_new_step(position, request, self.now_ms)
         return True
 
     def _cancel(self, step: Step) -> None:
         """``step.cancel()``: a CANCEL command; the engine records the step's cancellation outcome."""
-        self.issue(StepRequest(kinds.CANCEL, str(step.position), target=step.position))
+        self.issue(CancelRequest(step.position))
+
+    @property
+    def history_length(self) -> int:
+        """Steps issued so far in this run."""
+        return len(self.steps)
 
     @property
     def stopped_at(self) -> int:
@@ -215,12 +229,11 @@ class Replay:
     def _decode_value(self, request: StepRequest, value: bytes | None) -> Any:
         if value is None:
             return None
-        if request.kind == kinds.SIGNAL:
-            hint = request.definition
-        elif request.kind in (kinds.TASK, kinds.CHILD):
+        hint: Any = None
+        if isinstance(request, SignalRequest):
+            hint = request.value_type
+        elif isinstance(request, (TaskRequest, ChildRequest)):
             hint = request.definition.return_hint
-        else:
-            hint = None
         return decode_one(self.converter, value, hint)
 
     def _advance(self) -> None:
