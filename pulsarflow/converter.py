@@ -52,11 +52,14 @@ class JsonConverter:
         return [from_json(v, h) for v, h in zip(values, hints)] + values[len(hints):]
 
 
-def encode_one(converter: PayloadConverter, value: Any) -> bytes:
-    return converter.encode([value])
+# A payload that holds no value (a message field left empty), whatever the converter: read as None.
+NO_VALUE = b""
 
 
 def decode_one(converter: PayloadConverter, data: bytes, hint: Any = None) -> Any:
+    """The one value ``data`` holds (None for NO_VALUE)."""
+    if not data:
+        return None
     values = converter.decode(data, [hint])
     return values[0] if values else None
 

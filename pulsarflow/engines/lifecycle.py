@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pulsarflow.converter import PayloadConverter
+from pulsarflow.converter import NO_VALUE, PayloadConverter
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Outgoing
 from pulsarflow.engines.steps import StepDispatcher
@@ -165,6 +165,6 @@ def _client_arrivals(state: WorkflowState, dropped: tuple[Arrival, ...]) -> tupl
         command = state.commands[arrival.position]
         if command.kind == kinds.SIGNAL and arrival.error is None:
             signal = BufferedSignal(f"{state.workflow_id}:retried:{arrival.position}", command.name,
-                                    arrival.value or b"null")
+                                    arrival.value or NO_VALUE)
             resent.append(Arrival(-1, arrival.at_ms, signal=signal))
     return tuple(resent)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pulsarflow.converter import NO_VALUE
 from pulsarflow.engines.outgoing import Outgoing
 from pulsarflow.errors import ErrorInfo
 from pulsarflow.failures import error_info
@@ -79,12 +80,12 @@ def closed(topics: Topics, state: WorkflowState, waiters: list[ReplyTo], now: in
     if state.error is not None:
         answer: Any = WorkflowFailed(state.error)
     else:
-        answer = WorkflowCompleted(state.result or b"null")
+        answer = WorkflowCompleted(state.result or NO_VALUE)
     messages = [to_client(reply, state.workflow_id, answer, now) for reply in waiters]
     parent = state.parent
     if notify_parent and parent is not None:
         child_outcome: Any = (ChildFailed(parent.position, state.error, parent.generation) if state.error is not None
-                              else ChildCompleted(parent.position, state.result or b"null", parent.generation))
+                              else ChildCompleted(parent.position, state.result or NO_VALUE, parent.generation))
         messages.append(to_workflow(topics, parent.workflow_id, child_outcome, now))
     return messages
 

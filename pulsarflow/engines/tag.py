@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from pulsarflow.converter import NO_VALUE
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Decision, Outgoing
 from pulsarflow.messages import (
@@ -105,7 +106,7 @@ class TagEngine:
     def _command(self, msg: TagOperation, workflow_id: str, now: int) -> Outgoing:
         command: Any
         if msg.action == actions.SIGNAL:
-            command = SendSignal(f"{msg.operation_id}:{workflow_id}", msg.signal_name or "", msg.data or b"null")
+            command = SendSignal(f"{msg.operation_id}:{workflow_id}", msg.signal_name or "", msg.data or NO_VALUE)
         elif msg.action == actions.CANCEL:
             command = CancelWorkflow(msg.reason or f"cancelled by tag operation {msg.operation_id}")
         else:

@@ -31,7 +31,7 @@ BLOCKED = "BLOCKED"  # the status events give a RUNNING run whose code cannot go
 
 # A workflow status reached from another status -> its event (new statuses fall back to Workflow<Status>).
 CLOSED = {"COMPLETED": ev.WORKFLOW_COMPLETED, "FAILED": ev.WORKFLOW_FAILED, "CANCELLED": ev.WORKFLOW_CANCELLED,
-          "CANCELED": ev.WORKFLOW_CANCELLED, "RUNNING": ev.WORKFLOW_RESTARTED}
+          "RUNNING": ev.WORKFLOW_RESTARTED}
 # Command kinds whose steps are announced from the state (others come from outgoing messages).
 ISSUED = {"SIGNAL": ev.SIGNAL_AWAITED, "SIDE_EFFECT": ev.SIDE_EFFECT_RECORDED}
 ANNOUNCED_BY_MESSAGES = frozenset({"TASK", "TIMER", "CHILD"})

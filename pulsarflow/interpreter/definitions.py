@@ -69,7 +69,6 @@ class RetryPolicy:
         )
 
 
-NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ def tag_buckets(tag: str) -> list[str]:
 SIGNAL = "signal"
 CANCEL = "cancel"
 RETRY = "retry"
-ACTIONS = (SIGNAL, CANCEL, RETRY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ in :mod:`pulsarflow.sdk.tags`.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -73,6 +74,9 @@ class WorkflowDescription:
         return line
 
 
+MAX_UNCLAIMED_ANSWERS = 10_000  # answers kept for requests not (yet) awaited
+
+
 class ClientBase:
     """The plumbing of :class:`~pulsarflow.sdk.client.Client`."""
 
@@ -90,7 +94,8 @@ class ClientBase:
             raise DefinitionError(f"client_id {client_id!r} must be 1 to 200 letters, digits or _.=:%- "
                                   "(it names the client's reply topic)")
         self.topic = topics.client(client_id or uuid.uuid4().hex)
-        self._answers: dict[str, ClientMessage] = {}
+        # Answers not yet taken, oldest first; bounded, so answers nobody waits for cannot pile up.
+        self._answers: OrderedDict[str, ClientMessage] = OrderedDict()
         self._clock = SystemClock()
         self._answer_listeners: list[Callable[[ClientMessage], None]] = []
         connection.listen(self.topic, self._on_answer)
@@ -138,6 +143,8 @@ class ClientBase:
     def _on_answer(self, payload: bytes) -> None:
         answer = self.codec.decode(ClientMessage, payload)
         self._answers.setdefault(answer.request_id, answer)
+        while len(self._answers) > MAX_UNCLAIMED_ANSWERS:
+            self._answers.popitem(last=False)  # the oldest: its request gave up long ago, or never waited
         for listener in self._answer_listeners:
             listener(answer)
 

@@ -163,7 +163,7 @@ class Client(TagRequests):
         answer = self._expect(self._await(reply.request_id, workflow_id, timeout), QueryAnswer)
         if answer.error is not None:
             raise QueryFailedError(answer.error)
-        return decode_one(self.converter, answer.value or b"[null]", None)
+        return decode_one(self.converter, answer.value, None)
 
     def update(self, workflow_id: str, name: str, *args: Any, update_id: str | None = None,
                timeout: float | None = 30.0) -> Any:
@@ -182,7 +182,7 @@ class Client(TagRequests):
         answer = self._expect(self._await(reply.request_id, workflow_id, timeout), QueryAnswer)
         if answer.error is not None:
             raise UpdateFailedError(answer.error)
-        return decode_one(self.converter, answer.value or b"[null]", None)
+        return decode_one(self.converter, answer.value, None)
 
     def status(self, workflow_id: str, timeout: float | None = 30.0) -> WorkflowDescription:
         reply = self._reply_to()
