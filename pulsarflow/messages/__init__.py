@@ -69,4 +69,13 @@ RECORD_CLASSES: dict[str, type] = {
     )
 }
 
-__all__ = [name for name in dir() if name[0].isupper()]
+__all__ = [
+    "AddTag", "Arrival", "Blocked", "BufferedSignal", "CancelTask", "CancelWorkflow", "ChildCompleted",
+    "ChildFailed", "ClientMessage", "Command", "ControlAnswer", "CustomIdAnswer", "DeadLetter", "ErrorInfo",
+    "ExecuteTask", "GetWorkflowResult", "GetWorkflowStatus", "ListTagIds", "NAMESPACE", "ParentRef", "QueryAnswer",
+    "QueryWorkflow", "RECORD_CLASSES", "RemoveTag", "ReplyTo", "RetrySpec", "RetryTask", "RetryWorkflow",
+    "SendSignal", "SignalAccepted", "StartByCustomId", "StartWorkflow", "TagEngineMessage", "TagIds",
+    "TagOperation", "TagState", "TaskCompleted", "TaskExecutorMessage", "TaskFailed", "TimerFired", "UpdateCall",
+    "UpdateWorkflow", "WorkflowCompleted", "WorkflowEngineMessage", "WorkflowEvent", "WorkflowFailed",
+    "WorkflowNotFound", "WorkflowState", "WorkflowStatusReply",
+]
