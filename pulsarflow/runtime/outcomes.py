@@ -156,7 +156,11 @@ class FunctionStateOutcomeStore:
         def put(marker: tuple[str, bytes]) -> None:
             self.context.put_state(self.slot(marker[0]), base64.b64encode(marker[1]).decode())
 
-        list(self._pool.map(put, markers))
+        try:
+            list(self._pool.map(put, markers))
+        except RuntimeError:  # the pool takes no work once the interpreter shuts down: write them here
+            for marker in markers:
+                put(marker)
 
 
 class RedisOutcomeStore:
