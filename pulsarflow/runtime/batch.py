@@ -113,7 +113,7 @@ class _Run:
         if store is None or not self.h.stateful or not by_key:
             return {}
         try:
-            return get_many(store, list(by_key))
+            return store.get_many(list(by_key))
         except BackendError as exc:
             log.warning("reading %d states at once failed (%s); reading them one by one", len(by_key), exc)
         found: dict[str, Versioned] = {}
@@ -182,7 +182,7 @@ class _Run:
         encoded = {key: self.h.encode_state(key, state) for key, state, _ in writes}
         rows = [(key, encoded[key], version, is_finished(state)) for key, state, version in writes]
         try:
-            conflicts = put_many(store, rows)
+            conflicts = set(store.put_many(rows))
         except BackendError as exc:
             log.warning("writing %d states at once failed (%s); writing them one by one", len(rows), exc)
             conflicts = self._put_each(store, rows, by_key)
@@ -218,26 +218,3 @@ class _Run:
             self.h.handle(topic, payload)
         except (BackendError, StateConflictError) as exc:
             self._defer([item], exc)
-
-
-def get_many(store: StateStore, keys: list[str]) -> dict[str, Versioned]:
-    """Every key's stored value, in one round trip when the store can (``get_many``)."""
-    batched = getattr(store, "get_many", None)
-    if batched is not None:
-        return dict(batched(keys))
-    found = {key: store.get(key) for key in keys}
-    return {key: value for key, value in found.items() if value is not None}
-
-
-def put_many(store: StateStore, writes: list[tuple[str, bytes, int, bool]]) -> set[str]:
-    """Write each (key, value, expected version, finished); returns the keys that met a conflict."""
-    batched = getattr(store, "put_many", None)
-    if batched is not None:
-        return set(batched(writes))
-    conflicts = set()
-    for key, value, version, finished in writes:
-        try:
-            store.put(key, value, version, finished=finished)
-        except StateConflictError:
-            conflicts.add(key)
-    return conflicts

@@ -36,8 +36,13 @@ class StateStore(Protocol):
       ``expected_version``.
     - A write is atomic for its key: a reader sees the old value and version or the new
       ones, never a mix, and a refused write leaves no trace.
-    - Nothing spans keys: there is no multi-key operation, and writes to different keys
-      are independent (no ordering or atomicity between them is promised).
+    - Nothing spans keys: writes to different keys are independent (no ordering or
+      atomicity between them is promised). ``get_many`` and ``put_many`` only save round
+      trips: ``get_many`` returns the keys that exist (absent ones are left out);
+      ``put_many`` writes each ``(key, value, expected_version, finished)`` as ``put``
+      would, each on its own, and returns the keys whose expected version was stale
+      (those are unchanged; the others are written, whatever happened to the stale ones).
+      :class:`BatchByKey` gives a store both as loops over ``get`` and ``put``.
     - ``put(..., finished=True)`` says the value belongs to something that is over (a
       completed workflow). A store with a ``retention_ms`` drops such a value that long
       after the write; a later ``put`` with ``finished=False`` keeps the key for good
@@ -56,6 +61,35 @@ class StateStore(Protocol):
     def put(self, key: str, value: bytes, expected_version: int, finished: bool = False) -> int: ...
 
     def delete(self, key: str) -> None: ...
+
+    def get_many(self, keys: list[str]) -> dict[str, Versioned]: ...
+
+    def put_many(self, writes: list[tuple[str, bytes, int, bool]]) -> list[str]: ...
+
+
+class BatchByKey:
+    """``get_many`` and ``put_many`` of a StateStore as one ``get`` or ``put`` per key."""
+
+    def get(self, key: str) -> Versioned | None:
+        raise NotImplementedError
+
+    def put(self, key: str, value: bytes, expected_version: int, finished: bool = False) -> int:
+        raise NotImplementedError
+
+    def get_many(self, keys: list[str]) -> dict[str, Versioned]:
+        found = {key: self.get(key) for key in keys}
+        return {key: value for key, value in found.items() if value is not None}
+
+    def put_many(self, writes: list[tuple[str, bytes, int, bool]]) -> list[str]:
+        from pulsarflow.errors import StateConflictError
+
+        conflicts = []
+        for key, value, version, finished in writes:
+            try:
+                self.put(key, value, version, finished=finished)
+            except StateConflictError:
+                conflicts.append(key)
+        return conflicts
 
 
 def check_retention(retention_ms: int | None) -> int | None:

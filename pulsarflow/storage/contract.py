@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pulsarflow.errors import StateConflictError
-from pulsarflow.storage import StateStore
+from pulsarflow.storage import StateStore, Versioned
 
 log = logging.getLogger("pulsarflow.storage.contract")
 
@@ -235,10 +235,30 @@ def finished_values_expire(s: Subject) -> None:
     require(s.store.put(done, b"new", 0) == 1, "an expired key is absent: its next write expects 0")
 
 
+def batches_act_as_single_keys(s: Subject) -> None:
+    """``get_many``/``put_many``: as many gets and puts; a stale write fails alone, the others land."""
+    a, b, c, absent = s.key("batch-a"), s.key("batch-b"), s.key("batch-c"), s.key("batch-absent")
+    require(s.store.get_many([a, b]) == {}, "get_many of absent keys must return nothing")
+    require(s.store.put_many([(a, b"a1", 0, False), (b, b"b1", 0, True)]) == [], "fresh writes must all land")
+    found = s.store.get_many([a, b, absent])
+    require(found == {a: Versioned(b"a1", 1), b: Versioned(b"b1", 1)}, f"get_many read {found!r}")
+    if s.store.supports_cas:  # a mix: one stale expectation, one good, one new key
+        stale = s.store.put_many([(a, b"lost", 0, False), (b, b"b2", 1, False), (c, b"c1", 0, False)])
+        require(stale == [a], f"only the stale write should be reported, got {stale!r}")
+        require(_value(s, a) == b"a1", "a stale write in a batch must leave its key unchanged")
+        require(_value(s, b) == b"b2" and _value(s, c) == b"c1", "the other writes of the batch must land")
+        require(s.store.put_many([(absent, b"x", 3, False)]) == [absent] and s.store.get(absent) is None,
+                "a batched write expecting a version of an absent key must be refused and create nothing")
+    else:
+        require(s.store.put_many([(b, b"b2", 1, False), (c, b"c1", 0, False)]) == [], "writes must land")
+        require(_value(s, b) == b"b2" and _value(s, c) == b"c1", "the writes of the batch must land")
+
+
 CHECKS: dict[str, Callable[[Subject], None]] = {
     f.__name__: f for f in (
         missing_key_reads_as_none, put_get_delete, stale_write_is_refused, racing_writers_lose_no_update,
         reads_are_never_torn, keys_are_independent, unicode_keys, large_values, finished_values_expire,
+        batches_act_as_single_keys,
     )
 }
 

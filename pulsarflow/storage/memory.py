@@ -10,10 +10,10 @@ import threading
 
 from pulsarflow.clock import Clock, SystemClock
 from pulsarflow.errors import StateConflictError
-from pulsarflow.storage import Versioned, check_retention
+from pulsarflow.storage import BatchByKey, Versioned, check_retention
 
 
-class InMemoryStateStore:
+class InMemoryStateStore(BatchByKey):
     supports_cas = True
 
     def __init__(self, retention_ms: int | None = None, clock: Clock | None = None) -> None:

@@ -24,7 +24,7 @@ from pulsarflow.messages.common import ReplyTo
 from pulsarflow.messages.workflow import SendSignal, StartWorkflow
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
-from pulsarflow.storage import StateStore, Versioned
+from pulsarflow.storage import BatchByKey, StateStore, Versioned
 from pulsarflow.topics import Topics
 from pulsarflow.transport.memory import InMemoryTransport
 
@@ -120,7 +120,7 @@ class Broker:
         raise AssertionError(f"no answer for {workflow_id}; got {[a.workflow_id for a in self.answers]}")
 
 
-class SlowReads:
+class SlowReads(BatchByKey):
     """A store whose reads take a little while, so that concurrent handlers really interleave."""
 
     supports_cas = True
