@@ -1,8 +1,14 @@
-"""The embedded queue's contract (``transport/queue.py``) as plain checks over any ``QueueTransport``.
+"""Transport contracts as plain checks.
 
-tests/contract/test_transport.py runs every check over the in-memory queue and the Redis
-one. A check gets a ``Subject``: a way to make an empty queue on a virtual clock, so
-that delays pass at once; it raises AssertionError when the queue breaks the contract.
+``CHECKS``: the embedded queue's contract (``transport/queue.py``) over any
+``QueueTransport``; tests/contract/test_transport.py runs them over the in-memory queue
+and the Redis one. A check gets a ``Subject``: a way to make an empty queue on a virtual
+clock, so that delays pass at once.
+
+``PORT_CHECKS``: the ``Transport`` port's contract (what the runtime relies on: per-key
+order, delayed delivery, flush) over any transport with a way to read what it sent; run
+over the in-memory queue and over Pulsar (tests/integration/test_transport_pulsar.py).
+Each check raises AssertionError when the transport breaks the contract.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pulsarflow.clock import VirtualClock
+from pulsarflow.transport import Transport
 from pulsarflow.transport.queue import Delivered, QueueTransport
 
 TOPIC, OTHER = "persistent://public/default/contract-a", "persistent://public/default/contract-b"
@@ -132,4 +139,56 @@ CHECKS: dict[str, Callable[[Subject], None]] = {
     check.__name__: check for check in (
         same_key_keeps_send_order, delayed_messages_wait_for_their_time, bytes_topics_and_keys_come_back_unchanged,
         acknowledged_messages_are_gone, requeued_messages_come_back_at_their_time, duplicates_are_delivered_twice)
+}
+
+
+@dataclass
+class Wire:
+    """A transport and its far end: ``topic()`` names a fresh topic, ``read(topic, n)`` returns the
+    next ``n`` (key, payload) delivered there in arrival order (fewer if they do not come),
+    ``wait_ms`` lets time pass and ``now_ms`` tells it."""
+
+    transport: Transport
+    topic: Callable[[], str]
+    read: Callable[[str, int], list[tuple[str, bytes]]]
+    wait_ms: Callable[[int], None]
+    now_ms: Callable[[], int]
+
+
+def flushed_messages_arrive_unchanged(w: Wire) -> None:
+    topic = w.topic()
+    sent = [("k", bytes(range(256))), ("kéy/ü ☃", b"\x00\xff\x00"), ("k", b"x" * 300_000)]
+    for key, payload in sent:
+        w.transport.send(topic, key, payload)
+    w.transport.flush()
+    assert w.read(topic, len(sent)) == sent, "flushed messages must arrive as sent, keys and bytes unchanged"
+
+
+def each_key_keeps_its_send_order(w: Wire) -> None:
+    topic = w.topic()
+    for i in range(30):
+        w.transport.send(topic, f"k{i % 3}", b"%d" % i)
+    w.transport.flush()
+    got = w.read(topic, 30)
+    assert sorted(p for _, p in got) == sorted(b"%d" % i for i in range(30)), "every message, once"
+    for key in ("k0", "k1", "k2"):
+        mine = [int(p) for k, p in got if k == key]
+        assert mine == sorted(mine), f"key {key} out of send order: {mine}"
+
+
+def a_delayed_message_waits_for_its_time(w: Wire, delay_ms: int = 3_000) -> None:
+    topic = w.topic()
+    due = w.now_ms() + delay_ms
+    w.transport.send(topic, "k", b"later", due)
+    w.transport.send(topic, "k2", b"now")
+    w.transport.flush()
+    assert w.read(topic, 1) == [("k2", b"now")], "an undelayed message must not wait behind a delayed one"
+    arrived = w.read(topic, 1)
+    assert arrived == [("k", b"later")], f"the delayed message never came: {arrived}"
+    assert w.now_ms() >= due - 50, f"the delayed message came {due - w.now_ms()} ms early"
+
+
+PORT_CHECKS: dict[str, Callable[[Wire], None]] = {
+    check.__name__: check for check in (
+        flushed_messages_arrive_unchanged, each_key_keeps_its_send_order, a_delayed_message_waits_for_its_time)
 }

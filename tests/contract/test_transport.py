@@ -1,13 +1,15 @@
-"""The embedded queue's contract (pulsarflow.transport.contract) over the in-memory queue and Redis."""
+"""Transport contracts (pulsarflow.transport.contract): the embedded queue's over the in-memory queue and
+Redis, the Transport port's over the in-memory queue (over Pulsar: tests/integration/test_transport_pulsar.py)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
 
 from pulsarflow.clock import VirtualClock
-from pulsarflow.transport.contract import CHECKS, Subject
+from pulsarflow.transport.contract import CHECKS, PORT_CHECKS, Subject, Wire
 from pulsarflow.transport.memory import InMemoryTransport
 from pulsarflow.transport.queue import QueueTransport
 from tests.redis.support import require_redis, unique_prefix
@@ -42,3 +44,33 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
 @pytest.mark.parametrize("check", sorted(CHECKS))
 def test_contract(subject: Subject, check: str) -> None:
     CHECKS[check](subject)
+
+
+def memory_wire() -> Wire:
+    """The in-memory queue read back in arrival order; time moves (virtually) when nothing is due."""
+    clock = VirtualClock()
+    queue = InMemoryTransport(clock)
+    names = itertools.count()
+
+    def read(topic: str, count: int) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        while len(out) < count:
+            delivery = queue.poll()
+            if delivery is None:
+                due = queue.next_due_ms()
+                if due is None:
+                    break
+                clock.sleep_until(due)
+                continue
+            queue.ack(delivery)
+            if delivery.topic == topic:
+                out.append((delivery.key, delivery.payload))
+        return out
+
+    return Wire(queue, lambda: f"persistent://public/default/wire-{next(names)}", read,
+                lambda ms: clock.sleep_until(clock.now_ms() + ms), clock.now_ms)
+
+
+@pytest.mark.parametrize("check", sorted(PORT_CHECKS))
+def test_port_contract_in_memory(check: str) -> None:
+    PORT_CHECKS[check](memory_wire())
