@@ -15,7 +15,7 @@ message again later.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pulsarflow.clock import Clock
 from pulsarflow.codec import Codec
@@ -45,19 +45,33 @@ MAX_CONFLICT_RETRIES = 5
 STATE_CACHE_SIZE = 10_000
 
 
-class Engine(Protocol):
-    input_type: type
-    state_type: type | None
+S = TypeVar("S")  # an engine's stored state
+M = TypeVar("M", contravariant=True)  # the envelope it consumes
 
-    def key(self, envelope: Any) -> str: ...
 
-    def handle(self, state: Any, envelope: Any, now_ms: int) -> Decision[Any]: ...
+class Engine(Protocol[S, M]):
+    """A pure engine: the state of one key and one message in, the new state and messages out.
+
+    ``state_type`` is None for a stateless engine (the task executor). The workflow engine
+    is an ``Engine[WorkflowState, WorkflowEngineMessage]``, the tag engine an
+    ``Engine[TagState, TagEngineMessage]``.
+    """
+
+    @property
+    def input_type(self) -> type: ...
+
+    @property
+    def state_type(self) -> type[S] | None: ...
+
+    def key(self, envelope: M) -> str: ...
+
+    def handle(self, state: S | None, envelope: M, now_ms: int) -> Decision[S]: ...
 
 
 class MessageHandler:
     """Runs one engine (or executor) over incoming bytes. Shared by every deployment."""
 
-    def __init__(self, engine: Engine, codec: Codec, transport: Transport, clock: Clock,
+    def __init__(self, engine: Engine[Any, Any], codec: Codec, transport: Transport, clock: Clock,
                  store: StateStore | None, dead_letter_topic: str, observer: Observer | None = None,
                  admission: Admission | None = None) -> None:
         self.engine = engine
