@@ -30,6 +30,20 @@ from pulsarflow import __version__, cli_deadletters, cli_visibility, evolution, 
 from pulsarflow.errors import BackendError, DecodeError, DefinitionError, PulsarflowError, SearchError
 
 USAGE_ERRORS = (DefinitionError, SearchError, DecodeError)  # the command or its input is wrong: exit 2
+# Help for the arguments many commands share, where a command registers one without its own.
+COMMON_HELP = {
+    "tenant": "the app's tenant (default: %(default)s)",
+    "namespace": "the app's namespace (default: %(default)s)",
+    "app": "the app's name, as in functions.yaml (default: %(default)s)",
+    "service_url": "the broker (default: %(default)s)",
+    "workflow_id": "the workflow's id",
+    "signal_name": "the signal's name, as the workflow waits for it",
+    "reason": "why, recorded with the cancellation (default: %(default)r)",
+    "limit": "at most this many (default: %(default)s)",
+    "host": "the address to listen on (default: %(default)s)",
+    "port": "the port to listen on (default: %(default)s)",
+    "action": "what to do: %(choices)s",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     _deploy_parser(sub)
     cli_visibility.register(sub)
     cli_deadletters.register(sub)
+    _fill_help(parser)
     return parser
+
+
+def _fill_help(parser: argparse.ArgumentParser) -> None:
+    """Give the shared arguments of every subcommand their COMMON_HELP, where they have no help."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _fill_help(child)
+        elif action.help is None and action.dest in COMMON_HELP:
+            action.help = COMMON_HELP[action.dest]
 
 
 def _schemas_parser(sub: Any) -> None:
