@@ -1,4 +1,10 @@
-"""A small client of Pulsar's admin REST API (functions, schemas, namespace policies)."""
+"""A small client of Pulsar's admin REST API (functions, schemas, namespace policies, permissions).
+
+``PulsarAdmin(url)`` talks to an open standalone; ``PulsarAdmin(config)`` (a
+:class:`~pulsarflow.connection.ConnectionConfig`) sends its credentials and trusts its CA.
+A refused token, a role without permission or a certificate that does not verify raises
+:class:`~pulsarflow.connection.PulsarAccessError` with one line naming the setting to fix.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from pulsarflow.connection import ConnectionConfig
+from pulsarflow.connection_errors import explain_http
 from pulsarflow.errors import BackendError
 
 try:
@@ -17,10 +25,16 @@ except ImportError as exc:  # pragma: no cover
 
 
 class PulsarAdmin:
-    def __init__(self, url: str = "http://127.0.0.1:8080", timeout: float = 60.0) -> None:
+    def __init__(self, url: str | ConnectionConfig = "http://127.0.0.1:8080", timeout: float = 60.0,
+                 connection: ConnectionConfig | None = None) -> None:
+        if isinstance(url, ConnectionConfig):
+            connection, url = url, url.require_admin_url()
+        if connection is None:
+            connection = ConnectionConfig(admin_url=url.rstrip("/"), origins={"webServiceUrl": "the admin URL"})
+        self.connection = connection
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.http = requests.Session()
+        self.http = connection.http_session()
 
     # -- functions ------------------------------------------------------------------------
 
@@ -111,14 +125,41 @@ class PulsarAdmin:
             try:
                 response = self.http.request(method, self.url + path, timeout=self.timeout, **kwargs)
             except requests.RequestException as exc:
+                access = explain_http(self.connection, method, self.url + path, exc=exc)
+                if access is not None:
+                    raise access from exc
                 raise BackendError(f"{method} {self.url}{path} failed: {exc}; is Pulsar running?") from exc
             if response.status_code == 503 and attempt < 19 and retry_503:
                 time.sleep(1.5)  # the functions worker answers 503 while it starts
                 continue
             if response.status_code not in ok:
+                access = explain_http(self.connection, method, self.url + path, response)
+                if access is not None:
+                    raise access
                 raise BackendError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
             return response
         raise BackendError(f"{method} {path} kept answering 503")
+
+
+    # -- permissions ----------------------------------------------------------------------
+
+    def grant_topic(self, topic: str, role: str, actions: list[str]) -> None:
+        """Give ``role`` the ``actions`` (produce, consume) on one topic (replacing its previous ones)."""
+        path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/permissions/{quote(role, safe='')}"
+        self._call("POST", path, json=sorted(actions), ok=(200, 204))
+
+    def revoke_topic(self, topic: str, role: str) -> None:
+        path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/permissions/{quote(role, safe='')}"
+        self._call("DELETE", path, ok=(200, 204, 404, 412))
+
+    def topic_permissions(self, topic: str) -> dict[str, list[str]]:
+        """Role -> actions granted on the topic (the namespace's grants included)."""
+        path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/permissions"
+        return dict(self._call("GET", path).json())
+
+    def grant_namespace(self, tenant: str, namespace: str, role: str, actions: list[str]) -> None:
+        path = f"/admin/v2/namespaces/{tenant}/{namespace}/permissions/{quote(role, safe='')}"
+        self._call("POST", path, json=sorted(actions), ok=(200, 204))
 
 
 def _topic_path(topic: str) -> str:
