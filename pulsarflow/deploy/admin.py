@@ -113,6 +113,10 @@ class PulsarAdmin:
         response = self._call("GET", f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/retention")
         return response.json() if response.content.strip() else {}
 
+    def create_topic(self, topic: str) -> None:
+        """Create a non-partitioned ``topic``; nothing when it exists."""
+        self._call("PUT", f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}", ok=(200, 204, 409))
+
     def topic_exists(self, topic: str) -> bool:
         path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/stats"
         return self._call("GET", path, ok=(200, 404)).status_code == 200
