@@ -15,10 +15,10 @@ once Redis does.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from pulsarflow.errors import BackendError, DefinitionError, StateConflictError
+from pulsarflow.redaction import redact
 from pulsarflow.storage import Versioned, check_retention
 from pulsarflow.topics import Topics
 
@@ -38,11 +38,6 @@ return {1, current + 1}
 def key_prefix(topics: Topics, engine: str = "workflow") -> str:
     """The prefix of every key one engine of one application keeps in Redis."""
     return f"pulsarflow:{topics.tenant}/{topics.namespace}/{topics.app}:{engine}:"
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for error messages and logs."""
-    return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url)
 
 
 class RedisStateStore:
@@ -128,7 +123,22 @@ class RedisStateStore:
             return fn(*args, **kwargs)
         except redis.RedisError as exc:
             message = (f"Redis {what} of state {key!r} at {self.where} failed: {type(exc).__name__}: "
-                       f"{str(exc).rstrip('.')}. Is redis-server running and reachable (deploy/redis.sh "
-                       "status)? The engine leaves its message unacknowledged, so it is handled again later.")
+                       f"{redact(str(exc)).rstrip('.')}. {_advice(exc)} The engine leaves its message "
+                       "unacknowledged, so it is handled again later.")
             log.error(message)
             raise BackendError(message) from exc
+
+
+def _advice(exc: Exception) -> str:
+    """What to fix, from the kind of failure (credentials, certificate, reachability)."""
+    import redis
+
+    text = str(exc)
+    if isinstance(exc, redis.AuthenticationError) or any(
+            word in text for word in ("WRONGPASS", "NOAUTH", "invalid password", "invalid username")):
+        return ("Redis refused the credentials: fix the password (and the ACL user, redis://user:password@host) "
+                "in redis_url, percent-encoding any @ : / in them.")
+    if "certificate verify failed" in text or "SSL" in text:
+        return ("The TLS connection failed: for rediss:// give the CA that signed the server's certificate "
+                "(rediss://host:6380/0?ssl_ca_certs=/path/ca.pem).")
+    return "Is redis-server running and reachable (deploy/redis.sh status)?"
