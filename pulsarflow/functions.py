@@ -79,7 +79,8 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
         engine = TagEngine(topics)
     elif kind == "executor":
         if outcomes is not None:
-            recorder = Outcomes(outcomes, check_after_ms=int(config.get("outcome_check_after_ms", 1000)))
+            recorder = Outcomes(outcomes, check_after_ms=int(config.get("outcome_check_after_ms", 1000)),
+                                always=config.get("outcome_lookups") == "always")
         engine, state_store = TaskExecutor(registry, converter, topics, clock, recorder), None
         follow_cancellations(client, topics.cancellations, Codec(), engine.cancellations)
     else:

@@ -65,8 +65,9 @@ class Executor:
     """One executor process: its handler, its transport, and what it published."""
 
     def __init__(self, store: Any, clock: VirtualClock, check_after_ms: int = 1000, fail_flush: bool = False,
-                 eager_ms: float = 20):
-        self.outcomes = Outcomes(store, CODEC, check_after_ms=check_after_ms, background=False)
+                 eager_ms: float = 20, always: bool = False, started_ms: int | None = None):
+        self.outcomes = Outcomes(store, CODEC, check_after_ms=check_after_ms, background=False,
+                                 started_ms=clock.now_ms() if started_ms is None else started_ms, always=always)
         self.memory = InMemoryTransport(clock)
         if fail_flush:
             def refuse() -> None:
@@ -124,7 +125,21 @@ def test_a_fresh_message_is_not_looked_up_in_the_store_unless_asked_to() -> None
     message = execute("a", at_ms=clock.now_ms())
     Executor(store, clock).handler.handle(TOPICS.executor("default"), message)
     Executor(store, clock).handler.handle(TOPICS.executor("default"), message)  # 0 ms old: not looked up
-    Executor(store, clock, check_after_ms=0).handler.handle(TOPICS.executor("default"), message)
+    Executor(store, clock, check_after_ms=0, always=True).handler.handle(TOPICS.executor("default"), message)
+    assert RUNS == ["a", "a"]
+
+
+def test_a_message_dispatched_while_the_process_ran_is_looked_up_in_its_memory_only() -> None:
+    clock, store = VirtualClock(), MemoryOutcomeStore()
+    started = clock.now_ms()
+    clock.advance(2_000)
+    message = execute("a", at_ms=clock.now_ms())  # dispatched after both processes below started
+    Executor(store, clock).handler.handle(TOPICS.executor("default"), message)
+    clock.advance(10_000)
+
+    running = Executor(store, clock, started_ms=started)  # running since before the message: not its own
+    running.handler.handle(TOPICS.executor("default"), message)  # so it is not looked up, and runs again
+    Executor(store, clock, started_ms=started, always=True).handler.handle(TOPICS.executor("default"), message)
     assert RUNS == ["a", "a"]
 
 
