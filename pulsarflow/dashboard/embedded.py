@@ -24,7 +24,8 @@ MAX_BATCH = 1_000
 
 
 class EmbeddedDashboard:
-    def __init__(self, env: EmbeddedEnvironment, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, env: EmbeddedEnvironment, host: str = "127.0.0.1", port: int = 0,
+                 token: str | None = None, read_token: bool | None = None) -> None:
         if not isinstance(env.events, InMemoryEventStore):
             raise DefinitionError("the embedded dashboard reads the in-memory event store: build the environment "
                                   "with events=True")
@@ -33,13 +34,22 @@ class EmbeddedDashboard:
         follow(env.events, self.store)
         self.lock = threading.Lock()
         self.service = VisibilityService(self.store, env.client(), lock=self.lock)
-        self.server = DashboardServer(self.service, host, port)
+        self.server = DashboardServer(self.service, host, port, token=token, read_token=read_token)
         self._stop = threading.Event()
         self._pump = threading.Thread(target=self._drive, name="pulsarflow-embedded-loop", daemon=True)
 
     @property
     def url(self) -> str:
         return self.server.url
+
+    @property
+    def login_url(self) -> str:
+        """The URL to open in a browser (it carries the token)."""
+        return self.server.login_url
+
+    @property
+    def token(self) -> str:
+        return self.server.token
 
     def start(self) -> EmbeddedDashboard:
         self.server.start()

@@ -8,12 +8,33 @@
     POST /api/workflow/retry   {"id"}
 
 Errors answer ``{"error": "..."}``: 404 for an unknown workflow, 400 for bad input.
+
+Guards (see docs/security.md):
+
+- It binds 127.0.0.1 unless told otherwise.
+- Actions (every POST) need the dashboard's token, ``Authorization: Bearer <token>``; so
+  do the ``/api/`` reads when it is bound beyond loopback (or ``read_token=True``). The
+  token is made at start and printed in the URL to open (``http://127.0.0.1:8765/#token=...``:
+  the page keeps it in the tab's session storage; a fragment never reaches a server or a
+  Referer), or given (``token=``, ``PULSARFLOW_DASHBOARD_TOKEN``).
+- A request whose ``Host`` is not the dashboard's own (DNS rebinding: a page of another
+  site whose name now resolves to 127.0.0.1), or whose ``Origin`` is another site's
+  (cross-site requests), is refused with 403 before anything else, reads included.
+- A POST body must be ``application/json`` (415 otherwise) with a ``Content-Length``
+  (411 when missing, 400 when not a number or negative, 413 over MAX_BODY).
+- Every answer carries a Content-Security-Policy (this origin only, no framing),
+  ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy``.
+- Each connection has a socket timeout (a client that sends slowly cannot hold a thread).
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
+import os
+import secrets
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,13 +53,28 @@ CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; c
                  ".css": "text/css; charset=utf-8"}
 TIME_FILTERS = ("started_after", "started_before", "ended_after", "ended_before")
 MAX_BODY = 1 << 20
+TOKEN_ENV = "PULSARFLOW_DASHBOARD_TOKEN"
+SOCKET_TIMEOUT_S = 10.0
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 class DashboardServer:
     """Serves the dashboard on a background thread (``start``) or in the foreground (``serve_forever``)."""
 
-    def __init__(self, service: VisibilityService, host: str = "127.0.0.1", port: int = 8765) -> None:
-        handler = type("BoundHandler", (_Handler,), {"service": service})
+    def __init__(self, service: VisibilityService, host: str = "127.0.0.1", port: int = 8765,
+                 token: str | None = None, read_token: bool | None = None,
+                 allowed_hosts: tuple[str, ...] = (), timeout_s: float = SOCKET_TIMEOUT_S) -> None:
+        self.token = token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(24)
+        self.read_token = not is_loopback(host) if read_token is None else read_token
+        self._allowed = allowed_hosts
+        handler = type("BoundHandler", (_Handler,), {"service": service, "board": self, "timeout": timeout_s})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -47,6 +83,30 @@ class DashboardServer:
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    @property
+    def login_url(self) -> str:
+        """The URL to open: the page takes the token from the fragment (never sent to a server)."""
+        return f"{self.url}/#token={self.token}"
+
+    def host_allowed(self, header: str | None) -> bool:
+        """Whether a Host header names this dashboard (refuses names a rebinding DNS points here)."""
+        if not header:
+            return False
+        port = self.httpd.server_address[1]
+        bound = str(self.httpd.server_address[0])
+        names = {f"{name}:{port}" for name in self._allowed}
+        if is_loopback(bound):
+            names |= {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+        elif bound not in ("0.0.0.0", "::") or self._allowed:
+            names.add(f"{bound}:{port}")
+        else:
+            return True  # bound to every address with no names given: the token guards reads and actions
+        return header.lower() in names
+
+    def token_ok(self, header: str | None) -> bool:
+        given = (header or "").removeprefix("Bearer ").strip()
+        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
 
     def start(self) -> DashboardServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="pulsarflow-dashboard", daemon=True)
@@ -63,9 +123,20 @@ class DashboardServer:
             self._thread.join(timeout=5)
 
 
-def serve(service: VisibilityService, host: str, port: int) -> None:
-    server = DashboardServer(service, host, port)
-    print(f"pulsarflow dashboard on {server.url} (Ctrl-C to stop)", flush=True)
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(service: VisibilityService, host: str, port: int, token: str | None = None) -> None:
+    """Serve in the foreground; prints the URL to open, token included (``token`` or PULSARFLOW_DASHBOARD_TOKEN)."""
+    server = DashboardServer(service, host, port, token=token)
+    reads = "reads and actions need" if server.read_token else "actions need"
+    print(f"pulsarflow dashboard on {server.login_url} ({reads} the token; Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -74,12 +145,43 @@ def serve(service: VisibilityService, host: str, port: int) -> None:
         server.httpd.server_close()
 
 
+class _Refused(Exception):
+    def __init__(self, status: HTTPStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
 class _Handler(BaseHTTPRequestHandler):
     service: VisibilityService
+    board: DashboardServer
     server_version = "pulsarflow-dashboard"
+    sys_version = ""
+
+    def _guard(self, api: bool) -> bool:
+        """Refuse (and answer) a request that is not the dashboard's own page's; True when it may go on."""
+        host = self.headers.get("Host")
+        origin = self.headers.get("Origin")
+        if len(self.headers.get_all("Host") or []) > 1:
+            return self._refuse(HTTPStatus.BAD_REQUEST, "more than one Host header")
+        if not self.board.host_allowed(host):
+            return self._refuse(HTTPStatus.FORBIDDEN, f"Host {host!r} is not this dashboard's")
+        if origin is not None and origin.lower() != f"http://{host}".lower():
+            return self._refuse(HTTPStatus.FORBIDDEN, f"requests from {origin!r} are not allowed (cross-site)")
+        if self.headers.get("Sec-Fetch-Site") == "cross-site":
+            return self._refuse(HTTPStatus.FORBIDDEN, "cross-site requests are not allowed")
+        if api and not self.board.token_ok(self.headers.get("Authorization")):
+            return self._refuse(HTTPStatus.UNAUTHORIZED, "the dashboard's token is missing or wrong: open the URL "
+                                "printed at its start (…/#token=…) or send Authorization: Bearer <token>")
+        return True
+
+    def _refuse(self, status: HTTPStatus, reason: str) -> bool:
+        self._json(status, {"error": reason})
+        return False
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
+        if not self._guard(api=url.path.startswith("/api/") and self.board.read_token):
+            return
         params = {k: v[-1] for k, v in parse_qs(url.query).items()}
         if url.path in ("/", "/index.html"):
             return self._static("index.html")
@@ -99,15 +201,32 @@ class _Handler(BaseHTTPRequestHandler):
                                                                   b.get("reason") or "cancelled from the dashboard"),
             "/api/workflow/retry": lambda b: self.service.retry(_required(b, "id")),
         }
+        if not self._guard(api=True):
+            self.close_connection = True  # its body, if any, is left unread
+            return
         action = actions.get(urlparse(self.path).path)
         if action is None:
             return self._json(HTTPStatus.NOT_FOUND, {"error": f"no such action {self.path!r}"})
-        self._answer(lambda: action(self._body()))
+        try:
+            body = self._body()
+        except _Refused as refused:
+            self.close_connection = True
+            return self._json(refused.status, {"error": str(refused)})
+        self._answer(lambda: action(body))
 
     def _body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
+        kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise _Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"the body must be application/json, not {kind!r}")
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            raise _Refused(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
+        if not declared.strip().isdigit():
+            raise _Refused(HTTPStatus.BAD_REQUEST, f"Content-Length must be a non-negative number, got {declared!r}")
+        length = int(declared)
         if length > MAX_BODY:
-            raise SearchError(f"request body of {length} bytes is over the limit of {MAX_BODY}")
+            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                           f"request body of {length} bytes is over the limit of {MAX_BODY}")
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
         except ValueError as exc:
@@ -140,7 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Cache-Control", "no-store")
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -7,9 +7,11 @@ each stage is saved under ``artifacts/`` (gitignored).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -85,8 +87,9 @@ def test_filter_inspect_and_act(browser: Any, dashboard: EmbeddedDashboard, tmp_
         client.start(flows.retrying, "ui", 2, id="retried")
         client.start(flows.resumable, str(flag), id="broken")
         client.start(flows.holds_strictly, "seat", id="to-cancel")
-    browser.get(dashboard.url)
+    browser.get(dashboard.login_url)  # the URL printed at start: it carries the token in its fragment
     wait_for(lambda: set(rows(browser)) == {"wait-signal", "retried", "broken", "to-cancel"}, "four workflows")
+    assert "#token" not in browser.current_url  # the page keeps it in session storage, off the address bar
 
     # Filter by status: only the failed one.
     status = browser.find_element("id", "filter-status")
@@ -140,3 +143,20 @@ def test_filter_inspect_and_act(browser: Any, dashboard: EmbeddedDashboard, tmp_
     wait_for(lambda: browser.find_element("id", "detail-status").text == "CANCELLED", "the cancelled workflow")
     path = shot(browser, "final")
     assert path.stat().st_size > 10_000
+
+
+def test_without_the_token_the_page_reads_but_cannot_act(browser: Any, dashboard: EmbeddedDashboard) -> None:
+    with dashboard.lock:
+        dashboard.env.client().start(flows.approval, 3600, id="no-token")
+    browser.get(dashboard.url)
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(dashboard.url)
+    wait_for(lambda: "no-token" in rows(browser), "the list, read without a token on loopback")
+    browser.find_element("css selector", "#workflows tbody tr[data-id='no-token']").click()
+    wait_for(lambda: browser.find_element("id", "detail-status").text == "RUNNING", "'no-token' open")
+    browser.find_element("id", "cancel").click()
+    wait_for(lambda: "token is missing or wrong" in browser.find_element("id", "action-result").text,
+             "the refusal of an action without the token")
+    time.sleep(0.5)
+    with urllib.request.urlopen(f"{dashboard.url}/api/workflow?id=no-token", timeout=10) as answer:
+        assert json.load(answer)["workflow"]["status"] == "RUNNING"

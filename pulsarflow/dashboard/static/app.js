@@ -39,9 +39,21 @@ function errorBlock(error) {
   return box;
 }
 
+// The token comes in the URL's fragment (#token=...), printed when the dashboard starts; it is
+// kept in this tab's session storage and the fragment is removed from the address bar.
+function token() {
+  const found = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (found) {
+    sessionStorage.setItem("pulsarflow-token", found);
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("pulsarflow-token") || "";
+}
+
 async function api(path, body) {
-  const options = body === undefined ? {} :
-    {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+  const headers = {"Authorization": "Bearer " + token()};
+  const options = body === undefined ? {headers} :
+    {method: "POST", headers: {...headers, "Content-Type": "application/json"}, body: JSON.stringify(body)};
   const response = await fetch(path, options);
   const data = await response.json();
   if (!response.ok) throw new Error(data.error || response.statusText);
