@@ -35,7 +35,7 @@ from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy.admin import PulsarAdmin
 from pulsarflow.deploy.live import Connection, LiveSource, live_source
 from pulsarflow.errors import BackendError, DefinitionError, PulsarflowError, SchemaError
-from pulsarflow.sdk.registry import Registry
+from pulsarflow.interpreter.registry import Registry
 from pulsarflow.topics import Topics
 
 COMPATIBILITY = "BACKWARD_TRANSITIVE"
@@ -299,6 +299,9 @@ def run(action: str, manifest_path: Path, admin_url: str, out: Path | None = Non
     where = list(paths) if paths is not None else [manifest_path.resolve().parent]
     gate.import_path(where)
     out = out if out is not None else manifest_path.resolve().parent / "deploy" / "generated"
+    if action in ("apply", "configs"):
+        for module in manifest.modules:  # before anything else: an error naming where it was looked for
+            package.find_module(module, where)
     if action == "configs":
         for path in write_configs(manifest, out):
             print(f"wrote {path}")

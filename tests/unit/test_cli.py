@@ -66,3 +66,12 @@ def test_an_unexpected_error_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("PULSARFLOW_DEBUG", raising=False)
     assert cli.main(["deploy", "status"]) == 1
     assert capsys.readouterr().err == "error: unexpected RuntimeError: disk on fire (PULSARFLOW_DEBUG=1 shows where)\n"
+
+
+def test_apply_names_a_missing_module_and_where_before_contacting_anything(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = tmp_path / "functions.yaml"
+    manifest.write_text("app: m\nmodules: [missing_app.flows]\nfunctions: [{engine: workflow}]\n")
+    assert cli.main(["deploy", "apply", "--manifest", str(manifest), "--admin-url", "http://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert f"'missing_app.flows' not found: looked for missing_app/ and missing_app.py in {tmp_path}" in err
