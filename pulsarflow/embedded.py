@@ -82,7 +82,8 @@ class EmbeddedEnvironment:
                  converter: PayloadConverter | None = None, topics: Topics | None = None,
                  fail_fast: bool = False, duplicate_messages: bool = False,
                  events: EventSink | bool | None = None, metrics: Metrics | None = None,
-                 raise_on_blocked: bool = True, transport: TransportOption = None) -> None:
+                 raise_on_blocked: bool = True, transport: TransportOption = None,
+                 workflow_cache: int | None = None) -> None:
         self.clock = clock or SystemClock()
         self.codec = Codec()
         self.converter = converter or JsonConverter()
@@ -97,7 +98,8 @@ class EmbeddedEnvironment:
         self.events: EventSink | None = InMemoryEventStore() if events is True else (
             None if isinstance(events, bool) else events)
         self.metrics = metrics
-        engine = WorkflowEngine(self.registry, self.converter, self.topics)
+        # Live workflows kept between messages (engines/live.py): None the default size, 0 off.
+        self.workflow_engine = engine = WorkflowEngine(self.registry, self.converter, self.topics, workflow_cache)
         self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock)
         observer = recorder_for(self.clock, self.events, metrics)
         self._alarm = BlockedRunAlarm(observer) if fail_fast and raise_on_blocked else None

@@ -22,9 +22,11 @@ from dataclasses import replace
 from typing import Any
 
 from pulsarflow.converter import PayloadConverter
+from pulsarflow.engines import live
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.controls import MAX_RETRY_IDS, ControlHandlers
 from pulsarflow.engines.lifecycle import arrived_positions, release, unborn
+from pulsarflow.engines.live import LiveWorkflows
 from pulsarflow.engines.outgoing import Decision, Outgoing
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import DefinitionError, ErrorInfo
@@ -82,10 +84,13 @@ class WorkflowEngine(ControlHandlers):
     state_type = WorkflowState
     state_version = STATE_SCHEMA_VERSION
 
-    def __init__(self, registry: Registry, converter: PayloadConverter, topics: Topics) -> None:
+    def __init__(self, registry: Registry, converter: PayloadConverter, topics: Topics,
+                 cache_size: int | None = None) -> None:
         self.registry = registry
         self.converter = converter
         self.topics = topics
+        # Live workflows between messages (engines/live.py); None: the default size, 0: off.
+        self.live = LiveWorkflows(live.DEFAULT_SIZE if cache_size is None else cache_size)
         self._handlers: dict[type, Callable[[State, str, Any, int], Result]] = {
             StartWorkflow: self._on_start,
             TaskCompleted: lambda s, w, m, now: self._on_task(s, m, now, value=m.result),
@@ -240,8 +245,12 @@ class WorkflowEngine(ControlHandlers):
         except DefinitionError as exc:
             return self._block(state, now, outgoing, exc, len(state.commands))
         dispatcher = StepDispatcher(self.topics, self.converter, state)
-        replay = Replay(state, definition, self.converter, dispatcher.on_new_step)
-        replay.run()
+        replay = self.live.take(state)
+        if replay is not None and replay.definition is definition:
+            replay.resume(state, dispatcher.on_new_step)
+        else:
+            replay = Replay(state, definition, self.converter, dispatcher.on_new_step)
+            replay.run()
         if replay.fatal is not None:
             return self._block(state, now, outgoing, replay.fatal, replay.stopped_at)
         error = replay.error
@@ -260,6 +269,7 @@ class WorkflowEngine(ControlHandlers):
         state = replace(state, commands=state.commands + tuple(dispatcher.commands),
                         arrivals=state.arrivals + tuple(replay.new_arrivals), blocked=None)
         if not replay.finished:
+            self.live.keep(state, replay)
             return Decision(state, outgoing + dispatcher.outgoing)
         outgoing = outgoing + unborn(dispatcher.outgoing, state, issued_from)
         if isinstance(error, ContinueAsNew):

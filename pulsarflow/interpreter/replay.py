@@ -86,6 +86,26 @@ class Replay:
             return
         self._coro = self.definition.fn(ctx, *args)
         self._advance()
+        self._drain()
+
+    def resume(self, state: WorkflowState, on_new_step: OnNewStep) -> None:
+        """Go on from where the last run or resume stopped, over the arrivals ``state`` adds.
+
+        ``state`` must be the state that last run left (its commands, and its arrivals
+        followed by the new ones): the workflow cache checks that before it resumes.
+        """
+        taken = self.consumed
+        self.state, self.on_new_step = state, on_new_step
+        self.new_arrivals, self.update_outcomes = [], {}
+        self.queue.extend(state.arrivals[taken:])
+        self._drain()
+
+    @property
+    def consumed(self) -> int:
+        """How many arrivals of the history this replay has taken in (recorded ones and its own new ones)."""
+        return len(self.state.arrivals) + len(self.new_arrivals)
+
+    def _drain(self) -> None:
         while self.queue and not self.finished and self.fatal is None:
             self._apply(self.queue.popleft())
         self._check_all_recorded_issued()

@@ -64,13 +64,16 @@ def test_deterministic_helpers_and_side_effect_run_once(env: TestEnvironment) ->
     first = run(env, flows.determinism, id="det-1")
     effect, u1, u2, _, _ = first
     assert effect == "effect-0" and u1 != u2
-    assert flows.CALLS.count("side-effect-replayed") >= 2  # the code was replayed...
+    if env.workflow_engine.live.size == 0:
+        assert flows.CALLS.count("side-effect-replayed") >= 2  # the code was replayed...
+    else:  # ...or kept live between messages: the code after the effect ran once
+        assert flows.CALLS.count("side-effect-replayed") == 1 and env.workflow_engine.live.hits >= 1
     calls_before = len(flows.CALLS)
     again = run(env, flows.determinism, id="det-2")
     # the effect ran once, when first reached (nothing was appended before it), and every later
     # replay (each appends "side-effect-replayed") returned the recorded value instead
     assert again[0] == f"effect-{calls_before}"
-    assert flows.CALLS[calls_before:].count("side-effect-replayed") >= 2
+    assert flows.CALLS[calls_before:].count("side-effect-replayed") >= (2 if env.workflow_engine.live.size == 0 else 1)
     assert again[1] != u1  # ids differ per workflow, but are stable within one
 
 

@@ -82,11 +82,12 @@ class SimClock:
 
 
 class Network:
-    def __init__(self, scenario: Scenario, faults: Faults, label: str) -> None:
+    def __init__(self, scenario: Scenario, faults: Faults, label: str, workflow_cache: int | None = None) -> None:
         self.faults = faults
         self.salt = f"{scenario.seed}/{label}"  # with a message, decides its rank and its faults
         self.seen: dict[tuple[str, str], int] = {}
-        self.engine = WorkflowEngine(REGISTRY, JSON, TOPICS)
+        self.engine = WorkflowEngine(REGISTRY, JSON, TOPICS, workflow_cache)
+        self.records: dict[tuple[str, int], list[flows.RunRecord]] = {}
         self.clock = SimClock()
         self.executor = TaskExecutor(REGISTRY, JSON, TOPICS, self.clock)
         self.states: dict[str, bytes] = {}
@@ -228,7 +229,12 @@ class Network:
         if isinstance(message, SendSignal) and message.signal_id in new.signal_ids and (
                 old is None or message.signal_id not in old.signal_ids):
             self.trace.accepted.setdefault(wid, []).append(JSON.decode(message.data)[0])
+        # What the code saw: a replay from the history records it afresh; a live workflow (the engine's
+        # cache) goes on filling the records of the replay it continues, so they are read again.
         for (run_wid, run), records in flows.PROBE.runs.items():
+            if run_wid == wid:
+                self.records[(wid, run)] = records
+        for (run_wid, run), records in self.records.items():
             if run_wid == wid:
                 self.trace.consumed[(wid, run)] = flows.seen(records)
 

@@ -158,3 +158,23 @@ def test_an_engine_with_a_wrong_result_is_caught(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(WorkflowEngine, "handle", wrong)
     assert "result-mismatch" in run(PLAIN, Faults()).names
+
+
+def test_live_workflows_and_replays_from_history_decide_the_same() -> None:
+    """The workflow cache changes no decision: with live workflows kept between messages and with every
+    message replaying the history, the same seeds (faults included: crashes before a save make the
+    cache miss) deliver the same messages in the same order and end in the same states."""
+    from tests.sim.harness import faults_for, scenario_for
+    from tests.sim.network import Network
+
+    compared = hits = 0
+    for seed in range(0, 400, 2):
+        scenario = scenario_for(seed, nesting=False)
+        for label, faults in (("plain", Faults()), ("faulty", faults_for(seed))):
+            cached = Network(scenario, faults, label).run()
+            replayed = Network(scenario, faults, label, workflow_cache=0).run()
+            assert cached.format_history() == replayed.format_history(), f"seed {seed} ({label}) differs"
+            assert cached.final_states() == replayed.final_states(), f"seed {seed} ({label}) ends otherwise"
+            hits += cached.engine.live.hits
+            compared += 1
+    assert compared == 400 and hits > 1_000, (compared, hits)  # the cached runs did use the cache
