@@ -8,6 +8,7 @@ A function's ``userConfig`` (see functions.yaml) says what it runs::
     state: function | redis           state backend of the workflow engine (redis_url, retention_ms)
     events: topic | off               publish every event to the app's events topic (default: topic)
     max_message_bytes: 5242880        the broker's maxMessageSize (dead letters and outgoing messages fit it)
+    workflow_cache: 1000              live workflows the workflow engine keeps between messages (0: off)
     outcomes: function | redis | off  where an executor keeps its outcome markers (runtime/outcomes.py)
 
 The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
@@ -74,7 +75,7 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
     engine: Any
     recorder = None
     if kind == "workflow":
-        engine = WorkflowEngine(registry, converter, topics)
+        engine = WorkflowEngine(registry, converter, topics, workflow_cache_size(config))
     elif kind == "tag":
         engine = TagEngine(topics)
     elif kind == "executor":
@@ -99,6 +100,21 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
     retain_dead_letters(client, topics.dead_letters)
     return MessageHandler(engine, codec, transport, clock, state_store, topics.dead_letters,
                           recorder_for(clock, sink, metrics), admission)
+
+
+def workflow_cache_size(config: dict[str, Any]) -> int | None:
+    """How many live workflows the engine keeps between messages (userConfig ``workflow_cache``; 0: off)."""
+    value = config.get("workflow_cache")
+    if value is None:
+        return None
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = -1
+    if size < 0:
+        raise DefinitionError(f"userConfig.workflow_cache must be a whole number of live workflows kept between "
+                              f"messages (0 turns the cache off), got {value!r}")
+    return size
 
 
 def max_message_bytes(config: dict[str, Any]) -> int:
