@@ -31,7 +31,8 @@
 #   PULSAR_VERSION        its version (default 4.0.8)
 #   PULSAR_SECURED_DIR    see above
 #   SECURED_BROKER_PORT (6660), SECURED_BROKER_TLS_PORT (6661), SECURED_WEB_PORT (8090),
-#   SECURED_WEB_TLS_PORT (8453), SECURED_BOOKIE_PORT (3191)
+#   SECURED_WEB_TLS_PORT (8453), SECURED_BOOKIE_PORT (3191; with RocksDB metadata the bookie
+#                         picks a free loopback port of its own instead)
 #   PULSAR_READY_TIMEOUT  seconds to wait on start (default 180)
 set -euo pipefail
 

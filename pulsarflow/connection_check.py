@@ -132,3 +132,28 @@ def _broker(config: ConnectionConfig, topics: list[str], timeout_s: float) -> li
         client.close()
         logger.removeHandler(collect)
     return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pulsarflow.connection_check [--client-conf PATH] [--topic T]...``: what works, or what to fix."""
+    import argparse
+    import sys
+
+    from pulsarflow.connection import add_arguments, from_args
+    from pulsarflow.errors import PulsarflowError
+
+    parser = argparse.ArgumentParser(prog="python -m pulsarflow.connection_check", description=main.__doc__)
+    add_arguments(parser)
+    parser.add_argument("--topic", action="append", default=[], help="a topic the role must be able to use")
+    parser.add_argument("--timeout", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    try:
+        print("\n".join(check(from_args(args), args.topic, args.timeout)))
+    except PulsarflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
