@@ -129,6 +129,9 @@ def _deploy_parser(sub: Any) -> None:
     deploy.add_argument("--force", action="store_true", help="apply: deploy even when running workflows diverge")
     deploy.add_argument("--no-replay-check", action="store_true",
                         help="apply: do not replay the running workflows with the new code")
+    deploy.add_argument("--allow-schemaless", action="store_true",
+                        help="apply/schemas: leave producers without a schema allowed on the namespace (clients "
+                             "of release 0.1.0 attach none); by default schemaValidationEnforced is turned on")
     _app_options(deploy)
 
 
@@ -225,7 +228,7 @@ def deploy_main(args: argparse.Namespace) -> int:
 
     options = GateOptions(args.replay_sample, args.force, args.no_replay_check)
     return deploy_run(args.action, args.manifest, args.admin_url, args.out, options, _connection(args), args.path,
-                      dry_run_only=args.dry_run)
+                      dry_run_only=args.dry_run, schema_validation=not args.allow_schemaless)
 
 
 def replay_live(args: argparse.Namespace) -> int:

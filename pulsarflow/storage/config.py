@@ -4,8 +4,9 @@ Keys of ``userConfig`` (written by the deploy tool from functions.yaml)::
 
     state: function | redis      the backend (default: function)
     redis_url: redis://host:6379/0
-                                 for state: redis; when absent, the function secret
-                                 ``redis_url`` is read instead (``context.get_secret``)
+                                 for state: redis, from functions deployed by releases up
+                                 to 0.2.0; the deploy tool now passes the URL only as the
+                                 function secret ``redis_url`` (``context.get_secret``)
     retention_ms: 604800000      how long a finished workflow's state is kept (Redis only;
                                  unset keeps it until deleted)
     tenant / namespace / app     name the Redis keys (see storage.redis.key_prefix)
@@ -50,9 +51,9 @@ def redis_url(config: Mapping[str, Any], context: Any) -> str:
         except Exception:  # no secrets provider, or no such secret
             url = None
     if not url:
-        raise DefinitionError("state: redis needs the Redis URL: set redis_url in functions.yaml (it goes into "
-                              f"userConfig) or give the function a secret named {REDIS_URL_SECRET!r} "
-                              "(redis_url_secret in functions.yaml)")
+        raise DefinitionError(f"state: redis needs the Redis URL, which reaches the function as its secret "
+                              f"{REDIS_URL_SECRET!r}: set redis_url (or redis_url_secret, naming the secret) in "
+                              "functions.yaml and deploy again (see docs/deploy.md)")
     return str(url)
 
 

@@ -28,11 +28,11 @@ def configs(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {spec.name: mf.function_config(manifest, spec, "p.zip") for spec in manifest.functions}
 
 
-def test_redis_manifest_passes_url_and_retention_to_user_config() -> None:
+def test_redis_manifest_passes_retention_to_user_config_and_the_url_as_a_secret() -> None:
     out = configs({"state": "redis", "redis_url": "redis://db:6379/2", "retention_ms": "86400000"})
     user = out["wf"]["userConfig"]
-    assert (user["state"], user["redis_url"], user["retention_ms"]) == ("redis", "redis://db:6379/2", 86400000)
-    assert "secrets" not in out["wf"]
+    assert (user["state"], user["retention_ms"]) == ("redis", 86400000) and "redis_url" not in user
+    assert out["wf"]["secrets"] == {"redis_url": "redis://db:6379/2"}
 
 
 def test_redis_url_secret_goes_to_the_workflow_engine_only() -> None:
@@ -77,7 +77,7 @@ def test_state_store_for_reads_the_url_from_a_function_secret() -> None:
 
 
 def test_state_store_for_without_a_url_says_where_to_put_it() -> None:
-    with pytest.raises(DefinitionError, match="set redis_url in functions.yaml .* secret named 'redis_url'"):
+    with pytest.raises(DefinitionError, match="its secret 'redis_url': set redis_url .* in functions.yaml"):
         state_store_for({"state": "redis"}, FakeContext())
 
 
