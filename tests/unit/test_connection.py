@@ -219,3 +219,27 @@ def test_oauth2_client_credentials_fetch_a_token(fake_http: tuple[str, list[Any]
     (tmp_path / "creds.json").write_text('{"client_id": "id", "client_secret": "wrong"}')
     with pytest.raises(DefinitionError, match=r"oauth2 issuer refused the client credentials"):
         OAuth2Tokens(config.auth).token()
+
+
+def test_client_failures_are_explained_from_the_error_and_the_client_log() -> None:
+    from pulsarflow.connection_errors import explain_client
+
+    def fake(name: str) -> Exception:
+        return type(name, (Exception,), {})("Pulsar error")
+
+    config = ConnectionConfig.load(env={}, service_url="pulsar+ssl://b:6651", auth_token=jwt({"sub": "web"}))
+    cases = [
+        (fake("ConnectError"), ["[a -> b] Handshake failed: certificate verify failed (SSL routines)"],
+         "certificate is not trusted"),
+        (fake("ConnectError"), [], "the broker at pulsar+ssl://b:6651 refused the credentials"),
+        (fake("ConnectError"), ["Failed to establish connection: Connection refused"], "connection refused"),
+        (fake("AuthorizationError"), [], "role 'web' may not produce to t"),
+        (fake("Timeout"), [], "no answer from the broker"),
+    ]
+    for exc, lines, words in cases:
+        error = explain_client(config, exc, lines, what="produce to t")
+        assert error is not None and words in str(error), (type(exc).__name__, lines, error)
+    assert explain_client(config, fake("ProducerBusy")) is None
+    plain = ConnectionConfig.load(env={}, service_url="pulsar://b:6651")
+    assert "requires authentication" in str(explain_client(plain, fake("ConnectError")))
+    assert "needs pulsar+ssl://" in str(explain_client(plain, fake("Timeout")))
