@@ -20,10 +20,10 @@ workflows, and once about half of their steps have run kills with SIGKILL:
   again on the same data after ``--redis-down-s``.
 
 ``poison`` kills nothing: it runs the load once as it is, then once more with
-``--poison-each`` messages of each kind mixed in (undecodable bytes, a 10,000-character
-workflow id, a start whose payload is over the size limit, a reply topic the app does not
-own), and reports how many were dead-lettered after how many attempts, and the load's time
-in both runs.
+``--poison-each`` messages of each kind mixed in (1 KB of undecodable bytes, a
+10,000-character workflow id, 5,230,000 bytes of garbage, whose letter cannot hold it
+whole, and a reply topic the app does not own), and reports how many were dead-lettered
+after how many attempts, and the load's time in both runs.
 
 ``--outcomes off`` deploys the executor without outcome markers (``runtime/outcomes.py``),
 to compare. One JSON line per case and setting: workflows lost (no result within the
@@ -53,6 +53,7 @@ from pulsarflow.runtime import deadletters
 from tests.integration.conftest import instance_pids
 
 KILL_CASES = ("broker", "engine", "executor", "redis")
+OVERSIZED = 5_230_000  # garbage close to the broker's 5,242,880: its dead letter cannot hold it whole
 
 
 def standalone_home() -> Path:
@@ -158,7 +159,6 @@ def poisons(topics: Any, journal: Path, count_each: int) -> list[tuple[str, byte
     from pulsarflow.converter import JsonConverter
     from pulsarflow.interpreter.definitions import workflow_definition
     from pulsarflow.messages import ReplyTo, StartWorkflow, WorkflowEngineMessage
-    from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
     from tests.integration import fault_flows
 
     codec, converter = Codec(), JsonConverter()
@@ -166,9 +166,8 @@ def poisons(topics: Any, journal: Path, count_each: int) -> list[tuple[str, byte
     reply = ReplyTo(topics.client("bench-poison"), "r")
     stolen = ReplyTo(f"persistent://public/default/stolen-{uuid.uuid4().hex[:8]}", "r")
     args = converter.encode([str(journal), 1, 0.0])
-    oversized = converter.encode(["x" * (DEFAULT_MAX_MESSAGE_BYTES - 12_000)])  # over the limit, under the broker's
 
-    def start(workflow_id: str, data: bytes = args, to: ReplyTo = reply) -> bytes:
+    def start(workflow_id: str, to: ReplyTo = reply, data: bytes = args) -> bytes:
         return codec.encode(WorkflowEngineMessage(f"poison-{workflow_id[:40]}", workflow_id, 0,
                                                   StartWorkflow(name, data, reply=to)))
 
@@ -176,7 +175,7 @@ def poisons(topics: Any, journal: Path, count_each: int) -> list[tuple[str, byte
     for i in range(count_each):
         out += [("undecodable", b"not a pulsarflow message " + os.urandom(1000)),
                 ("long-id", start("w" * 10_000 + str(i))),
-                ("oversized", start(f"poison-oversized-{i}", oversized)),
+                ("oversized", b"\x02" + os.urandom(OVERSIZED - 1)),
                 ("foreign-reply", start(f"poison-foreign-{i}", to=stolen))]
     return out
 
@@ -200,7 +199,7 @@ def run_poison_case(args: argparse.Namespace, work: Path, outcomes: str) -> dict
         try:
             producer = raw.create_producer(topics.workflow_engine, batching_enabled=False, **_schema_option())
             loaded = Load(client)
-            every = max(1, args.workflows // len(poison))
+            every = max(1, args.workflows // max(1, len(poison)))
             began_poisoned, sent = time.time(), 0
             for i in range(args.workflows):
                 loaded.start(f"poisoned-{i}", 1, journal, args.steps, args.step_seconds)
@@ -226,13 +225,16 @@ def run_poison_case(args: argparse.Namespace, work: Path, outcomes: str) -> dict
         for kind, _ in poison:
             sent_by_kind[kind] += 1
         lettered: dict[str, int] = defaultdict(int)
+        how: dict[str, set[str]] = defaultdict(set)
         for letter in letters:
             lettered[kinds[letter.sha256]] += 1
+            how[kinds[letter.sha256]].add(f"{letter.kind} after {letter.attempts}"
+                                          + (", truncated" if letter.truncated else ""))
         row = {"case": "poison", "mode": "pulsar", "outcomes": outcomes, "workflows": args.workflows,
                "steps": args.steps, "batch": args.batch, "poisons_sent": dict(sent_by_kind),
                "dead_lettered": dict(lettered),
                "max_attempts": max((letter.attempts for letter in letters), default=None),
-               "letter_kinds": sorted({letter.kind for letter in letters}),
+               "letters": {kind: sorted(found) for kind, found in how.items()},
                "refused_at_once": all(letter.kind in (deadletters.UNDECODABLE, deadletters.REFUSED)
                                       for letter in letters),
                "workflows_lost": baseline.lost() + loaded.lost(),

@@ -383,12 +383,9 @@ def outcome_store_from_config(config: Mapping[str, Any], context: Any) -> Outcom
             raise DefinitionError("outcomes: redis needs redis_url in the executor's config or its secret")
         import redis
 
-        from pulsarflow.storage.redis import key_prefix
-        from pulsarflow.topics import Topics
-
-        topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
-                        config.get("app", "pulsarflow"))
+        # The app's key space, laid out as the Redis state store's (storage.redis.key_prefix).
+        prefix = (f"pulsarflow:{config.get('tenant', 'public')}/{config.get('namespace', 'default')}/"
+                  f"{config.get('app', 'pulsarflow')}:outcome:")
         client = redis.Redis.from_url(str(url), socket_timeout=2, socket_connect_timeout=2)
-        return RedisOutcomeStore(client, key_prefix(topics, "outcome"),
-                                 int(config.get("outcome_ttl_ms", DEFAULT_TTL_MS)))
+        return RedisOutcomeStore(client, prefix, int(config.get("outcome_ttl_ms", DEFAULT_TTL_MS)))
     return FunctionStateOutcomeStore(context, int(config.get("outcome_slots", DEFAULT_SLOTS)))

@@ -6,9 +6,9 @@
   workflow completes with one token per step, each the token of an execution the journal
   holds, and no workflow's recorded step changes its outcome.
 - **poison mixed into a load**: one message of each kind (undecodable bytes, a
-  10,000-character workflow id, a start over the size limit, a reply topic the app does
-  not own) is published between the starts of a load into a batched engine; each is
-  dead-lettered after one attempt and every workflow of the load completes.
+  10,000-character workflow id, 5 MB of garbage, a reply topic the app does not own) is
+  published between the starts of a load into a batched engine; each is dead-lettered
+  after one attempt and every workflow of the load completes.
 """
 
 from __future__ import annotations

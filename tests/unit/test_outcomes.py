@@ -295,3 +295,14 @@ def test_a_marker_of_another_layout_is_ignored() -> None:
     assert Marker.decode(marker.encode()) == marker
     assert Marker.decode(marker.encode().replace(b'"layout": 1', b'"layout": 9')) is None
     assert Marker.decode(b"garbage") is None
+
+
+def test_the_store_follows_the_executors_config() -> None:
+    from pulsarflow.runtime.outcomes import outcome_store_from_config
+
+    assert outcome_store_from_config({"outcomes": "off"}, FakeState()) is None
+    assert isinstance(outcome_store_from_config({}, FakeState()), FunctionStateOutcomeStore)
+    redis_store = outcome_store_from_config({"outcomes": "redis", "redis_url": "redis://127.0.0.1:1/0", "app": "shop"},
+                                            FakeState())
+    assert isinstance(redis_store, RedisOutcomeStore)
+    assert redis_store.prefix == "pulsarflow:public/default/shop:outcome:"
