@@ -51,10 +51,12 @@ from pulsarflow.messages import (
     RetryWorkflow,
     SendSignal,
     SignalAccepted,
+    SignalWithStart,
     StartWorkflow,
     TaskCompleted,
     TaskFailed,
     TimerFired,
+    UpdateWithStart,
     UpdateWorkflow,
     WorkflowEngineMessage,
     WorkflowNotFound,
@@ -106,6 +108,8 @@ class WorkflowEngine(ControlHandlers):
             QueryWorkflow: self._on_query,
             UpdateWorkflow: self._on_update,
             RetryTask: self._on_retry_task,
+            SignalWithStart: lambda s, w, m, now: self._with_start(s, w, m.start, now, self._on_signal, m.signal),
+            UpdateWithStart: lambda s, w, m, now: self._with_start(s, w, m.start, now, self._on_update, m.update),
         }
 
     @staticmethod
@@ -131,6 +135,17 @@ class WorkflowEngine(ControlHandlers):
             outgoing.append(out.to_workflow(self.topics, workflow_id, TimerFired(-1, purposes.WORKFLOW_TIMEOUT),
                                             now, deliver_at_ms=now + msg.timeout_ms))
         return self._run(state, now, outgoing)
+
+    def _with_start(self, state: State, workflow_id: str, start: StartWorkflow, now: int,
+                    then: Callable[[State, str, Any, int], Result], message: Any) -> Result:
+        """Signal- or update-with-start: the start (a new run, or attach to the run of that id), then
+        the signal or update on the state it left, both in this one decision (saved together)."""
+        first = self._on_start(state, workflow_id, start, now)
+        after = first.state if not first.unchanged else state
+        second = then(after, workflow_id, message, now)
+        changed = not (first.unchanged and second.unchanged)
+        return Decision(second.state if not second.unchanged else after, first.outgoing + second.outgoing,
+                        unchanged=not changed, errors=first.errors + second.errors)
 
     def _attach(self, state: WorkflowState, msg: StartWorkflow, now: int) -> Result:
         updated = False

@@ -123,10 +123,26 @@ class RetryTask:
         return self.task.generation
 
 
+@dataclass(frozen=True, slots=True)
+class SignalWithStart:
+    """Start the workflow unless it runs already, and signal it, in one decision."""
+
+    start: StartWorkflow
+    signal: SendSignal
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateWithStart:
+    """Start the workflow unless it runs already, and update it, in one decision."""
+
+    start: StartWorkflow
+    update: UpdateWorkflow
+
+
 WorkflowInput = Union[
     StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
     SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow,
-    QueryWorkflow, UpdateWorkflow, RetryTask,
+    QueryWorkflow, UpdateWorkflow, RetryTask, SignalWithStart, UpdateWithStart,
 ]
 
 

@@ -19,7 +19,13 @@ from pulsarflow.errors import (
     UpdateFailedError,
     WorkflowNotFoundError,
 )
-from pulsarflow.interpreter.definitions import Duration, positional_arguments, to_ms, workflow_definition
+from pulsarflow.interpreter.definitions import (
+    Duration,
+    WorkflowDefinition,
+    positional_arguments,
+    to_ms,
+    workflow_definition,
+)
 from pulsarflow.messages import (
     CancelWorkflow,
     GetWorkflowStatus,
@@ -29,8 +35,10 @@ from pulsarflow.messages import (
     RetryWorkflow,
     SendSignal,
     SignalAccepted,
+    SignalWithStart,
     StartWorkflow,
     UpdateCall,
+    UpdateWithStart,
     UpdateWorkflow,
     WorkflowNotFound,
     WorkflowStatusReply,
@@ -64,10 +72,73 @@ class Client(TagRequests):
         workflow runs per custom id: while one runs, another start attaches to it (the
         handle's ``id`` tells which); once it has ended, a start creates a new one.
         """
-        tags = check_tags(tags)
         if custom_id is not None and id is not None:
             raise DefinitionError("pass either id= (one workflow ever) or custom_id= (one running at a time), "
                                   "not both")
+        workflow_id, defn, start = self._start_message(workflow, args, kwargs, id, timeout, request_id, tags)
+        assert start.reply is not None
+        if custom_id is not None:
+            workflow_id = self._start_by_custom_id(custom_id, workflow_id, start)
+        else:
+            self._send(workflow_id, start)
+        return WorkflowHandle(self, workflow_id, defn, start.reply.request_id)
+
+    def signal_with_start(self, workflow: Callable[..., Any] | str, *args: Any, id: str, signal: str,
+                          signal_data: Any = None, timeout: Duration | None = None, tags: Iterable[str] = (),
+                          wait: float | None = 30.0, **kwargs: Any) -> WorkflowHandle:
+        """Start workflow ``id`` unless it runs already, and deliver signal ``signal`` to it, atomically.
+
+        One message: the engine starts the run (or finds the one running under ``id``) and
+        records the signal in the same decision, so no other message can come between them
+        and the signal is never sent to a workflow that does not exist yet. Raises
+        WorkflowNotFoundError when ``id`` names a workflow that has finished: the signal is
+        not delivered and no new run starts (ids are not reused; use another id).
+        """
+        workflow_id, defn, start = self._start_message(workflow, args, kwargs, id, timeout, None, tags)
+        payload = self._encode_payload([signal_data], f"data of signal {signal!r}")
+        reply = self._reply_to()
+        self._send(workflow_id, SignalWithStart(start, SendSignal(uuid.uuid4().hex, signal, payload, reply=reply)))
+        answer = self._await(reply.request_id, workflow_id, wait)
+        if isinstance(answer, WorkflowNotFound):
+            raise self._undelivered(workflow_id, signal, answer, wait)
+        self._expect(answer, SignalAccepted)
+        assert start.reply is not None
+        return WorkflowHandle(self, workflow_id, defn, start.reply.request_id)
+
+    def update_with_start(self, workflow: Callable[..., Any] | str, *args: Any, id: str, update: str,
+                          update_args: tuple[Any, ...] = (), update_id: str | None = None,
+                          timeout: Duration | None = None, tags: Iterable[str] = (), wait: float | None = 30.0,
+                          **kwargs: Any) -> tuple[WorkflowHandle, Any]:
+        """Start workflow ``id`` unless it runs already, and run its update handler ``update``, atomically.
+
+        The update is applied once the new run's code waits (its ``ctx.on_update`` handlers
+        declared), in the same decision as the start. Returns the handle and the update's
+        answer; raises UpdateFailedError as ``update`` does (no such handler, the workflow
+        has finished, the handler raised).
+        """
+        workflow_id, defn, start = self._start_message(workflow, args, kwargs, id, timeout, None, tags)
+        payload = self._encode_payload(update_args, f"arguments of update {update!r}")
+        reply = self._reply_to()
+        call = UpdateWorkflow(UpdateCall(update_id or uuid.uuid4().hex, update, payload), reply)
+        self._send(workflow_id, UpdateWithStart(start, call))
+        answer = self._expect(self._await(reply.request_id, workflow_id, wait), QueryAnswer)
+        assert start.reply is not None
+        handle = WorkflowHandle(self, workflow_id, defn, start.reply.request_id)
+        if answer.error is not None:
+            raise UpdateFailedError(answer.error)
+        return handle, decode_one(self.converter, answer.value, None)
+
+    def _encode_payload(self, values: Any, what: str) -> bytes:
+        try:
+            return self.converter.encode(values)
+        except SerializationError as exc:
+            raise SerializationError(f"{what} cannot be serialized: {exc}") from exc
+
+    def _start_message(self, workflow: Callable[..., Any] | str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                       id: str | None, timeout: Duration | None, request_id: str | None,
+                       tags: Iterable[str]) -> tuple[str, WorkflowDefinition | None, StartWorkflow]:
+        """The workflow id, definition and StartWorkflow of a start (arguments checked and encoded)."""
+        tags = check_tags(tags)
         defn = self._definition(workflow)
         name = defn.name if defn else str(workflow)
         if kwargs:
@@ -82,12 +153,7 @@ class Client(TagRequests):
         workflow_id = uuid.uuid4().hex if id is None else id  # an empty id is refused, not replaced
         reply = ReplyTo(self.topic, request_id, identity=True) if request_id else self._reply_to()
         timeout_ms = to_ms(timeout) if timeout is not None else (defn.timeout_ms if defn else None)
-        start = StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms, tags=tags)
-        if custom_id is not None:
-            workflow_id = self._start_by_custom_id(custom_id, workflow_id, start)
-        else:
-            self._send(workflow_id, start)
-        return WorkflowHandle(self, workflow_id, defn, reply.request_id)
+        return workflow_id, defn, StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms, tags=tags)
 
     def get_handle(self, workflow_id: str, workflow: Callable[..., Any] | None = None) -> WorkflowHandle:
         """A handle on an existing workflow (pass the workflow to decode its result with type hints)."""
