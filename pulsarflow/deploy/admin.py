@@ -121,6 +121,22 @@ class PulsarAdmin:
         path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/stats"
         return self._call("GET", path, ok=(200, 404)).status_code == 200
 
+    def partitions(self, topic: str) -> int:
+        """The partition count of ``topic``; 0 when it is non-partitioned or does not exist."""
+        path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/partitions"
+        response = self._call("GET", path, ok=(200, 404))
+        return int(response.json().get("partitions", 0)) if response.status_code == 200 else 0
+
+    def create_partitioned_topic(self, topic: str, partitions: int) -> None:
+        """Create ``topic`` with ``partitions`` partitions (it must not exist)."""
+        path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/partitions"
+        self._call("PUT", path, json=partitions, ok=(200, 204))
+
+    def grow_partitioned_topic(self, topic: str, partitions: int) -> None:
+        """Raise the partition count of a partitioned ``topic`` (Pulsar refuses fewer)."""
+        path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/partitions"
+        self._call("POST", path, json=partitions, ok=(200, 204))
+
     # -- plumbing -------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, ok: tuple[int, ...] = (200, 204), retry_503: bool = False,

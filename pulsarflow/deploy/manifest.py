@@ -16,6 +16,12 @@ Either may be written ``${VAR}``: the value is read from the environment when th
 manifest is loaded, so it need not be written in the file. A secret that is a URL is
 left out of every file the deploy tool writes and every line it prints (:func:`redacted`):
 only the admin REST call carries it.
+
+``partitions: N`` on a function makes its input topic a partitioned topic of N partitions
+(default 1: a non-partitioned topic, as before). Producers route each message by the hash
+of its key, so one workflow id (one tag bucket) stays on one partition, and each partition
+is consumed Key_Shared. A function needs at least as many instances as partitions
+(``parallelism >= partitions``); the count can only grow (see docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class FunctionSpec:
     service: str | None
     parallelism: int
     config: dict[str, Any]
+    partitions: int = 1  # of its input topic; 1 = a non-partitioned topic
 
 
 @dataclass(frozen=True)
@@ -103,14 +110,50 @@ def parse(raw: dict[str, Any], path: str = "manifest") -> Manifest:
         if "redis_url" in config:
             raise DefinitionError(f"{path}: functions[{i}].config.redis_url would reach the function in clear in "
                                   "its userConfig; set redis_url_secret (or redis_url) at the top of the manifest")
+        parallelism, partitions = _scale_settings(item, f"{path}: functions[{i}]")
         functions.append(FunctionSpec(item.get("name") or f"{topics.app}-{engine}-{item.get('service', '')}",
-                                      engine, item.get("service"), int(item.get("parallelism", 1)), config))
+                                      engine, item.get("service"), parallelism, config, partitions))
+    _same_partitions_per_topic(topics, functions, path)
     state, retention, url, secret = _state_settings(raw, path)
     modules = raw.get("modules") or []
     if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
         raise DefinitionError(f"{path}: modules must be a list of module names, e.g. [shop.flows]")
     return Manifest(topics, list(modules), state, url, functions,
                     bool(raw.get("bundle_library", True)), retention, secret)
+
+
+def _scale_settings(item: dict[str, Any], where: str) -> tuple[int, int]:
+    """``parallelism`` and ``partitions`` of one function entry, checked against each other."""
+    parallelism, partitions = item.get("parallelism", 1), item.get("partitions", 1)
+    for key, value in (("parallelism", parallelism), ("partitions", partitions)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise DefinitionError(f"{where}.{key} must be a whole number >= 1, got {value!r}")
+    if parallelism < partitions:
+        raise DefinitionError(f"{where} asks for {partitions} partitions but parallelism {parallelism}: each "
+                              f"partition needs an instance of its own; set parallelism: {partitions} or more "
+                              f"(or fewer partitions)")
+    return parallelism, partitions
+
+
+def _same_partitions_per_topic(topics: Topics, functions: list[FunctionSpec], path: str) -> None:
+    counts: dict[str, set[int]] = {}
+    for spec in functions:
+        counts.setdefault(input_topic(topics, spec), set()).add(spec.partitions)
+    clashes = sorted(topic for topic, found in counts.items() if len(found) > 1)
+    if clashes:
+        raise DefinitionError(f"{path}: functions reading {clashes[0]} ask for different partition counts "
+                              f"{sorted(counts[clashes[0]])}: give them the same partitions:")
+
+
+def input_topic(topics: Topics, spec: FunctionSpec) -> str:
+    """The topic a function consumes."""
+    return {"workflow": topics.workflow_engine, "tag": topics.tag_engine}.get(spec.engine) \
+        or topics.executor(spec.service or "")
+
+
+def partitioned_topics(manifest: Manifest) -> dict[str, int]:
+    """Each input topic of the manifest and its partition count (1 = non-partitioned)."""
+    return {input_topic(manifest.topics, spec): spec.partitions for spec in manifest.functions}
 
 
 def _from_env(value: Any, path: str, key: str) -> Any:
@@ -152,8 +195,7 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
     """The FunctionConfig of one function, as pulsar-admin and the REST API take it."""
     topics = manifest.topics
     module, cls = ENTRY_POINTS[spec.engine]
-    source = {"workflow": topics.workflow_engine, "tag": topics.tag_engine}.get(spec.engine) \
-        or topics.executor(spec.service or "")
+    source = input_topic(topics, spec)
     user_config = {
         "release": __version__,  # which pulsarflow wrote it: the deploy tool upgrades older ones with care
         "engine": spec.engine, "modules": ",".join(manifest.modules), "tenant": topics.tenant,

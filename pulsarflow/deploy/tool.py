@@ -7,6 +7,9 @@ apply --dry-run
          check the schemas and the user's modules, build every package and config, and
          print what apply would do; contacts no Pulsar (bundling the library may fetch
          dependency wheels from the package index, as apply does)
+         (before anything else, each function's ``partitions:`` is checked against its
+         topic and the partitioned topics are created or grown: see
+         :func:`plan_partitions`)
 delete   delete every function of the manifest
 status   print each function's status
 configs  write the pulsar-admin --function-config-file YAMLs only
@@ -82,6 +85,49 @@ def upload_schemas(admin: PulsarAdmin, manifest: mf.Manifest, codec: Codec | Non
     return report
 
 
+@dataclasses.dataclass(frozen=True)
+class PartitionChange:
+    topic: str
+    current: int  # 0 = absent or non-partitioned
+    wanted: int
+
+    def line(self) -> str:
+        verb = f"create with {self.wanted} partitions" if self.current == 0 else \
+            f"grow from {self.current} to {self.wanted} partitions"
+        return f"{self.topic}: {verb}"
+
+
+def plan_partitions(admin: PulsarAdmin, manifest: mf.Manifest) -> list[PartitionChange]:
+    """What the topics need to match the manifest's ``partitions:``; refused as a whole before any change.
+
+    Pulsar only adds partitions: fewer than a topic has, or partitions for a topic that
+    exists non-partitioned, are refused here with what to do instead.
+    """
+    changes, problems = [], []
+    for topic, wanted in mf.partitioned_topics(manifest).items():
+        current = admin.partitions(topic)
+        if current > wanted:
+            problems.append(f"{topic} has {current} partitions, the manifest asks for {wanted}: Pulsar cannot "
+                            f"remove partitions; keep partitions: {current} (or more)")
+        elif current == 0 and wanted > 1 and admin.topic_exists(topic):
+            problems.append(f"{topic} exists non-partitioned, the manifest asks for {wanted} partitions: Pulsar "
+                            "cannot partition an existing topic; keep partitions: 1, or deploy under a new app name")
+        elif wanted > 1 and current != wanted:
+            changes.append(PartitionChange(topic, current, wanted))
+    if problems:
+        raise DefinitionError("partition counts refused, nothing changed:\n  " + "\n  ".join(problems))
+    return changes
+
+
+def apply_partitions(admin: PulsarAdmin, changes: Sequence[PartitionChange]) -> list[str]:
+    for change in changes:
+        if change.current == 0:
+            admin.create_partitioned_topic(change.topic, change.wanted)
+        else:
+            admin.grow_partitioned_topic(change.topic, change.wanted)
+    return [change.line() for change in changes]
+
+
 def _named(expanded: dict[str, Any]) -> dict[str, dict[str, Any]]:
     named: dict[str, dict[str, Any]] = {}
     schemas._collect(expanded, named, "registry")
@@ -147,7 +193,10 @@ def build_all(manifest: mf.Manifest, out: Path, paths: Sequence[Path] | None = N
 
 def apply(admin: PulsarAdmin, manifest: mf.Manifest, out: Path, paths: Sequence[Path] | None = None,
           schema_validation: bool = True) -> list[str]:
+    changes = plan_partitions(admin, manifest)  # a refusal here leaves everything as it was
     report = upload_schemas(admin, manifest, schema_validation=schema_validation)
+    # Before the functions are updated: their new instances subscribe to every partition.
+    report += apply_partitions(admin, changes)
     admin.keep_forever(manifest.topics.events)  # the visibility stores are rebuilt by replaying it
     report.append(f"{manifest.topics.events}: retained without limit")
     built = build_all(manifest, out, paths)
@@ -172,16 +221,23 @@ def dry_run(manifest: mf.Manifest, out: Path, paths: Sequence[Path] | None = Non
     report += [f"would upload {record} to {topic} (if the registry finds it compatible)"
                for topic, record in plan.items()]
     report.append(f"would retain {t.events} without limit")
+    report += [f"would make {topic} a partitioned topic of {n} partitions (or grow it to {n}; never fewer)"
+               for topic, n in mf.partitioned_topics(manifest).items() if n > 1]
     for item in build_all(manifest, out, paths):
         size = item.package.stat().st_size // 1024
         report.append(f"would create or update {t.tenant}/{t.namespace}/{item.spec.name} ({item.spec.engine}"
                       f"{' ' + item.spec.service if item.spec.service else ''}, parallelism "
-                      f"{item.spec.parallelism}): package {item.package} ({size} KiB), config {item.yaml}")
+                      f"{item.spec.parallelism}{_partitions_note(item.spec)}): package {item.package} ({size} KiB), "
+                      f"config {item.yaml}")
     note = secrets_note(manifest)
     report += [note] if note else []
     report.append("dry run: nothing contacted, nothing deployed; the replay check of running workflows and the "
                   "registry's compatibility check run with apply")
     return report
+
+
+def _partitions_note(spec: mf.FunctionSpec) -> str:
+    return f", {spec.partitions} partitions" if spec.partitions > 1 else ""
 
 
 def local_schema_check(folder: Path | None = None) -> list[str]:
