@@ -66,13 +66,14 @@ def _has_part(topic: str, prefix: str) -> bool:
 
 
 def replies(envelope: Any) -> Iterator[ReplyTo]:
-    """Every ReplyTo a message carries: its ``reply``, and that of the start a StartByCustomId makes.
+    """Every ReplyTo a message carries: its ``reply``, that of the start a StartByCustomId or a
+    signal- or update-with-start makes, and that of the signal or update it brings.
 
     These are the only places the schemas put one in an engine's input
     (``tests/unit/test_limits_and_topics.py`` checks it against schemas/).
     """
     message = getattr(envelope, "message", None)
-    for holder in (message, getattr(message, "start", None)):
+    for holder in (message, *(getattr(message, part, None) for part in ("start", "signal", "update"))):
         reply = getattr(holder, "reply", None)
         if isinstance(reply, ReplyTo):
             yield reply

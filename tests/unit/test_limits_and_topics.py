@@ -183,4 +183,12 @@ def test_the_reply_check_covers_every_place_the_schemas_put_a_reply_topic() -> N
 
     found = {p for name in ("WorkflowEngineMessage", "TagEngineMessage", "TaskExecutorMessage")
              for p in paths(CODEC.schema_json(name), (), frozenset())}
-    assert found == {("message", "reply"), ("message", "start", "reply")}
+    assert found == {("message", "reply"), ("message", "start", "reply"), ("message", "signal", "reply"),
+                     ("message", "update", "reply")}
+    from pulsarflow.messages import SendSignal, SignalWithStart, StartWorkflow, WorkflowEngineMessage
+    from pulsarflow.runtime.admission import replies
+
+    one, two = ReplyTo("t1", "r1"), ReplyTo("t2", "r2")
+    both = WorkflowEngineMessage("m", "w", 0, SignalWithStart(StartWorkflow("f", b"", reply=one),
+                                                              SendSignal("s", "go", b"", reply=two)))
+    assert list(replies(both)) == [one, two]
