@@ -14,7 +14,8 @@ from tests.e2e import flows
 
 def call(board: EmbeddedDashboard, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(board.url + path, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {board.token}"}
+    request = urllib.request.Request(board.url + path, data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             raw = response.read()
