@@ -6,6 +6,7 @@ Pulsar with the engines deployed as Pulsar Functions.
 """
 
 from pulsarflow import schedules
+from pulsarflow.completion import complete_later
 from pulsarflow.embedded import EmbeddedEnvironment
 from pulsarflow.errors import (
     ApplicationError,
@@ -44,6 +45,6 @@ __all__ = [
     "ResultTimeoutError", "RetryPolicy", "SandboxViolationError", "ScheduleError", "SerializationError",
     "SignalTimeoutError", "StepCancelledError", "TaskFailedError", "TaskInfo", "TaskTimeoutError", "UpdateFailedError",
     "WorkflowBlockedError", "WorkflowCancelledError", "WorkflowContext", "WorkflowDescription", "WorkflowError",
-    "WorkflowFailedError", "WorkflowHandle", "WorkflowNotFoundError", "task", "task_info",
+    "WorkflowFailedError", "WorkflowHandle", "WorkflowNotFoundError", "complete_later", "task", "task_info",
     "schedules", "workflow",
 ]

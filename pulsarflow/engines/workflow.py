@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from pulsarflow.converter import PayloadConverter
+from pulsarflow.converter import NO_VALUE, PayloadConverter
 from pulsarflow.engines import live
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.controls import MAX_RETRY_IDS, ControlHandlers
@@ -42,6 +42,7 @@ from pulsarflow.messages import (
     CancelWorkflow,
     ChildCompleted,
     ChildFailed,
+    CompleteTask,
     GetWorkflowResult,
     GetWorkflowStatus,
     QueryWorkflow,
@@ -110,6 +111,7 @@ class WorkflowEngine(ControlHandlers):
             RetryTask: self._on_retry_task,
             SignalWithStart: lambda s, w, m, now: self._with_start(s, w, m.start, now, self._on_signal, m.signal),
             UpdateWithStart: lambda s, w, m, now: self._with_start(s, w, m.start, now, self._on_update, m.update),
+            CompleteTask: self._on_complete_task,
         }
 
     @staticmethod
@@ -213,6 +215,32 @@ class WorkflowEngine(ControlHandlers):
         received = Arrival(-1, now, signal=BufferedSignal(msg.signal_id, msg.name, msg.data))
         state = replace(state, signal_ids=state.signal_ids + (msg.signal_id,), arrivals=state.arrivals + (received,))
         return self._run(state, now, ack)
+
+    def _on_complete_task(self, state: State, workflow_id: str, msg: CompleteTask, now: int) -> Result:
+        """An outcome given from outside with a completion token: taken while its step waits for it."""
+        why_not = None
+        if state is None:
+            why_not = f"no workflow {workflow_id!r}"
+        elif msg.generation != state.generation:
+            why_not = (f"the token is of run {msg.generation} of workflow {workflow_id!r}, which is now at run "
+                       f"{state.generation} (retried or continued as new): that attempt's outcome is not wanted")
+        elif state.status != status.RUNNING:
+            why_not = f"workflow {workflow_id!r} has finished ({state.status})"
+        elif msg.position >= len(state.commands) or state.commands[msg.position].kind != kinds.TASK \
+                or state.commands[msg.position].name != msg.task_name:
+            why_not = f"step {msg.position} of workflow {workflow_id!r} is not task {msg.task_name!r}"
+        elif not _is_open(state, msg.position, kinds.TASK):
+            why_not = f"step {msg.position} ({msg.task_name!r}) of workflow {workflow_id!r} is already done"
+        if why_not is not None:
+            return Decision(state, self._control(workflow_id, msg.reply, now, "complete", False,
+                                                 f"{why_not}; the outcome was not taken"), unchanged=True)
+        assert state is not None
+        taken = self._control(workflow_id, msg.reply, now, "complete", True,
+                              f"step {msg.position} ({msg.task_name!r}) {'failed' if msg.error else 'completed'}")
+        value = None if msg.error is not None else (msg.result or NO_VALUE)
+        decision = self._on_outcome(state, msg.position, kinds.TASK, now, value=value, error=msg.error)
+        return Decision(decision.state, taken + decision.outgoing, unchanged=decision.unchanged,
+                        errors=decision.errors)
 
     def _on_retry_task(self, state: State, workflow_id: str, msg: RetryTask, now: int) -> Result:
         """The next attempt of a task, after its backoff: sent on only while the run still waits for it."""

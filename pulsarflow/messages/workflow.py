@@ -139,10 +139,22 @@ class UpdateWithStart:
     update: UpdateWorkflow
 
 
+@dataclass(frozen=True, slots=True)
+class CompleteTask:
+    """The outcome of a task attempt that handed back a completion token, given from outside."""
+
+    position: int
+    generation: int
+    task_name: str
+    result: bytes | None = None
+    error: ErrorInfo | None = None
+    reply: ReplyTo | None = None
+
+
 WorkflowInput = Union[
     StartWorkflow, TaskCompleted, TaskFailed, TimerFired, ChildCompleted, ChildFailed,
     SendSignal, GetWorkflowResult, GetWorkflowStatus, CancelWorkflow, RetryWorkflow,
-    QueryWorkflow, UpdateWorkflow, RetryTask, SignalWithStart, UpdateWithStart,
+    QueryWorkflow, UpdateWorkflow, RetryTask, SignalWithStart, UpdateWithStart, CompleteTask,
 ]
 
 

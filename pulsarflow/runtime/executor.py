@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pulsarflow.clock import Clock
+from pulsarflow.completion import CompleteLater, CompletionToken
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import task as task_engine
 from pulsarflow.engines.outgoing import Decision
@@ -44,6 +45,7 @@ class TaskInfo:
     attempt: int
     generation: int = 0
     cancellations: Cancellations = field(default_factory=Cancellations, repr=False, compare=False)
+    position: int = -1
     _stopped: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
@@ -51,6 +53,12 @@ class TaskInfo:
         """True once the workflow cancelled this task, or this attempt ran past its timeout:
         stop early; the result will be ignored."""
         return self._stopped.is_set() or cancellation_key(self.task_id, self.generation) in self.cancellations
+
+    @property
+    def completion_token(self) -> str:
+        """A token naming this task's step: ``client.complete_task(token, result)`` completes it from
+        anywhere once the task called ``pulsarflow.complete_later()`` (see pulsarflow.completion)."""
+        return CompletionToken(self.workflow_id, self.position, self.generation, self.task_name).encode()
 
     def stop(self) -> None:
         """This attempt is over for the executor (it timed out): ``cancelled`` reads True from now on."""
@@ -111,12 +119,14 @@ class TaskExecutor:
             defn = self.registry.task(task.task_name)
             args = self.converter.decode(task.input, defn.arg_hints)
             token = _current.set(TaskInfo(task.workflow_id, task.task_id, task.task_name, task.attempt,
-                                          task.generation, self.cancellations))
+                                          task.generation, self.cancellations, position=task.position))
             try:
                 value = self._call(defn, args, task)
             finally:
                 _current.reset(token)
             result = self.converter.encode([value])
+        except CompleteLater:  # the outcome comes from outside, with the completion token: nothing to send
+            return Decision(None, [], unchanged=True)
         except Exception as exc:  # every failure is reported: retried or returned to the workflow
             info = error_info(exc, task_name=task.task_name, attempts=task.attempt, workflow_id=task.workflow_id)
             return Decision(None, task_engine.after_failure(self.topics, task, info, self.clock.now_ms()),

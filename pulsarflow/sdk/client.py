@@ -10,15 +10,19 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pulsarflow.completion import CompletionToken
 from pulsarflow.converter import decode_one
 from pulsarflow.errors import (
+    ApplicationError,
     DefinitionError,
+    ErrorInfo,
     QueryFailedError,
     ResultTimeoutError,
     SerializationError,
     UpdateFailedError,
     WorkflowNotFoundError,
 )
+from pulsarflow.failures import error_info
 from pulsarflow.interpreter.definitions import (
     Duration,
     WorkflowDefinition,
@@ -28,6 +32,7 @@ from pulsarflow.interpreter.definitions import (
 )
 from pulsarflow.messages import (
     CancelWorkflow,
+    CompleteTask,
     GetWorkflowStatus,
     QueryAnswer,
     QueryWorkflow,
@@ -127,6 +132,28 @@ class Client(TagRequests):
         if answer.error is not None:
             raise UpdateFailedError(answer.error)
         return handle, decode_one(self.converter, answer.value, None)
+
+    def complete_task(self, token: str, result: Any = None, timeout: float | None = 30.0) -> str:
+        """Complete, with ``result``, the task step that handed back ``token`` (``pulsarflow.complete_later``).
+
+        Raises ControlRefusedError when the step no longer waits for it (already completed,
+        the workflow finished or was retried), DefinitionError for a string that is no token.
+        """
+        return self._complete(token, self._encode_payload([result], "the task's result"), None, timeout)
+
+    def fail_task(self, token: str, error: BaseException | str, timeout: float | None = 30.0) -> str:
+        """Fail the task step that handed back ``token``: the workflow gets a TaskFailedError (no retry)."""
+        exc = error if isinstance(error, BaseException) else ApplicationError(str(error))
+        found = CompletionToken.decode(token)
+        info = error_info(exc, task_name=found.task_name, attempts=1, workflow_id=found.workflow_id)
+        return self._complete(token, None, info, timeout)
+
+    def _complete(self, token: str, result: bytes | None, error: ErrorInfo | None, timeout: float | None) -> str:
+        found = CompletionToken.decode(token)
+        reply = self._reply_to()
+        self._send(found.workflow_id, CompleteTask(found.position, found.generation, found.task_name, result, error,
+                                                   reply))
+        return self._control(self._await(reply.request_id, found.workflow_id, timeout))
 
     def _encode_payload(self, values: Any, what: str) -> bytes:
         try:
