@@ -34,7 +34,7 @@ from pulsarflow.errors import (
 )
 from pulsarflow.interpreter.context import WorkflowContext
 from pulsarflow.interpreter.definitions import RetryPolicy, task, workflow
-from pulsarflow.runtime.executor import TaskInfo, task_info
+from pulsarflow.runtime.executor import TaskInfo, heartbeat, task_info
 from pulsarflow.sdk.client import Client, WorkflowDescription, WorkflowHandle
 
 __version__ = "0.2.0"
@@ -45,6 +45,6 @@ __all__ = [
     "ResultTimeoutError", "RetryPolicy", "SandboxViolationError", "ScheduleError", "SerializationError",
     "SignalTimeoutError", "StepCancelledError", "TaskFailedError", "TaskInfo", "TaskTimeoutError", "UpdateFailedError",
     "WorkflowBlockedError", "WorkflowCancelledError", "WorkflowContext", "WorkflowDescription", "WorkflowError",
-    "WorkflowFailedError", "WorkflowHandle", "WorkflowNotFoundError", "complete_later", "task", "task_info",
-    "schedules", "workflow",
+    "WorkflowFailedError", "WorkflowHandle", "WorkflowNotFoundError", "complete_later", "heartbeat", "task",
+    "task_info", "schedules", "workflow",
 ]

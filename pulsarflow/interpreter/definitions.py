@@ -82,6 +82,7 @@ class TaskDefinition:
     is_async: bool
     arg_hints: tuple[Any, ...]
     return_hint: Any
+    heartbeat_timeout_ms: int | None = None  # an attempt silent this long fails (pulsarflow.heartbeat)
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,16 @@ def task(
     retry: RetryPolicy | None = None,
     timeout: Duration | None = None,
     overall_timeout: Duration | None = None,
+    heartbeat_timeout: Duration | None = None,
 ) -> Any:
     """Declare a task: ``@task`` or ``@task(service="payments", retry=RetryPolicy(...))``.
 
-    ``timeout`` bounds one attempt; ``overall_timeout`` bounds all attempts and retries.
+    ``timeout`` bounds one attempt; ``overall_timeout`` bounds all attempts and retries;
+    with ``heartbeat_timeout`` an attempt that calls ``pulsarflow.heartbeat()`` less often
+    than that fails (HeartbeatTimeoutError) and is retried.
     """
+    if heartbeat_timeout is not None and (to_ms(heartbeat_timeout) or 0) <= 0:
+        raise DefinitionError(f"heartbeat_timeout must be a positive duration, got {heartbeat_timeout!r}")
 
     def decorate(f: F) -> F:
         if not callable(f) or inspect.isclass(f):
@@ -117,6 +123,7 @@ def task(
             retry=(retry or RetryPolicy()).spec(), timeout_ms=to_ms(timeout),
             overall_timeout_ms=to_ms(overall_timeout),
             is_async=inspect.iscoroutinefunction(f), arg_hints=hints, return_hint=ret,
+            heartbeat_timeout_ms=to_ms(heartbeat_timeout),
         ))
         return f
 

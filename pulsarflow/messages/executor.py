@@ -24,6 +24,7 @@ class ExecuteTask:
     retry: RetrySpec
     attempt_timeout_ms: int | None = None
     generation: int = 0
+    heartbeat_details: bytes | None = None  # the previous attempt's last pulsarflow.heartbeat(details)
 
     @property
     def task_id(self) -> str:

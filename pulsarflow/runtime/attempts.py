@@ -19,6 +19,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,10 @@ WARN_EVERY = 10
 KEEP_IDLE = 4  # finished threads kept for the next attempts
 
 Job = tuple[Callable[..., Any], tuple[Any, ...], "concurrent.futures.Future[Any]"]
+
+
+class HeartbeatTimeoutError(Exception):
+    """An attempt of a task with a ``heartbeat_timeout`` called ``pulsarflow.heartbeat()`` too late; retried."""
 
 
 class TooManyHungAttemptsError(Exception):
@@ -50,16 +55,33 @@ class AttemptThreads:
         """Threads still running an attempt that timed out."""
         return len(self._abandoned)
 
-    def run(self, fn: Callable[..., Any], *args: Any, timeout: float, name: str = "task") -> Any:
-        """``fn(*args)`` on a thread of its own; TimeoutError after ``timeout`` seconds (the thread is given up)."""
+    def run(self, fn: Callable[..., Any], *args: Any, timeout: float | None, name: str = "task",
+            heartbeat: Callable[[], float] | None = None) -> Any:
+        """``fn(*args)`` on a thread of its own; TimeoutError after ``timeout`` seconds (the thread is given up).
+
+        ``heartbeat`` (asked after each wait) gives the seconds left before the attempt's
+        heartbeat is overdue: once it is, the thread is given up the same way and
+        HeartbeatTimeoutError is raised.
+        """
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._inbox(name).put((fn, args, future))
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            if not self._abandon(future, name):
-                return future.result()  # it finished just as the wait ended
-            raise TimeoutError(f"{name} ran past {timeout}s") from None
+        started = time.monotonic()
+        while True:
+            left = None if timeout is None else timeout - (time.monotonic() - started)
+            beat = heartbeat() if heartbeat is not None else None
+            waits = [w for w in (left, beat) if w is not None]
+            try:
+                return future.result(max(0.0, min(waits)) if waits else None)
+            except concurrent.futures.TimeoutError:
+                expired = left is not None and timeout is not None and time.monotonic() - started >= timeout
+                silent = heartbeat is not None and heartbeat() <= 0
+                if not (expired or silent):
+                    continue  # a heartbeat came meanwhile: wait again
+                if not self._abandon(future, name):
+                    return future.result()  # it finished just as the wait ended
+                if expired:
+                    raise TimeoutError(f"{name} ran past {timeout}s") from None
+                raise HeartbeatTimeoutError(f"{name} sent no heartbeat in time") from None
 
     def close(self) -> None:
         """Let idle threads end; threads still running an attempt end when it returns."""

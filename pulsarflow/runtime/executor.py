@@ -17,19 +17,21 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pulsarflow.clock import Clock
 from pulsarflow.completion import CompleteLater, CompletionToken
-from pulsarflow.converter import PayloadConverter
+from pulsarflow.converter import PayloadConverter, decode_one
 from pulsarflow.engines import task as task_engine
 from pulsarflow.engines.outgoing import Decision
 from pulsarflow.failures import error_info
 from pulsarflow.interpreter.definitions import TaskDefinition
 from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import CancelTask, ExecuteTask, TaskExecutorMessage
-from pulsarflow.runtime.attempts import AttemptThreads, TooManyHungAttemptsError
+from pulsarflow.runtime.attempts import AttemptThreads, HeartbeatTimeoutError, TooManyHungAttemptsError
 from pulsarflow.runtime.cancellations import Cancellations, cancellation_key
 from pulsarflow.runtime.outcomes import Outcomes
 from pulsarflow.topics import Topics
@@ -46,6 +48,9 @@ class TaskInfo:
     generation: int = 0
     cancellations: Cancellations = field(default_factory=Cancellations, repr=False, compare=False)
     position: int = -1
+    heartbeat_details: Any = None  # what the previous attempt last passed to pulsarflow.heartbeat()
+    _beats: list[float] = field(default_factory=lambda: [time.monotonic()], repr=False, compare=False)
+    _reported: list[Any] = field(default_factory=list, repr=False, compare=False)  # [details] once heartbeated
     _stopped: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
@@ -60,6 +65,22 @@ class TaskInfo:
         anywhere once the task called ``pulsarflow.complete_later()`` (see pulsarflow.completion)."""
         return CompletionToken(self.workflow_id, self.position, self.generation, self.task_name).encode()
 
+    def heartbeat(self, details: Any = None) -> None:
+        """This attempt is alive (see ``pulsarflow.heartbeat``); ``details`` reach the next attempt."""
+        self._beats[0] = time.monotonic()
+        if details is not None:
+            self._reported[:] = [details]
+
+    @property
+    def last_heartbeat(self) -> float:
+        """When this attempt last called ``heartbeat`` (or started), on the monotonic clock."""
+        return self._beats[0]
+
+    @property
+    def reported(self) -> tuple[bool, Any]:
+        """Whether this attempt reported heartbeat details, and the last ones."""
+        return (True, self._reported[0]) if self._reported else (False, None)
+
     def stop(self) -> None:
         """This attempt is over for the executor (it timed out): ``cancelled`` reads True from now on."""
         self._stopped.set()
@@ -73,6 +94,21 @@ def task_info() -> TaskInfo:
     if info is None:
         raise RuntimeError("pulsarflow.task_info() is only available inside a running task")
     return info
+
+
+def heartbeat(details: Any = None) -> None:
+    """Tell the executor this task attempt is alive, with optional progress ``details``.
+
+    A task declared with ``heartbeat_timeout`` must call it at least that often, or the
+    attempt fails (HeartbeatTimeoutError) and is retried; the last ``details`` (anything
+    the payload converter encodes) reach the next attempt as ``task_info().heartbeat_details``,
+    so a long job can resume where it stopped. Only inside a task.
+    """
+    info = _current.get()
+    if info is None:
+        raise RuntimeError("pulsarflow.heartbeat() is only available inside a running task (it tells the "
+                           "executor an attempt is alive); in a workflow, use ctx.sleep or a signal")
+    info.heartbeat(details)
 
 
 class AttemptTimeoutError(Exception):
@@ -115,11 +151,14 @@ class TaskExecutor:
         return decision
 
     def _run(self, task: ExecuteTask) -> Decision[None]:
+        attempt: TaskInfo | None = None
         try:
             defn = self.registry.task(task.task_name)
             args = self.converter.decode(task.input, defn.arg_hints)
-            token = _current.set(TaskInfo(task.workflow_id, task.task_id, task.task_name, task.attempt,
-                                          task.generation, self.cancellations, position=task.position))
+            previous = decode_one(self.converter, task.heartbeat_details) if task.heartbeat_details else None
+            attempt = TaskInfo(task.workflow_id, task.task_id, task.task_name, task.attempt, task.generation,
+                               self.cancellations, position=task.position, heartbeat_details=previous)
+            token = _current.set(attempt)
             try:
                 value = self._call(defn, args, task)
             finally:
@@ -128,34 +167,58 @@ class TaskExecutor:
         except CompleteLater:  # the outcome comes from outside, with the completion token: nothing to send
             return Decision(None, [], unchanged=True)
         except Exception as exc:  # every failure is reported: retried or returned to the workflow
+            task = self._with_details(task, attempt)
             info = error_info(exc, task_name=task.task_name, attempts=task.attempt, workflow_id=task.workflow_id)
             return Decision(None, task_engine.after_failure(self.topics, task, info, self.clock.now_ms()),
                             unchanged=True, errors=(info,))
         return Decision(None, task_engine.after_success(self.topics, task, result, self.clock.now_ms()),
                         unchanged=True)
 
+    def _with_details(self, task: ExecuteTask, attempt: TaskInfo | None) -> ExecuteTask:
+        """The task with the details its attempt last reported, for the next attempt (if it reported any)."""
+        reported, details = attempt.reported if attempt is not None else (False, None)
+        if not reported:
+            return task
+        try:
+            return replace(task, heartbeat_details=self.converter.encode([details]))
+        except Exception:  # details the converter refuses: the next attempt starts without them
+            return task
+
     def _call(self, defn: TaskDefinition, args: list[Any], task: ExecuteTask) -> Any:
         timeout = task.attempt_timeout_ms / 1000 if task.attempt_timeout_ms is not None else None
         info = _current.get()
+        silence = defn.heartbeat_timeout_ms / 1000 if defn.heartbeat_timeout_ms is not None else None
+        beat = None if silence is None or info is None else (
+            lambda: silence - (time.monotonic() - info.last_heartbeat))
         if defn.is_async:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
-            coro = defn.fn(*args)
             try:
-                return self._loop.run_until_complete(asyncio.wait_for(coro, timeout))
+                return self._loop.run_until_complete(_watched(defn.fn(*args), timeout, beat))
             except asyncio.TimeoutError:
                 if info is not None:
                     info.stop()
                 raise AttemptTimeoutError(f"attempt {task.attempt} ran past {timeout}s") from None
-        if timeout is None:
+            except HeartbeatTimeoutError:
+                if info is not None:
+                    info.stop()
+                raise HeartbeatTimeoutError(f"attempt {task.attempt} sent no heartbeat for {silence}s "
+                                            "(heartbeat_timeout)") from None
+        if timeout is None and beat is None:
             return defn.fn(*args)
         if self._threads is None:
             self._threads = AttemptThreads()
         try:
             return self._threads.run(contextvars.copy_context().run, defn.fn, *args, timeout=timeout,
-                                     name=f"task {task.task_name!r} ({task.task_id})")
+                                     name=f"task {task.task_name!r} ({task.task_id})", heartbeat=beat)
         except TooManyHungAttemptsError as exc:
             raise AttemptTimeoutError(f"attempt {task.attempt} did not start: {exc}") from None
+        except HeartbeatTimeoutError:
+            if info is not None:
+                info.stop()
+            raise HeartbeatTimeoutError(
+                f"attempt {task.attempt} sent no heartbeat for {silence}s (heartbeat_timeout; task_info().cancelled "
+                "is now True for it)") from None
         except TimeoutError:
             if info is not None:
                 info.stop()
@@ -168,3 +231,25 @@ class TaskExecutor:
             self._loop.close()
         if self._threads is not None:
             self._threads.close()
+
+
+async def _watched(coro: Coroutine[Any, Any, Any], timeout: float | None,
+                   beat: Callable[[], float] | None) -> Any:
+    """Await ``coro`` within ``timeout`` (asyncio.TimeoutError) and while its heartbeat is on time."""
+    if beat is None:
+        return await asyncio.wait_for(coro, timeout)
+    job = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        left = None if deadline is None else deadline - loop.time()
+        wait = max(0.0, min(w for w in (left, beat()) if w is not None))
+        done, _ = await asyncio.wait({job}, timeout=wait)
+        if done:
+            return job.result()
+        if deadline is not None and loop.time() >= deadline:
+            job.cancel()
+            raise asyncio.TimeoutError
+        if beat() <= 0:
+            job.cancel()
+            raise HeartbeatTimeoutError
