@@ -7,7 +7,13 @@
     pulsarflow replay check --live               replay the running workflows of functions.yaml's app
     pulsarflow deploy apply|delete|status|...    deploy functions.yaml (apply replays running workflows first;
                                                  apply --dry-run builds and checks, contacting nothing)
+    pulsarflow deploy permissions --client R=ID  grant an app's roles their topics (see cli_access)
     pulsarflow deadletters list|show|replay      read and re-publish dead letters (see cli_deadletters)
+    pulsarflow check                             test the connection settings in one line
+
+Every command that talks to Pulsar reads one connection (``pulsarflow.connection``): a
+client.conf (``--client-conf PATH``, ``PULSAR_CLIENT_CONF``), the ``PULSAR_*`` environment
+variables, then flags such as ``--service-url``, ``--admin-url``, ``--auth-token-file``.
 
 Exit codes: 0 done; 1 the command ran and failed (a server was unreachable or refused, a
 check found a problem); 2 the command was wrong (its arguments, the manifest, a module,
@@ -26,7 +32,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from pulsarflow import __version__, cli_deadletters, cli_visibility, evolution, schemas
+from pulsarflow import __version__, cli_access, cli_deadletters, cli_visibility, connection, evolution, schemas
 from pulsarflow.errors import BackendError, DecodeError, DefinitionError, PulsarflowError, SearchError
 
 USAGE_ERRORS = (DefinitionError, SearchError, DecodeError)  # the command or its input is wrong: exit 2
@@ -71,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _deploy_parser(sub)
     cli_visibility.register(sub)
     cli_deadletters.register(sub)
+    cli_access.register_check(sub)
     _fill_help(parser)
     return parser
 
@@ -98,7 +105,7 @@ def _schemas_parser(sub: Any) -> None:
 
 def _worker_parser(sub: Any) -> None:
     worker = sub.add_parser("worker", help="run task executors (or an engine, in batches) against Pulsar")
-    worker.add_argument("--service-url", default="pulsar://127.0.0.1:6650", help="the broker (default: %(default)s)")
+    connection.add_arguments(worker)
     worker.add_argument("--modules", required=True, help="comma-separated modules with your tasks")
     worker.add_argument("--tenant", default="public", help="the app's tenant (default: %(default)s)")
     worker.add_argument("--namespace", default="default", help="the app's namespace (default: %(default)s)")
@@ -117,8 +124,9 @@ def _deploy_parser(sub: Any) -> None:
                             description="apply: replay running workflows with the new code, upload the schemas, "
                             "create or update every function; delete: remove them; status: their status; "
                             "configs: write the pulsar-admin YAMLs only; schemas: check and upload the "
-                            "schemas only")
-    deploy.add_argument("action", choices=["apply", "delete", "status", "configs", "schemas"],
+                            "schemas only; permissions: grant the roles given (--client, --executor, --engine, "
+                            "--reader) their topics of the app (docs/security.md)")
+    deploy.add_argument("action", choices=["apply", "delete", "status", "configs", "schemas", "permissions"],
                         help="what to do (see above)")
     deploy.add_argument("--out", type=Path, default=None,
                         help="where packages and configs are written (default: deploy/generated beside the "
@@ -132,6 +140,7 @@ def _deploy_parser(sub: Any) -> None:
     deploy.add_argument("--allow-schemaless", action="store_true",
                         help="apply/schemas: leave producers without a schema allowed on the namespace (clients "
                              "of release 0.1.0 attach none); by default schemaValidationEnforced is turned on")
+    cli_access.role_options(deploy)
     _app_options(deploy)
 
 
@@ -166,6 +175,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cli_visibility.execute(args)
     if getattr(args, "deadletters", None):
         return cli_deadletters.execute(args)
+    if args.command == "check":
+        return cli_access.check_main(args)
     if args.command == "init":
         return init_main(args.dir, args.app)
     if args.command == "schemas" and args.action == "check":
@@ -200,10 +211,7 @@ def _app_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path", type=Path, action="append", default=None,
                         help="where the manifest's modules are imported from (repeatable; default: the "
                              "manifest's folder)")
-    parser.add_argument("--admin-url", default="http://127.0.0.1:8080",
-                        help="Pulsar's admin REST API (default: %(default)s)")
-    parser.add_argument("--service-url", default="pulsar://127.0.0.1:6650",
-                        help="the broker, to read the events topic (state: function)")
+    connection.add_arguments(parser)  # the admin REST API, and the broker to read the events topic
     parser.add_argument("--redis-url", default=os.environ.get("PULSARFLOW_REDIS_URL"),
                         help="state: redis with redis_url_secret: the Redis URL (default: $PULSARFLOW_REDIS_URL)")
     parser.add_argument("--replay-sample", type=_positive, default=None, metavar="N",
@@ -216,18 +224,21 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _connection(args: argparse.Namespace) -> Any:
+def _connection(args: argparse.Namespace, config: connection.ConnectionConfig) -> Any:
     from pulsarflow.deploy.live import Connection
 
-    return Connection(args.admin_url, args.service_url, args.redis_url)
+    return Connection(config, args.redis_url)
 
 
 def deploy_main(args: argparse.Namespace) -> int:
     from pulsarflow.deploy.gate import GateOptions
     from pulsarflow.deploy.tool import run as deploy_run
 
+    if args.action == "permissions":
+        return cli_access.permissions_main(args)
+    config = connection.from_args(args)
     options = GateOptions(args.replay_sample, args.force, args.no_replay_check)
-    return deploy_run(args.action, args.manifest, args.admin_url, args.out, options, _connection(args), args.path,
+    return deploy_run(args.action, args.manifest, config, args.out, options, _connection(args, config), args.path,
                       dry_run_only=args.dry_run, schema_validation=not args.allow_schemaless)
 
 
@@ -244,7 +255,8 @@ def replay_live(args: argparse.Namespace) -> int:
     manifest = mf.load(args.manifest)
     gate.import_path(args.path if args.path is not None else [args.manifest.parent])
     registry = gate.new_code(args.modules.split(",") if args.modules else manifest.modules)
-    with live_source(manifest, PulsarAdmin(args.admin_url), _connection(args)) as source:
+    config = connection.from_args(args)
+    with live_source(manifest, PulsarAdmin(config), _connection(args, config)) as source:
         report = gate.check_source(source, registry, args.replay_sample)
     print("\n".join(report.json_lines() if args.json else report.lines()))
     return 0 if report.ok else 1
@@ -307,10 +319,11 @@ def worker_main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    config = connection.from_args(args)
     metrics = cli_visibility.start_metrics(args.metrics_port)
     topics = Topics(args.tenant, args.namespace, args.app)
     if args.engine is None:
-        run_worker(args.service_url, args.modules.split(","), topics, stop, metrics=metrics)
+        run_worker(config, args.modules.split(","), topics, stop, metrics=metrics)
         return 0
     from pulsarflow.engine_worker import run_engine
     from pulsarflow.storage.redis import RedisStateStore, key_prefix
@@ -319,7 +332,7 @@ def worker_main(args: argparse.Namespace) -> int:
     if args.redis_url and args.engine != "executor":
         store = RedisStateStore.from_url(args.redis_url, prefix=key_prefix(topics, args.engine),
                                          retention_ms=args.retention_ms if args.engine == "workflow" else None)
-    run_engine(args.service_url, args.engine, args.modules.split(","), topics, stop, store=store,
+    run_engine(config, args.engine, args.modules.split(","), topics, stop, store=store,
                batch=args.batch, metrics=metrics)
     return 0
 

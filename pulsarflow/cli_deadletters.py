@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from pulsarflow.codec import Codec
+from pulsarflow.connection import ConnectionConfig, add_arguments, as_config, from_args
 from pulsarflow.errors import DecodeError, PulsarflowError, SearchError
 from pulsarflow.messages import DeadLetter, TagEngineMessage, TaskExecutorMessage, WorkflowEngineMessage
 from pulsarflow.runtime import deadletters
@@ -76,7 +77,7 @@ def register(sub: Any) -> None:
                         help="replay letters that do not decode, or were refused, or are not for an engine")
     parser.add_argument("--keep", action="store_true", help="replay but keep the letters in the list")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    parser.add_argument("--service-url", default="pulsar://127.0.0.1:6650")
+    add_arguments(parser)
     parser.add_argument("--tenant", default="public")
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--app", default="pulsarflow")
@@ -99,7 +100,7 @@ def execute(args: argparse.Namespace, queue: DeadLetterQueue | None = None, topi
     if args.action in ("show", "replay") and not args.ids and not (args.action == "replay" and args.all):
         raise SearchError(f"deadletters {args.action} needs letter ids (see `pulsarflow deadletters list`)"
                           + (" or --all" if args.action == "replay" else ""))
-    own, queue = queue is None, queue or _pulsar_queue(args.service_url, topics)
+    own, queue = queue is None, queue or _pulsar_queue(from_args(args), topics)
     try:
         found = dict(queue.letters())
         if args.action == "list":
@@ -120,13 +121,11 @@ def execute(args: argparse.Namespace, queue: DeadLetterQueue | None = None, topi
             queue.close()
 
 
-def _pulsar_queue(service_url: str, topics: Topics) -> DeadLetterQueue:
-    import pulsar
-
+def _pulsar_queue(service_url: str | ConnectionConfig, topics: Topics) -> DeadLetterQueue:
     from pulsarflow.engine_worker import client_logger
     from pulsarflow.transport.deadletters import PulsarDeadLetters
 
-    client = pulsar.Client(service_url, logger=client_logger())
+    client = as_config(service_url).client(logger=client_logger())
     try:
         return PulsarDeadLetters(client, topics.dead_letters, owns_client=True)
     except Exception:

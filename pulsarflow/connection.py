@@ -243,6 +243,15 @@ class ConnectionConfig:
         return session_for(self)
 
 
+def as_config(target: str | ConnectionConfig) -> ConnectionConfig:
+    """``target`` itself, or for a plain URL an open cluster at it: nothing else is read (no environment)."""
+    if isinstance(target, ConnectionConfig):
+        return target
+    if target.startswith(("http://", "https://")):
+        return ConnectionConfig(admin_url=target.rstrip("/"), origins={"webServiceUrl": "the admin URL"})
+    return ConnectionConfig(service_url=target, origins={"brokerServiceUrl": "the service URL"})
+
+
 def from_client_conf(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> ConnectionConfig:
     """A client.conf as is: only its own keys (the environment is ignored unless ``env`` is given)."""
     return ConnectionConfig.load(client_conf=path, env={} if env is None else env)

@@ -28,6 +28,7 @@ from typing import Any
 
 import pulsar
 
+from pulsarflow.connection import ConnectionConfig, as_config
 from pulsarflow.errors import BackendError, DefinitionError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.functions import build_handler
@@ -57,9 +58,10 @@ def engine_topics(engine: str, topics: Topics, modules: list[str], services: Ite
     return [topics.executor(s) for s in names]
 
 
-def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics, stop: threading.Event,
-               store: StateStore | None = None, services: Iterable[str] | None = None, batch: int = BATCH,
-               metrics: Metrics | None = None, events: str = "topic", prefetch: int = PREFETCH) -> None:
+def run_engine(service_url: str | ConnectionConfig, engine: str, modules: list[str], topics: Topics,
+               stop: threading.Event, store: StateStore | None = None, services: Iterable[str] | None = None,
+               batch: int = BATCH, metrics: Metrics | None = None, events: str = "topic",
+               prefetch: int = PREFETCH) -> None:
     """Run ``engine`` over its topics in batches until ``stop`` is set (then finish the batch in hand)."""
     if engine not in ENGINES:
         raise DefinitionError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
@@ -69,7 +71,8 @@ def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics
     sources = engine_topics(engine, topics, modules, services)
     config = {"engine": engine, "modules": ",".join(modules), "tenant": topics.tenant,
               "namespace": topics.namespace, "app": topics.app, "events": events}
-    client = pulsar.Client(service_url, logger=client_logger())
+    connection = as_config(service_url)
+    client = connection.client(logger=client_logger())
     try:
         handler = build_handler(config, client, store if engine != "executor" else None, metrics)
         consumer = client.subscribe(
@@ -81,7 +84,7 @@ def run_engine(service_url: str, engine: str, modules: list[str], topics: Topics
         client.close()
         if isinstance(exc, DefinitionError):
             raise
-        raise BackendError(f"cannot subscribe to {sources} at {service_url}: {exc}") from exc
+        raise BackendError(f"cannot subscribe to {sources} at {connection.service_url}: {exc}") from exc
     log.info("%s worker serving %s, batches of up to %d", engine, sources, batch)
     try:
         serve(consumer, BatchHandler(handler), stop, batch)

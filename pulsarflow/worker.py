@@ -16,9 +16,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import pulsar
-
 from pulsarflow.codec import Codec
+from pulsarflow.connection import ConnectionConfig, as_config
 from pulsarflow.engine_worker import PREFETCH, client_logger, run_engine
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
@@ -75,21 +74,21 @@ class PulsarConnection:
         self.client.close()
 
 
-def connect(service_url: str, modules: Iterable[str] = (), topics: Topics | None = None,
+def connect(service_url: str | ConnectionConfig, modules: Iterable[str] = (), topics: Topics | None = None,
             max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Client:
-    """A Client over Pulsar. ``modules`` lets it check workflow names and decode typed results.
+    """A Client over Pulsar (a broker URL or a ConnectionConfig). ``modules`` checks workflow names, decodes results.
 
     ``max_message_bytes`` is the broker's ``maxMessageSize``: a request that would not fit
     is refused before it is sent (LimitExceededError).
     """
-    pulsar_client = pulsar.Client(service_url, logger=client_logger())
+    pulsar_client = as_config(service_url).client(logger=client_logger())
     registry = load_registry(modules) if modules else None
     codec = Codec()
     return Client(PulsarConnection(pulsar_client, codec), codec, topics or Topics(), registry=registry,
                   max_message_bytes=max_message_bytes)
 
 
-def run_worker(service_url: str, modules: list[str], topics: Topics, stop: threading.Event,
+def run_worker(service_url: str | ConnectionConfig, modules: list[str], topics: Topics, stop: threading.Event,
                services: Iterable[str] | None = None, prefetch: int = PREFETCH,
                metrics: Metrics | None = None) -> None:
     """Consume executor topics and run tasks, one at a time, until ``stop`` is set.

@@ -17,21 +17,29 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from pulsarflow.connection import ConnectionConfig, as_config
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy.admin import PulsarAdmin
 from pulsarflow.deploy.running import EventsTopicIndex, RedisKeyIndex, WorkflowIndex
-from pulsarflow.errors import BackendError, DefinitionError
+from pulsarflow.errors import BackendError, DefinitionError, PulsarflowError
 from pulsarflow.storage import StateStore
 
 
 @dataclass(frozen=True)
 class Connection:
-    """How to reach a deployed app: the admin REST API, the broker, and Redis (``state: redis``)."""
+    """How to reach a deployed app: Pulsar (its admin REST API and broker), and Redis (``state: redis``)."""
 
-    admin_url: str = "http://127.0.0.1:8080"
-    service_url: str = "pulsar://127.0.0.1:6650"
+    pulsar: ConnectionConfig = field(default_factory=ConnectionConfig)
     # Instead of the manifest's (needed when it names a secret); it may hold a password.
     redis_url: str | None = field(default=None, repr=False)
+
+    @property
+    def admin_url(self) -> str:
+        return self.pulsar.require_admin_url()
+
+    @property
+    def service_url(self) -> str:
+        return self.pulsar.require_service_url()
 
 
 @dataclass
@@ -49,15 +57,15 @@ class AdminStateContext:
     ``FunctionStateStore.get_many`` reads from several threads: each thread has its own session.
     """
 
-    def __init__(self, admin_url: str, tenant: str, namespace: str, function_name: str) -> None:
-        self.admin_url, self.tenant, self.namespace, self.name = admin_url, tenant, namespace, function_name
+    def __init__(self, admin_url: str | ConnectionConfig, tenant: str, namespace: str, function_name: str) -> None:
+        self.config, self.tenant, self.namespace, self.name = as_config(admin_url), tenant, namespace, function_name
         self._local = threading.local()
 
     def get_state(self, key: str) -> bytes | None:
         _check_readable(key)
         admin = getattr(self._local, "admin", None)
         if admin is None:
-            admin = self._local.admin = PulsarAdmin(self.admin_url)
+            admin = self._local.admin = PulsarAdmin(self.config)
         found = admin.function_state(self.tenant, self.namespace, self.name, key)
         if found is None:
             return None
@@ -124,9 +132,9 @@ def _function_source(manifest: mf.Manifest, admin: PulsarAdmin, connection: Conn
     if not admin.topic_exists(t.events):
         raise BackendError(f"{t.events} does not exist, so the running workflows of {spec.name} cannot be "
                            "found; skip the replay check with --no-replay-check")
-    client = _pulsar_client(connection.service_url)
+    client = _pulsar_client(connection.pulsar)
     closing.callback(client.close)
-    context = AdminStateContext(connection.admin_url, t.tenant, t.namespace, spec.name)
+    context = AdminStateContext(connection.pulsar, t.tenant, t.namespace, spec.name)
     store = FunctionStateStore(context)
     return LiveSource(EventsTopicIndex(client, t.events), store, _retention_notes(admin, t.events))
 
@@ -139,16 +147,18 @@ def _retention_notes(admin: PulsarAdmin, topic: str) -> list[str]:
             "dropped is not found (pulsarflow deploy apply sets an unlimited retention)"]
 
 
-def _pulsar_client(service_url: str) -> Any:
+def _pulsar_client(config: ConnectionConfig) -> Any:
     try:
-        import pulsar
+        import pulsar  # noqa: F401  (only to say which extra is missing)
     except ImportError as exc:
         raise DefinitionError("reading the events topic needs pulsar-client: pip install 'pulsarflow[pulsar]'") \
             from exc
     from pulsarflow.engine_worker import client_logger
 
     try:
-        return pulsar.Client(service_url, logger=client_logger(), operation_timeout_seconds=30)
+        return config.client(logger=client_logger())
+    except PulsarflowError:
+        raise
     except Exception as exc:
-        raise BackendError(f"cannot connect to {service_url}: {type(exc).__name__}: {exc}; is Pulsar running?") \
+        raise BackendError(f"cannot connect to {config.service_url}: {type(exc).__name__}: {exc}; is Pulsar running?") \
             from exc

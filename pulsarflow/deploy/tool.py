@@ -33,6 +33,7 @@ from typing import Any
 
 from pulsarflow import evolution, schemas
 from pulsarflow.codec import Codec
+from pulsarflow.connection import ConnectionConfig
 from pulsarflow.deploy import gate, package
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy.admin import PulsarAdmin
@@ -348,9 +349,10 @@ def replay_gate(admin: Any, manifest: mf.Manifest, options: gate.GateOptions, co
     return False
 
 
-def run(action: str, manifest_path: Path, admin_url: str, out: Path | None = None,
+def run(action: str, manifest_path: Path, admin_url: str | ConnectionConfig | PulsarAdmin, out: Path | None = None,
         options: gate.GateOptions | None = None, connection: Connection | None = None,
         paths: Sequence[Path] | None = None, dry_run_only: bool = False, schema_validation: bool = True) -> int:
+    """One deploy action; ``admin_url`` is where Pulsar is: a URL, a ConnectionConfig or a ready PulsarAdmin."""
     manifest = mf.load(manifest_path)
     where = list(paths) if paths is not None else [manifest_path.resolve().parent]
     gate.import_path(where)
@@ -370,13 +372,13 @@ def run(action: str, manifest_path: Path, admin_url: str, out: Path | None = Non
             raise DefinitionError("--dry-run goes with apply only")
         print("\n".join(dry_run(manifest, out, where)))
         return 0
-    admin = PulsarAdmin(admin_url)
+    admin = admin_url if isinstance(admin_url, PulsarAdmin) else PulsarAdmin(admin_url)
     t = manifest.topics
     if action == "schemas":
         lines = upload_schemas(admin, manifest, Codec(), schema_validation=schema_validation)
     elif action == "apply":
         if not replay_gate(admin, manifest, options or gate.GateOptions(),
-                           connection or Connection(admin_url=admin_url)):
+                           connection or Connection(admin.connection)):
             return 1
         # Without --path, apply looks in the manifest's folder by itself.
         if schema_validation:  # (the shortest call: tests stand in for apply with it)

@@ -216,3 +216,29 @@ def test_a_workflow_runs_with_each_part_under_its_own_role(secured: Secured) -> 
         for made in clients:
             made.close()
 
+
+
+def test_the_cli_grants_permissions_and_checks_a_role_with_one_connection(secured: Secured, tmp_path: Path) -> None:
+    """``pulsarflow deploy permissions`` as the admin (its client.conf), then ``pulsarflow check`` as the client."""
+    import sys
+
+    app = f"cli{uuid.uuid4().hex[:6]}"
+    topics = Topics(app=app)
+    (tmp_path / "functions.yaml").write_text(f"app: {app}\nfunctions: [{{engine: workflow}}]\n")
+
+    def pulsarflow(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pulsarflow.cli", *argv], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "PULSAR_CLIENT_CONF": ""})
+
+    granted = pulsarflow("deploy", "permissions", "--client-conf", str(secured.home / "client.conf"),
+                         "--client", "client=web", "--engine", "engine")
+    assert granted.returncode == 0, granted.stderr
+    assert f"{topics.workflow_engine}: client may produce" in granted.stdout.splitlines()
+    as_client = ["--client-conf", str(secured.home / "client.conf"),
+                 "--auth-token-file", str(secured.home / "tokens" / "client.token")]
+    ok = pulsarflow("check", *as_client, "--topic", topics.workflow_engine, "--topic", topics.client("web"))
+    assert ok.returncode == 0, ok.stderr
+    assert "broker accepted the credentials of role 'client'" in ok.stdout
+    refused = pulsarflow("check", *as_client, "--topic", topics.executor("default"))
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "role 'client' may not use" in refused.stderr and "Traceback" not in refused.stderr
