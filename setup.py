@@ -27,7 +27,8 @@ setup(
     extras_require={
         "pulsar": ["pulsar-client>=3.8", "requests>=2.28", "pyyaml>=6"],
         "redis": ["redis>=5"],
-        "test": ["pytest>=8", "hypothesis>=6.100", "pydantic>=2", "selenium>=4.20"],
+        "crypto": ["cryptography>=42"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "pydantic>=2", "selenium>=4.20", "cryptography>=42"],
         "dev": ["ruff>=0.6", "mypy>=1.10"],
     },
     entry_points={"console_scripts": ["pulsarflow=pulsarflow.cli:main"]},

@@ -9,6 +9,7 @@ A function's ``userConfig`` (see functions.yaml) says what it runs::
     events: topic | off               publish every event to the app's events topic (default: topic)
     max_message_bytes: 5242880        the broker's maxMessageSize (dead letters and outgoing messages fit it)
     workflow_cache: 1000              live workflows the workflow engine keeps between messages (0: off)
+    payload_codecs: zlib,aesgcm,claim codecs for user payloads (pulsarflow.payloads.chain_from_config)
     outcomes: function | redis | off  where an executor keeps its outcome markers (runtime/outcomes.py)
 
 The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
@@ -19,17 +20,18 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from pulsarflow.clock import SystemClock
 from pulsarflow.codec import Codec
-from pulsarflow.converter import JsonConverter
 from pulsarflow.engines.tag import TagEngine
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import DefinitionError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.events.recorder import recorder_for
 from pulsarflow.events.topic import TopicEventSink
+from pulsarflow.payloads import chain_from_config
 from pulsarflow.runtime.admission import Admission
 from pulsarflow.runtime.batch import BatchHandler
 from pulsarflow.runtime.cancellations import follow as follow_cancellations
@@ -65,12 +67,13 @@ class RawBytesSerDe(SerDe):
 
 
 def build_handler(config: dict[str, Any], client: Any, state_store: StateStore | None,
-                  metrics: Metrics | None = None, outcomes: OutcomeStore | None = None) -> MessageHandler:
+                  metrics: Metrics | None = None, outcomes: OutcomeStore | None = None,
+                  secret: Callable[[str], str | None] | None = None) -> MessageHandler:
     """The MessageHandler a function (or a test) runs, from a function's user config."""
     topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
                     config.get("app", "pulsarflow"))
     registry = load_registry(str(config.get("modules", "")).split(","))
-    converter, clock = JsonConverter(), SystemClock()
+    converter, clock = chain_from_config(config, secret), SystemClock()
     kind = config.get("engine")
     engine: Any
     recorder = None
@@ -158,7 +161,8 @@ class EngineFunction(Function):
             store = state_store_for(config, context) if config.get("engine") in ("workflow", "tag") else None
             outcomes = outcome_store_from_config(config, context) if config.get("engine") == "executor" else None
             metrics = Metrics(reporter=context.record_metric)  # per-function latencies in the function's stats
-            self._handler = build_handler(config, context.get_pulsar_client(), store, metrics, outcomes)
+            self._handler = build_handler(config, context.get_pulsar_client(), store, metrics, outcomes,
+                                          secret=context.get_secret)
             batch = int(config.get("batch", 1))
             if batch > 1:
                 self._batcher = _Batcher(self._handler, context, batch)
