@@ -5,11 +5,13 @@
     pulsarflow signal ID NAME [JSON-DATA]
     pulsarflow cancel ID [--reason TEXT]
     pulsarflow retry ID
-    pulsarflow dashboard [--host H] [--port P]         the web dashboard (see pulsarflow.dashboard)
+    pulsarflow dashboard [--host H] [--port P] [--token T]   the web dashboard (see pulsarflow.dashboard)
 
 Where the data comes from: ``--store URL`` (a visibility store; see
-``pulsarflow.visibility.stores``) kept up to date from the events topic when
-``--service-url`` is given, which also connects the client for signal, cancel and retry.
+``pulsarflow.visibility.stores``) kept up to date from the events topic when a Pulsar
+connection is named (``--service-url``, ``--client-conf``, or ``PULSAR_SERVICE_URL`` /
+``PULSAR_CLIENT_CONF``: the settings of :mod:`pulsarflow.connection`, credentials
+included), which also connects the client for signal, cancel and retry.
 Tests and embedded programs pass a ready :class:`VisibilityService` to :func:`main`.
 """
 
@@ -17,11 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pulsarflow import connection
+from pulsarflow.connection import ConnectionConfig
+from pulsarflow.dashboard.server import TOKEN_ENV
 from pulsarflow.errors import PulsarflowError, SearchError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.visibility import render
@@ -56,6 +62,9 @@ def register(sub: Any) -> None:
     dashboard = _command(sub, "dashboard", "serve the web dashboard")
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.add_argument("--port", type=int, default=8765)
+    dashboard.add_argument("--token", default=None, help="the token the dashboard asks for (default: "
+                           f"${TOKEN_ENV}, else a new one, printed at start); visible in the process list: "
+                           f"prefer {TOKEN_ENV}")
 
 
 def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
@@ -63,7 +72,7 @@ def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
     parser.set_defaults(visibility=name)
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument("--store", default=DEFAULT_STORE, help="visibility store URL (memory:, sqlite:///f, redis://)")
-    parser.add_argument("--service-url", help="Pulsar service URL: catch up from the events topic, act on workflows")
+    connection.add_arguments(parser)  # with one named: catch up from the events topic, act on workflows
     parser.add_argument("--tenant", default="public")
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--app", default="pulsarflow")
@@ -86,7 +95,7 @@ def execute(args: argparse.Namespace, service: VisibilityService | None = None) 
     if service is None:
         from pulsarflow.visibility.connect import connect_service
 
-        service = connect_service(args.store, args.service_url, args.tenant, args.namespace, args.app)
+        service = connect_service(args.store, pulsar_connection(args), args.tenant, args.namespace, args.app)
     actions: dict[str, Callable[[], Any]] = {
         "list": lambda: service.list(_query(args)),
         "show": lambda: _show(service, args),
@@ -97,11 +106,18 @@ def execute(args: argparse.Namespace, service: VisibilityService | None = None) 
     if args.visibility == "dashboard":
         from pulsarflow.dashboard.server import serve
 
-        serve(service, args.host, args.port)
+        serve(service, args.host, args.port, token=args.token)
         return 0
     result = actions[args.visibility]()
     print(json.dumps(result, indent=2) if args.json else render.text(args.visibility, result))
     return 0
+
+
+def pulsar_connection(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ConnectionConfig | None:
+    """The Pulsar connection the options name; None when none is (the store alone is read)."""
+    env = os.environ if env is None else env
+    named = args.service_url or args.client_conf or env.get("PULSAR_SERVICE_URL") or env.get("PULSAR_CLIENT_CONF")
+    return connection.from_args(args, env) if named else None
 
 
 def _query(args: argparse.Namespace) -> Query:

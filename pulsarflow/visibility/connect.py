@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from pulsarflow.connection import ConnectionConfig
 from pulsarflow.topics import Topics
 from pulsarflow.visibility.service import VisibilityService
 from pulsarflow.visibility.stores import open_store
 
 
-def connect_service(store_url: str, service_url: str | None, tenant: str = "public", namespace: str = "default",
-                    app: str = "pulsarflow") -> VisibilityService:
-    """Read ``store_url``; with ``service_url``, feed it from the events topic and connect a client.
+def connect_service(store_url: str, service_url: str | ConnectionConfig | None, tenant: str = "public",
+                    namespace: str = "default", app: str = "pulsarflow") -> VisibilityService:
+    """Read ``store_url``; with ``service_url`` (a URL or a ConnectionConfig), feed it from the events topic.
 
-    A memory store starts empty, so it is rebuilt by replaying the topic; a persistent one
-    (SQLite, Redis) catches up through the durable subscription ``<app>-visibility``.
+    It also connects a client, for signal, cancel and retry. A memory store starts empty, so it
+    is rebuilt by replaying the topic; a persistent one (SQLite, Redis) catches up through the
+    durable subscription ``<app>-visibility``.
     """
     store = open_store(store_url)
     if service_url is None:

@@ -110,3 +110,24 @@ def test_without_any_setting_the_flags_keep_their_local_defaults(monkeypatch: py
     config = from_args(cli.build_parser().parse_args(["worker", "--modules", "m"]))
     assert (config.service_url, config.admin_url, config.auth.kind) == (
         "pulsar://127.0.0.1:6650", "http://127.0.0.1:8080", "none")
+
+
+def test_the_visibility_commands_connect_only_when_a_connection_is_named(client_conf: Path) -> None:
+    from pulsarflow.cli_visibility import pulsar_connection
+
+    parser = cli.build_parser()
+    assert pulsar_connection(parser.parse_args(["list", "--store", "memory:"]), env={}) is None
+    named = pulsar_connection(parser.parse_args(["list", "--client-conf", str(client_conf)]), env={})
+    assert named is not None and named.auth.kind == "token"
+    by_env = pulsar_connection(parser.parse_args(["list"]), env={"PULSAR_SERVICE_URL": "pulsar://env:6650"})
+    assert by_env is not None and by_env.service_url == "pulsar://env:6650"
+
+
+def test_the_dashboard_serves_with_the_token_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("pulsarflow.dashboard.server.serve",
+                        lambda service, host, port, token=None: seen.update(token=token, port=port))
+    monkeypatch.delenv("PULSAR_SERVICE_URL", raising=False)
+    monkeypatch.delenv("PULSAR_CLIENT_CONF", raising=False)
+    assert cli.main(["dashboard", "--store", "memory:", "--port", "0", "--token", "s3cret-for-test"]) == 0
+    assert seen == {"token": "s3cret-for-test", "port": 0}
