@@ -10,7 +10,9 @@
     ├── SchemaError              a schema file is invalid or incompatible with its history
     ├── StateConflictError       a versioned state write lost a race
     ├── BackendError             a storage or transport backend failed (wraps the cause)
-    │   └── PartialBatchError    some messages of a batch met a backend failure (redeliver only those)
+    │   ├── PartialBatchError    some messages of a batch met a backend failure (redeliver only those)
+    │   └── PulsarAccessError    Pulsar unreachable, or refused the credentials (names the setting to fix;
+    │                            defined in pulsarflow.connection)
     ├── MessageRefusedError      a message that can never be handled as it is: dead-lettered with the reason
     │   ├── LimitExceededError   an id, key or payload is empty or over a documented limit (also raised by clients)
     │   └── TopicRefusedError    a topic a message names is not one of the app's own, or cannot exist

@@ -39,9 +39,10 @@ from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
 from pulsarflow.runtime.loop import BatchLoop
-from pulsarflow.runtime.outcomes import Outcomes, OutcomeStore, WatchedTransport, outcome_store_from_config
+from pulsarflow.runtime.outcomes import Outcomes, OutcomeStore, WatchedTransport
 from pulsarflow.runtime.policy import call_with_backoff
 from pulsarflow.storage import StateStore
+from pulsarflow.storage.outcomes import outcome_store_from_config
 from pulsarflow.topics import Topics
 from pulsarflow.transport.deadletters import retain as retain_dead_letters
 from pulsarflow.transport.pulsar import PulsarTransport

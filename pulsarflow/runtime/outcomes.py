@@ -36,7 +36,8 @@ instance that was already running (several instances, and one died, or a broker 
 they all survived) runs again, as without markers; ``outcome_lookups: always`` reads the
 store for every message at least ``check_after_ms`` old.
 
-Stores (``outcome_store_from_config``), none of which grows without bound:
+Stores (built from a function's config by ``pulsarflow.storage.outcomes.outcome_store_from_config``,
+so the runtime imports no backend), none of which grows without bound:
 
 - Pulsar function state: the executor function's own table (shared by its instances),
   ``outcome_slots`` keys (65,536 by default) chosen by a hash of the task id; a later task
@@ -58,7 +59,6 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -362,30 +362,3 @@ class WatchedTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-def outcome_store_from_config(config: Mapping[str, Any], context: Any) -> OutcomeStore | None:
-    """userConfig ``outcomes: function | redis | off`` (default: Redis when the function has a
-    Redis URL, else its function state), ``outcome_slots``, ``outcome_ttl_ms``."""
-    kind = str(config.get("outcomes", "auto"))
-    if kind == "off":
-        return None
-    url = config.get("redis_url")
-    if kind in ("auto", "redis") and not url and config.get("state") == "redis":
-        try:
-            url = context.get_secret("redis_url")
-        except Exception:  # no secrets provider, or no such secret
-            url = None
-    if kind == "redis" or (kind == "auto" and url):
-        if not url:
-            from pulsarflow.errors import DefinitionError
-
-            raise DefinitionError("outcomes: redis needs redis_url in the executor's config or its secret")
-        import redis
-
-        # The app's key space, laid out as the Redis state store's (storage.redis.key_prefix).
-        prefix = (f"pulsarflow:{config.get('tenant', 'public')}/{config.get('namespace', 'default')}/"
-                  f"{config.get('app', 'pulsarflow')}:outcome:")
-        client = redis.Redis.from_url(str(url), socket_timeout=2, socket_connect_timeout=2)
-        return RedisOutcomeStore(client, prefix, int(config.get("outcome_ttl_ms", DEFAULT_TTL_MS)))
-    return FunctionStateOutcomeStore(context, int(config.get("outcome_slots", DEFAULT_SLOTS)))

@@ -298,7 +298,7 @@ def test_a_marker_of_another_layout_is_ignored() -> None:
 
 
 def test_the_store_follows_the_executors_config() -> None:
-    from pulsarflow.runtime.outcomes import outcome_store_from_config
+    from pulsarflow.storage.outcomes import outcome_store_from_config
 
     assert outcome_store_from_config({"outcomes": "off"}, FakeState()) is None
     assert isinstance(outcome_store_from_config({}, FakeState()), FunctionStateOutcomeStore)
