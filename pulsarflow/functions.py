@@ -163,7 +163,7 @@ class EngineFunction(Function):
             outcomes = outcome_store_from_config(config, context) if config.get("engine") == "executor" else None
             metrics = Metrics(reporter=context.record_metric)  # per-function latencies in the function's stats
             self._handler = build_handler(config, context.get_pulsar_client(), store, metrics, outcomes,
-                                          secret=context.get_secret)
+                                          secret=getattr(context, "get_secret", None))
             batch = int(config.get("batch", 1))
             if batch > 1:
                 self._batcher = _Batcher(self._handler, context, batch)

@@ -83,7 +83,7 @@ class StepDispatcher:
         task = ExecuteTask(
             workflow_id=self.state.workflow_id, position=position, service=defn.service, task_name=defn.name,
             input=request.input, attempt=1, first_attempt_at_ms=now, retry=request.retry,
-            attempt_timeout_ms=request.timeout_ms, generation=self.state.generation,
+            attempt_timeout_ms=request.timeout_ms, generation=self.state.generation, trace=self.state.trace,
         )
         self.outgoing.append(out.to_executor(self.topics, task, now))
         timeout_at_ms = request.fire_at_ms if timeout_at_ms is None else timeout_at_ms
@@ -94,7 +94,8 @@ class StepDispatcher:
         state = self.state
         child_id = child_workflow_id(state.workflow_id, state.runs, position)
         parent = ParentRef(state.workflow_id, position, state.generation)
-        start = StartWorkflow(request.name, request.input, parent=parent, timeout_ms=request.timeout_ms)
+        start = StartWorkflow(request.name, request.input, parent=parent, timeout_ms=request.timeout_ms,
+                              trace=self.state.trace)
         self.outgoing.append(out.to_workflow(self.topics, child_id, start, now))
 
     def _timer(self, position: int, purpose: str, now: int, fire_at_ms: int | None) -> None:

@@ -130,7 +130,7 @@ class WorkflowEngine(ControlHandlers):
         state = WorkflowState(
             workflow_id=workflow_id, workflow_name=msg.workflow_name, input=msg.input, status=status.RUNNING,
             started_at_ms=now, parent=msg.parent, waiters=(msg.reply,) if msg.reply else (),
-            timeout_ms=msg.timeout_ms, tags=msg.tags,
+            timeout_ms=msg.timeout_ms, tags=msg.tags, trace=msg.trace,
         )
         outgoing = self._tagging(state, AddTag, now)
         if msg.timeout_ms is not None:
@@ -361,6 +361,7 @@ class WorkflowEngine(ControlHandlers):
             generation=state.generation + 1, runs=state.runs + 1, buffered_signals=tuple(replay.buffered),
             signal_ids=state.signal_ids[-MAX_RETRY_IDS:], retry_ids=state.retry_ids, tags=state.tags,
             update_ids=state.update_ids, cancel_ids=state.cancel_ids, refused_ids=state.refused_ids,
+            trace=state.trace,
         )
         outgoing = outgoing + release(state, "it continued as new", self.topics, now, unsent_from)
         if state.timeout_ms is not None:  # the timeout applies to each run

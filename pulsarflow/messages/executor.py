@@ -25,6 +25,7 @@ class ExecuteTask:
     attempt_timeout_ms: int | None = None
     generation: int = 0
     heartbeat_details: bytes | None = None  # the previous attempt's last pulsarflow.heartbeat(details)
+    trace: str | None = None  # W3C traceparent of the workflow's trace
 
     @property
     def task_id(self) -> str:

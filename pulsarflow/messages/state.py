@@ -95,6 +95,7 @@ class WorkflowState:
     cancel_ids: tuple[str, ...] = ()
     blocked: Blocked | None = None
     refused_ids: tuple[str, ...] = ()  # requests refused lately: a redelivered copy stays refused
+    trace: str | None = None  # W3C traceparent of the start: the run's spans join its trace
 
 
 MAX_REFUSED_IDS = 256

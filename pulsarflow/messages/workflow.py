@@ -26,6 +26,7 @@ class StartWorkflow:
     parent: ParentRef | None = None
     timeout_ms: int | None = None
     tags: tuple[str, ...] = ()
+    trace: str | None = None  # W3C traceparent of the span that started it (OpenTelemetry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pulsarflow import tracing
 from pulsarflow.clock import Clock
 from pulsarflow.completion import CompleteLater, CompletionToken
 from pulsarflow.converter import PayloadConverter, decode_one
@@ -160,7 +161,9 @@ class TaskExecutor:
                                self.cancellations, position=task.position, heartbeat_details=previous)
             token = _current.set(attempt)
             try:
-                value = self._call(defn, args, task)
+                with tracing.span(f"pulsarflow.task {task.task_name}", task.trace, "CONSUMER",
+                                  workflow_id=task.workflow_id, position=task.position, attempt=task.attempt):
+                    value = tracing.intercept_task(attempt, lambda: self._call(defn, args, task))
             finally:
                 _current.reset(token)
             result = self.converter.encode([value])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from pulsarflow import tracing
 from pulsarflow.clock import Clock
 from pulsarflow.codec import Codec
 from pulsarflow.engines.outgoing import Decision
@@ -183,7 +184,7 @@ class MessageHandler:
         own is not sent, and is dead-lettered instead.
         """
         now = self.clock.now_ms()
-        decision = self.engine.handle(state, envelope, now)
+        decision = self._traced(state, envelope, now)
         _warn_on_long_history(state, decision.state)
         sends, refused = [], []
         for o in decision.outgoing:
@@ -201,6 +202,18 @@ class MessageHandler:
         if self.observer is not None:
             self.observer.observe(envelope, state, decision, now)
         return decision
+
+    def _traced(self, state: Any, envelope: Any, now: int) -> Decision[Any]:
+        """The engine's decision, in a span of the workflow's trace and through the decision interceptors."""
+        if self.engine.state_type is None:  # the executor makes a span per task attempt itself
+            return self.engine.handle(state, envelope, now)
+        message = getattr(envelope, "message", envelope)
+        parent = getattr(state, "trace", None) or getattr(message, "trace", None) or getattr(
+            getattr(message, "start", None), "trace", None)
+        key, kind = self.engine.key(envelope), type(message).__name__
+        with tracing.span(f"pulsarflow.{self.engine.state_type.__name__.removesuffix('State').lower()} {kind}",
+                          parent, key=key):
+            return tracing.intercept_decision(key, kind, lambda: self.engine.handle(state, envelope, now))
 
     def encode_state(self, key: str, state: Any) -> bytes:
         encoded = self.codec.encode(state)

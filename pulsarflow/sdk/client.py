@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pulsarflow import tracing
 from pulsarflow.completion import CompletionToken
 from pulsarflow.converter import decode_one
 from pulsarflow.errors import (
@@ -80,12 +81,13 @@ class Client(TagRequests):
         if custom_id is not None and id is not None:
             raise DefinitionError("pass either id= (one workflow ever) or custom_id= (one running at a time), "
                                   "not both")
-        workflow_id, defn, start = self._start_message(workflow, args, kwargs, id, timeout, request_id, tags)
-        assert start.reply is not None
-        if custom_id is not None:
-            workflow_id = self._start_by_custom_id(custom_id, workflow_id, start)
-        else:
-            self._send(workflow_id, start)
+        with tracing.span(f"pulsarflow.start {getattr(workflow, '__name__', workflow)}", kind="PRODUCER"):
+            workflow_id, defn, start = self._start_message(workflow, args, kwargs, id, timeout, request_id, tags)
+            assert start.reply is not None
+            if custom_id is not None:
+                workflow_id = self._start_by_custom_id(custom_id, workflow_id, start)
+            else:
+                self._send(workflow_id, start)
         return WorkflowHandle(self, workflow_id, defn, start.reply.request_id)
 
     def signal_with_start(self, workflow: Callable[..., Any] | str, *args: Any, id: str, signal: str,
@@ -180,7 +182,8 @@ class Client(TagRequests):
         workflow_id = uuid.uuid4().hex if id is None else id  # an empty id is refused, not replaced
         reply = ReplyTo(self.topic, request_id, identity=True) if request_id else self._reply_to()
         timeout_ms = to_ms(timeout) if timeout is not None else (defn.timeout_ms if defn else None)
-        return workflow_id, defn, StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms, tags=tags)
+        return workflow_id, defn, StartWorkflow(name, payload, reply=reply, timeout_ms=timeout_ms, tags=tags,
+                                                trace=tracing.current_traceparent())
 
     def get_handle(self, workflow_id: str, workflow: Callable[..., Any] | None = None) -> WorkflowHandle:
         """A handle on an existing workflow (pass the workflow to decode its result with type hints)."""

@@ -1,0 +1,84 @@
+"""OpenTelemetry traces and interceptors: one trace from ``client.start`` through every step.
+
+With the ``opentelemetry-api`` package installed (``pulsarflow[otel]``; no exporter is
+required, the application configures one if it wants the spans), pulsarflow makes:
+
+- ``pulsarflow.start <workflow>`` in the client, whose context travels in the start as a
+  W3C ``traceparent`` and is kept in the workflow's state, then passed to its tasks and
+  children;
+- ``pulsarflow.workflow <message>`` for each message the workflow engine decides on, and
+  ``pulsarflow.task <task>`` for each task attempt, all in that trace.
+
+Without the package every call here does nothing. Interceptors wrap the same places for
+your own logging and metrics: ``add_task_interceptor(fn)`` with ``fn(info, call)`` around
+each task attempt (``info`` is the TaskInfo, ``call()`` runs the task and returns its
+result), ``add_decision_interceptor(fn)`` with ``fn(workflow_id, message_type, call)``
+around each decision of the workflow engine. They apply to the whole process, in the
+order added (the first added is the outermost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+try:
+    from opentelemetry import trace as _trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+except ImportError:  # pragma: no cover - depends on the installed extras
+    _trace = None  # type: ignore[assignment]
+    TraceContextTextMapPropagator = None  # type: ignore[assignment,misc]
+
+TaskInterceptor = Callable[[Any, Callable[[], Any]], Any]
+DecisionInterceptor = Callable[[str, str, Callable[[], Any]], Any]
+_task_interceptors: list[TaskInterceptor] = []
+_decision_interceptors: list[DecisionInterceptor] = []
+
+
+def add_task_interceptor(fn: TaskInterceptor) -> None:
+    _task_interceptors.append(fn)
+
+
+def add_decision_interceptor(fn: DecisionInterceptor) -> None:
+    _decision_interceptors.append(fn)
+
+
+def clear_interceptors() -> None:
+    _task_interceptors.clear()
+    _decision_interceptors.clear()
+
+
+def intercept_task(info: Any, call: Callable[[], Any]) -> Any:
+    for fn in reversed(_task_interceptors):
+        call = (lambda f, inner: lambda: f(info, inner))(fn, call)
+    return call()
+
+
+def intercept_decision(workflow_id: str, message_type: str, call: Callable[[], Any]) -> Any:
+    for fn in reversed(_decision_interceptors):
+        call = (lambda f, inner: lambda: f(workflow_id, message_type, inner))(fn, call)
+    return call()
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span, to put in a message (None without OpenTelemetry or a span)."""
+    if _trace is None:
+        return None
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextlib.contextmanager
+def span(name: str, parent: str | None = None, kind: str = "INTERNAL", **attributes: Any) -> Iterator[None]:
+    """A span named ``name``, child of the ``parent`` traceparent (else of the current span)."""
+    if _trace is None:
+        yield
+        return
+    context = TraceContextTextMapPropagator().extract({"traceparent": parent}) if parent else None
+    tracer = _trace.get_tracer("pulsarflow")
+    clean = {k: v for k, v in attributes.items() if isinstance(v, (str, int, float, bool))}
+    with tracer.start_as_current_span(name, context=context, kind=getattr(_trace.SpanKind, kind),
+                                      attributes=clean):
+        yield
