@@ -1,6 +1,9 @@
 """Integration fixtures: a real standalone Pulsar (started by .ci/run or deploy/pulsar-standalone.sh).
 
 Locally these tests skip when no server answers; under CI=true a missing server fails them.
+The admin and the clients built here use ``ConnectionConfig.load()``: the local standalone by
+default, another cluster (its credentials and CA included) with ``PULSAR_CLIENT_CONF`` or
+the ``PULSAR_*`` variables (tests that build their own ``pulsar.Client`` use SERVICE_URL only).
 """
 
 from __future__ import annotations
@@ -15,15 +18,20 @@ from typing import Any
 
 import pytest
 
-ADMIN_URL = os.environ.get("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")
-SERVICE_URL = os.environ.get("PULSAR_SERVICE_URL", "pulsar://127.0.0.1:6650")
+from pulsarflow.connection import ConnectionConfig
+
+CONNECTION = ConnectionConfig.load()
+ADMIN_URL = CONNECTION.require_admin_url()
+SERVICE_URL = CONNECTION.require_service_url()
 
 
 def _pulsar_up() -> bool:
     try:
-        import requests
-
-        return requests.get(f"{ADMIN_URL}/admin/v2/clusters", timeout=3).status_code == 200
+        session = CONNECTION.http_session()
+        try:
+            return bool(session.get(f"{ADMIN_URL}/admin/v2/clusters", timeout=3).status_code == 200)
+        finally:
+            session.close()
     except Exception:
         return False
 
@@ -37,7 +45,7 @@ def pulsar_admin():  # type: ignore[no-untyped-def]
         pytest.skip(message)
     from pulsarflow.deploy.admin import PulsarAdmin
 
-    return PulsarAdmin(ADMIN_URL)
+    return PulsarAdmin(CONNECTION)
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +77,7 @@ def connected(topics: Any, modules: tuple[str, ...] = ("tests.e2e.flows",)) -> I
     """A pulsarflow client over Pulsar for the app of ``topics``, closed afterwards."""
     from pulsarflow.worker import connect
 
-    client = connect(SERVICE_URL, modules=list(modules), topics=topics)
+    client = connect(CONNECTION, modules=list(modules), topics=topics)
     try:
         yield client
     finally:
