@@ -408,8 +408,10 @@ def add_arguments(parser: argparse.ArgumentParser | Any) -> None:
     """The connection flags; each defaults to None so the client.conf and the environment apply."""
     group = parser.add_argument_group("Pulsar connection (client.conf keys; PULSAR_* environment variables)")
     group.add_argument("--client-conf", metavar="PATH", help="a Pulsar client.conf, read as is (PULSAR_CLIENT_CONF)")
-    group.add_argument("--service-url", help="brokerServiceUrl, e.g. pulsar+ssl://host:6651 (PULSAR_SERVICE_URL)")
-    group.add_argument("--admin-url", help="webServiceUrl, e.g. https://host:8443 (PULSAR_ADMIN_URL)")
+    group.add_argument("--service-url", help="brokerServiceUrl, e.g. pulsar+ssl://host:6651 (PULSAR_SERVICE_URL; "
+                       f"without a client.conf the default is {DEFAULTS['brokerServiceUrl']})")
+    group.add_argument("--admin-url", help="webServiceUrl, e.g. https://host:8443 (PULSAR_ADMIN_URL; without a "
+                       f"client.conf the default is {DEFAULTS['webServiceUrl']})")
     group.add_argument("--auth-token", help="a token (visible to other local users in the process list: "
                                             "prefer --auth-token-file or PULSAR_AUTH_TOKEN)")
     group.add_argument("--auth-token-file", metavar="PATH", help="a file holding the token (PULSAR_AUTH_TOKEN_FILE)")
