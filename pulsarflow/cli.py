@@ -236,7 +236,8 @@ def deploy_main(args: argparse.Namespace) -> int:
 
     if args.action == "permissions":
         return cli_access.permissions_main(args)
-    config = connection.from_args(args)
+    offline = args.action == "configs" or args.dry_run  # needs no connection settings: none are read
+    config = connection.ConnectionConfig() if offline else connection.from_args(args)
     options = GateOptions(args.replay_sample, args.force, args.no_replay_check)
     return deploy_run(args.action, args.manifest, config, args.out, options, _connection(args, config), args.path,
                       dry_run_only=args.dry_run, schema_validation=not args.allow_schemaless)

@@ -131,3 +131,10 @@ def test_the_dashboard_serves_with_the_token_given(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("PULSAR_CLIENT_CONF", raising=False)
     assert cli.main(["dashboard", "--store", "memory:", "--port", "0", "--token", "s3cret-for-test"]) == 0
     assert seen == {"token": "s3cret-for-test", "port": 0}
+
+
+def test_an_offline_deploy_reads_no_connection_settings(manifest: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    monkeypatch.setenv("PULSAR_CLIENT_CONF", str(tmp_path / "absent.conf"))
+    assert cli.main(["deploy", "configs", "--manifest", str(manifest), "--out", str(tmp_path / "out")]) == 0
+    assert cli.main(["deploy", "status", "--manifest", str(manifest)]) == 2  # this one needs them
