@@ -226,6 +226,7 @@ cmd_start_broker() {
   start_broker "$1"
   wait_until "broker $1" "broker-$1" port_open "${WEB_PORTS[$1]}"
   wait_until "the worker of broker $1" "broker-$1" worker_ready "${WEB_PORTS[$1]}" 2
+  log "broker $1 ready"
 }
 
 stop_one() {  # TERM the process group, KILL it if it lingers

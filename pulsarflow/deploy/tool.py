@@ -313,13 +313,24 @@ def create_or_update(admin: PulsarAdmin, config: dict[str, Any], zipped: Path) -
         return admin.create_or_update(config, zipped)
     admin.create_or_update({**config, "parallelism": 1}, zipped)
     deadline = time.monotonic() + FIRST_INSTANCE_TIMEOUT_S
-    while admin.function_status(t, n, name).get("numRunning", 0) < 1:
+    while _running(admin, t, n, name) < 1:
         if time.monotonic() > deadline:
             raise BackendError(f"the first instance of {name} did not start within {FIRST_INSTANCE_TIMEOUT_S:.0f}s; "
                                f"see its log under logs/functions/{t}/{n}/{name}/ of the Pulsar installation")
         time.sleep(0.2)
     admin.create_or_update(config, zipped)
     return "created"
+
+
+def _running(admin: PulsarAdmin, tenant: str, namespace: str, name: str) -> int:
+    """Running instances of a function; 0 while the worker asked has not yet heard of a new one.
+
+    In a cluster the leader worker stores a new function and the others learn of it from the
+    metadata topic a moment later: until then their status call answers 404.
+    """
+    if admin.function(tenant, namespace, name) is None:
+        return 0
+    return int(admin.function_status(tenant, namespace, name).get("numRunning", 0))
 
 
 SourceFor = Callable[[mf.Manifest, Any, Connection], AbstractContextManager[LiveSource]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy import tool
 from pulsarflow.errors import DefinitionError
+from tests.unit.test_deploy_parallelism import CONFIG, FakeAdmin
 
 
 def engines(**workflow: Any) -> dict[str, Any]:
@@ -112,3 +114,21 @@ def test_apply_refuses_a_shrink_before_touching_schemas_or_functions(tmp_path: A
 
     with pytest.raises(DefinitionError, match="nothing changed"):
         tool.apply(Refusing({manifest.topics.workflow_engine: 2}), manifest, tmp_path)  # type: ignore[arg-type]
+
+
+def test_a_worker_that_has_not_heard_of_the_new_function_is_asked_again() -> None:
+    """In a cluster another worker than the leader may answer 404 for a moment after the create."""
+
+    class LaggingAdmin(FakeAdmin):
+        unknown_for = 3
+
+        def function(self, tenant: str, namespace: str, name: str) -> dict[str, Any] | None:
+            if self.exists and self.unknown_for > 0:
+                self.unknown_for -= 1
+                return None
+            return super().function(tenant, namespace, name)
+
+    admin = LaggingAdmin()
+    assert tool.create_or_update(admin, CONFIG, Path("f.zip")) == "created"  # type: ignore[arg-type]
+    assert admin.unknown_for == 0
+    assert admin.calls == [("created", 1), ("status", 1), ("updated", 3)]
