@@ -125,6 +125,10 @@ def parse(raw: dict[str, Any], path: str = "manifest") -> Manifest:
 def _scale_settings(item: dict[str, Any], where: str) -> tuple[int, int]:
     """``parallelism`` and ``partitions`` of one function entry, checked against each other."""
     parallelism, partitions = item.get("parallelism", 1), item.get("partitions", 1)
+    if isinstance(parallelism, str) and parallelism.strip().isdigit():
+        parallelism = int(parallelism)  # as read before partitions existed
+    elif isinstance(parallelism, float) and parallelism.is_integer():
+        parallelism = int(parallelism)
     for key, value in (("parallelism", parallelism), ("partitions", partitions)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise DefinitionError(f"{where}.{key} must be a whole number >= 1, got {value!r}")

@@ -132,3 +132,10 @@ def test_a_worker_that_has_not_heard_of_the_new_function_is_asked_again() -> Non
     assert tool.create_or_update(admin, CONFIG, Path("f.zip")) == "created"  # type: ignore[arg-type]
     assert admin.unknown_for == 0
     assert admin.calls == [("created", 1), ("status", 1), ("updated", 3)]
+
+
+def test_parallelism_written_as_text_is_read_as_before() -> None:
+    manifest = mf.parse(engines(parallelism="3", partitions=3))
+    assert manifest.functions[0].parallelism == 3
+    with pytest.raises(DefinitionError, match=r"functions\[0\].parallelism must be a whole number >= 1"):
+        mf.parse(engines(parallelism="many"))
