@@ -68,6 +68,14 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
+def click(driver: Any, css: str) -> None:
+    """Click the element ``css`` finds, again if the page redrew it meanwhile (a stale reference)."""
+    def once() -> bool:
+        driver.find_element("css selector", css).click()
+        return True
+    wait_for(once, f"a click on {css}")
+
+
 def rows(driver: Any) -> list[str]:
     return [r.get_attribute("data-id") for r in driver.find_elements("css selector", "#workflows tbody tr")]
 
@@ -101,10 +109,11 @@ def test_filter_inspect_and_act(browser: Any, dashboard: EmbeddedDashboard, tmp_
     wait_for(lambda: rows(browser) == ["broken"], "the FAILED filter")
 
     # The failed workflow's timeline shows the error with its traceback.
-    browser.find_element("css selector", "#workflows tbody tr[data-id='broken']").click()
+    click(browser, "#workflows tbody tr[data-id='broken']")
     wait_for(lambda: browser.find_element("id", "detail-status").text == "FAILED", "the detail of 'broken'")
     errors = wait_for(lambda: browser.find_elements("css selector", "#detail-error pre.traceback"), "a traceback")
-    assert "Traceback" in errors[0].text
+    assert "Traceback" in errors[0].text and "flows.py" in errors[0].text  # the user's own frames
+    assert "pulsarflow/runtime" not in errors[0].text  # the engine's are one click away
     shot(browser, "failed")
 
     # Retry it once its cause is fixed: it completes.
@@ -118,7 +127,7 @@ def test_filter_inspect_and_act(browser: Any, dashboard: EmbeddedDashboard, tmp_
             option.click()
     browser.find_element("id", "apply-filters").click()
     wait_for(lambda: "retried" in rows(browser), "the whole list again")
-    browser.find_element("css selector", "#workflows tbody tr[data-id='retried']").click()
+    click(browser, "#workflows tbody tr[data-id='retried']")
     wait_for(lambda: browser.find_element("id", "detail-status").text == "COMPLETED", "'retried' completed")
     # The previous detail also said COMPLETED: wait for this workflow's own steps to be drawn.
     attempts = wait_for(lambda: [a for a in browser.find_elements("css selector", "#steps tr.attempt")
@@ -127,8 +136,26 @@ def test_filter_inspect_and_act(browser: Any, dashboard: EmbeddedDashboard, tmp_
     assert len(attempts) == 3 and "ConnectionError" in attempts[0].text
     shot(browser, "attempts")
 
+    # The timeline is drawn: a bar per step, the failed attempts marked on the task's bar; a click on
+    # a bar picks its row in the table below.
+    drawn = wait_for(lambda: browser.execute_script("""
+        const bars = [...document.querySelectorAll('#gantt rect.bar')];
+        return bars.length && {bars: bars.length, steps: document.querySelectorAll('#steps tr.step').length,
+            failed: document.querySelectorAll('#gantt line.failed-attempt').length,
+            kind: bars[0].getAttribute('class'), width: +bars[0].getAttribute('width')};"""), "the drawn timeline")
+    assert drawn["bars"] == drawn["steps"] >= 1 and drawn["failed"] == 2  # 2 of the 3 attempts failed
+    assert "kind-task" in drawn["kind"] and drawn["width"] >= 3
+    wait_for(lambda: browser.execute_script("""
+        const bar = document.querySelector('#gantt rect.bar');
+        if (bar) bar.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+        return document.querySelectorAll('#steps tr.step.focused').length;"""), "the bar's step picked")
+    wait_for(lambda: any("pulsarflow frame(s)" in d.text for d in browser.find_elements(
+        "css selector", "#steps details.engine-frames")), "the engine's frames, folded one click away")
+    timeline = shot(browser, "timeline")
+    assert timeline.stat().st_size > 10_000
+
     # Signal the waiting workflow from the page.
-    browser.find_element("css selector", "#workflows tbody tr[data-id='wait-signal']").click()
+    click(browser, "#workflows tbody tr[data-id='wait-signal']")
     wait_for(lambda: browser.find_element("id", "detail-status").text == "RUNNING", "'wait-signal' open")
     browser.find_element("id", "signal-name").send_keys("decision")
     browser.find_element("id", "signal-data").send_keys('"from the browser"')
@@ -137,7 +164,7 @@ def test_filter_inspect_and_act(browser: Any, dashboard: EmbeddedDashboard, tmp_
     assert "got from the browser" in browser.find_element("id", "detail-result").text
 
     # Cancel the other one.
-    browser.find_element("css selector", "#workflows tbody tr[data-id='to-cancel']").click()
+    click(browser, "#workflows tbody tr[data-id='to-cancel']")
     wait_for(lambda: browser.find_element("id", "detail-id").text == "to-cancel", "'to-cancel' shown")
     browser.find_element("id", "cancel").click()
     wait_for(lambda: browser.find_element("id", "detail-status").text == "CANCELLED", "the cancelled workflow")
@@ -152,7 +179,7 @@ def test_without_the_token_the_page_reads_but_cannot_act(browser: Any, dashboard
     browser.execute_script("sessionStorage.clear()")
     browser.get(dashboard.url)
     wait_for(lambda: "no-token" in rows(browser), "the list, read without a token on loopback")
-    browser.find_element("css selector", "#workflows tbody tr[data-id='no-token']").click()
+    click(browser, "#workflows tbody tr[data-id='no-token']")
     wait_for(lambda: browser.find_element("id", "detail-status").text == "RUNNING", "'no-token' open")
     browser.find_element("id", "cancel").click()
     wait_for(lambda: "token is missing or wrong" in browser.find_element("id", "action-result").text,

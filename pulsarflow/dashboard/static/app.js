@@ -30,11 +30,32 @@ function show(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
+// A traceback shows the user's own frames; pulsarflow's are one click away.
+function tracebackBlock(text) {
+  const lines = text.split("\n");
+  const kept = [], hidden = [];
+  for (let i = 0; i < lines.length; i++) {
+    const frame = /^\s*File "([^"]+)"/.exec(lines[i]);
+    if (!frame) { kept.push(lines[i]); continue; }
+    const group = [lines[i]];  // the frame, its source line and its ^^^ markers
+    while (i + 1 < lines.length && /^\s/.test(lines[i + 1]) && !/^\s*File "/.test(lines[i + 1])) group.push(lines[++i]);
+    const engine = /[\\/]pulsarflow[\\/]|[\\/]site-packages[\\/]|[\\/]asyncio[\\/]/.test(frame[1]);
+    (engine ? hidden : kept).push(...group);
+  }
+  const box = el("div", {class: "traceback-box"}, el("pre", {class: "traceback"}, kept.join("\n")));
+  if (hidden.length) {
+    box.append(el("details", {class: "engine-frames"},
+      el("summary", {}, `${hidden.filter((l) => /^\s*File "/.test(l)).length} pulsarflow frame(s)`),
+      el("pre", {class: "traceback"}, hidden.join("\n"))));
+  }
+  return box;
+}
+
 function errorBlock(error) {
   if (!error) return null;
   const where = error.task_name ? ` (task ${error.task_name}, ${error.attempts} attempt(s))` : "";
   const box = el("div", {class: "error-box"}, el("b", {class: "error"}, `${error.type}: ${error.message}${where}`));
-  if (error.traceback) box.append(el("pre", {class: "traceback"}, error.traceback));
+  if (error.traceback) box.append(tracebackBlock(error.traceback));
   if (error.cause) box.append(el("div", {}, "caused by "), errorBlock(error.cause));
   return box;
 }
@@ -112,6 +133,55 @@ function stepRows(step) {
   return rows;
 }
 
+// The timeline drawn: one bar per step on a time axis from the start (a Gantt chart), attempts
+// as segments of their task's bar with failures marked, open steps running to now.
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+  for (const child of children) node.append(child instanceof Node ? child : String(child));
+  return node;
+}
+
+function gantt(w, steps) {
+  const start = w.started_at_ms ?? Math.min(...steps.map((s) => s.issued_at_ms ?? Date.now()));
+  const ends = steps.map((s) => s.closed_at_ms ?? 0);
+  const end = Math.max(w.closed_at_ms ?? Date.now(), ...ends, start + 1);
+  const width = 760, left = 170, row = 20, span = end - start;
+  const x = (ms) => left + (width - left - 10) * Math.min(1, Math.max(0, (ms - start) / span));
+  const chart = svg("svg", {id: "gantt", width, height: steps.length * row + 26, role: "img",
+    "aria-label": "timeline of the steps"});
+  for (let i = 0; i <= 4; i++) {
+    const t = start + (span * i) / 4;
+    chart.append(svg("line", {class: "grid", x1: x(t), x2: x(t), y1: 0, y2: steps.length * row}),
+      svg("text", {class: "tick", x: x(t), y: steps.length * row + 16,
+        "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle"}, duration(t - start)));
+  }
+  steps.forEach((s, i) => {
+    const y = i * row + 3, from = s.issued_at_ms ?? start, to = s.closed_at_ms ?? end;
+    const outcome = s.outcome.split(" ")[0];
+    chart.append(svg("text", {class: "label", x: 2, y: y + 12}, `${s.position} ${s.kind} ${s.name || ""}`.slice(0, 26)));
+    const bar = svg("rect", {class: `bar kind-${s.kind.replace(/\W+/g, "-")} outcome-${outcome}${s.closed_at_ms == null ? " open" : ""}`,
+      x: x(from), y, width: Math.max(3, x(to) - x(from)), height: row - 6, "data-position": s.position},
+      svg("title", {}, `${s.kind} ${s.name || ""}: ${s.outcome}, ${duration(s.duration_ms)}`));
+    bar.addEventListener("click", () => focusStep(s.position));
+    chart.append(bar);
+    for (const a of s.attempts) {
+      if (!a.error || a.started_at_ms == null) continue;
+      const at = x(a.started_at_ms + (a.duration_ms || 0));
+      chart.append(svg("line", {class: "failed-attempt", x1: at, x2: at, y1: y - 1, y2: y + row - 5},
+        svg("title", {}, `attempt ${a.number} failed: ${a.error.type}`)));
+    }
+  });
+  return chart;
+}
+
+function focusStep(position) {
+  for (const tr of $("steps").tBodies[0].rows) tr.classList.toggle("focused", tr.dataset.position === String(position));
+  const row = $("steps").querySelector(`tr.step[data-position="${position}"]`);
+  if (row) row.scrollIntoView({block: "nearest"});
+}
+
 async function loadDetail() {
   if (!selected) return;
   const data = await api("/api/workflow?id=" + encodeURIComponent(selected));
@@ -126,6 +196,7 @@ async function loadDetail() {
   $("detail-result").replaceChildren(w.result !== null ? el("p", {}, "result ", el("code", {}, show(w.result))) : "");
   $("detail-error").replaceChildren(errorBlock(w.error) || "");
   $("steps").tBodies[0].replaceChildren(...data.steps.flatMap(stepRows));
+  $("gantt-box").replaceChildren(data.steps.length ? gantt(w, data.steps) : "");
   $("events").tBodies[0].replaceChildren(...data.events.map((e) => el("tr", {},
     el("td", {}, e.at), el("td", {}, e.type), el("td", {}, e.position ?? ""), el("td", {}, e.name ?? ""),
     el("td", {}, e.attempt || ""), el("td", {}, e.source))));
