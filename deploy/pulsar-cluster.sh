@@ -46,20 +46,11 @@ ZK_URL="zk:127.0.0.1:$ZK_PORT"
 
 log() { echo "[pulsar-cluster] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-set_conf() {  # key=value in a properties file, replaced or appended
-  local file="$1" key="$2" value="$3"
-  if grep -q "^${key}=" "$file"; then
-    sed -i "s|^${key}=.*|${key}=${value}|" "$file"
-  else
-    [[ -z "$(tail -c 1 "$file")" ]] || echo >>"$file"
-    echo "${key}=${value}" >>"$file"
-  fi
-}
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pid_of() { [[ -f "$CLUSTER_DIR/run/$1.pid" ]] && cat "$CLUSTER_DIR/run/$1.pid" || true; }
-alive() { local pid; pid="$(pid_of "$1")"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
+pid_of() { pid_in "$CLUSTER_DIR/run/$1.pid"; }
+alive() { alive_in "$CLUSTER_DIR/run/$1.pid"; }
 
 # ---------------------------------------------------------------------------- configuration
 

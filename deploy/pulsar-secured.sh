@@ -58,20 +58,11 @@ ROLES=(admin client executor engine nobody)
 
 log() { echo "[pulsar-secured] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-read_pid() { [[ -f "$PID_FILE" ]] && cat "$PID_FILE" || true; }
-is_running() { local pid; pid="$(read_pid)"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
+read_pid() { pid_in "$PID_FILE"; }
+is_running() { alive_in "$PID_FILE"; }
 
-set_conf() {
-  local file="$1" key="$2" value="$3"
-  if grep -q "^${key}=" "$file"; then
-    sed -i "s|^${key}=.*|${key}=${value}|" "$file"
-  else
-    [[ -z "$(tail -c 1 "$file")" ]] || echo >>"$file"
-    echo "${key}=${value}" >>"$file"
-  fi
-}
 
 make_shadow() {
   [[ -x "$DIST_DIR/bin/pulsar" ]] || die "no distribution in $DIST_DIR: run deploy/pulsar-standalone.sh install"
@@ -205,9 +196,7 @@ cmd_start() {
   make_tokens
   write_conf
   write_client_conf
-  if [[ -z "${JAVA_HOME:-}" && -d /usr/lib/jvm/java-17-openjdk-amd64 ]]; then
-    export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
-  fi
+  default_java_home
   export PULSAR_MEM="${SECURED_PULSAR_MEM:--Xms128m -Xmx768m -XX:MaxDirectMemorySize=512m}"
   export PULSAR_GC="-XX:+UseG1GC -XX:ParallelGCThreads=1 -XX:ConcGCThreads=1 -XX:CICompilerCount=2 -XX:+PerfDisableSharedMem -XX:TieredStopAtLevel=1"
   export PULSAR_GC_LOG=" "

@@ -76,6 +76,7 @@ WEB_URL="http://127.0.0.1:$WEB_PORT"
 
 log() { echo "[pulsar-standalone] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # --------------------------------------------------------------------------
 # install
@@ -174,34 +175,13 @@ cmd_install() {
 # --------------------------------------------------------------------------
 # start / stop / status
 # --------------------------------------------------------------------------
-read_pid() {
-  [[ -f "$PID_FILE" ]] && cat "$PID_FILE" || true
-}
-
-is_running() {
-  local pid
-  pid="$(read_pid)"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
-}
-
-port_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
+read_pid() { pid_in "$PID_FILE"; }
+is_running() { alive_in "$PID_FILE"; }
 
 http_code() {
   curl -s -o /dev/null -m 5 -w '%{http_code}' "$1" 2>/dev/null || true
 }
 
-# Set key=value in a properties file, replacing an existing line or appending.
-set_conf() {
-  local file="$1" key="$2" value="$3"
-  if grep -q "^${key}=" "$file"; then
-    sed -i "s|^${key}=.*|${key}=${value}|" "$file"
-  else
-    [[ -z "$(tail -c 1 "$file")" ]] || echo >>"$file"  # the distribution's file ends without a newline
-    echo "${key}=${value}" >>"$file"
-  fi
-}
 
 write_conf() {
   cp "$DIST_DIR/conf/standalone.conf" "$CONF_FILE"
@@ -353,9 +333,7 @@ cmd_start() {
   write_conf
   confine_python_instance
 
-  if [[ -z "${JAVA_HOME:-}" && -d /usr/lib/jvm/java-17-openjdk-amd64 ]]; then
-    export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
-  fi
+  default_java_home
   # One JVM runs ZooKeeper, a bookie, the table service, the broker and the
   # functions worker. The distribution defaults (-Xms2g/-Xmx2g, 4g direct
   # memory, ZGC with AlwaysPreTouch) are sized for servers.
