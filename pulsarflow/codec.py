@@ -118,6 +118,18 @@ class Codec:
         baseline = self._release_codec(BASELINE_RELEASE)
         return baseline.encode(obj)[HEADER_SIZE:] if name in baseline.named else self.encode(obj)
 
+    def encode_as(self, release: str, obj: Any) -> bytes:
+        """The record as ``release`` (a frozen one) writes it, for readers of that release.
+
+        Release 0.1.0 wrote no identity (see ``encode_legacy``); later ones write their own.
+        Fields that release does not have are left out; a record it does not know is refused.
+        """
+        if release == BASELINE_RELEASE:
+            return self.encode_legacy(obj)
+        if not (self.folder / "history" / release).is_dir():
+            raise SchemaError(f"no frozen schemas of release {release!r} in {self.folder / 'history'}")
+        return self._release_codec(release).encode(obj)
+
     def fingerprint(self, name: str) -> bytes:
         """CRC-64-AVRO fingerprint of a record's schema (little-endian, as single-object encoding wants)."""
         full = self._fullname(name)

@@ -356,8 +356,8 @@ class _EmbeddedConnection:
     def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None:
         self.env._listeners[topic] = on_message
 
-    def reads_identities(self, topic: str) -> bool:
-        return True  # the engines of this very process
+    def engines_release(self, topic: str) -> str | None:
+        return None  # the engines of this very process
 
     def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
         return self.env.pump(done, timeout_s)

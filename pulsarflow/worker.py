@@ -24,10 +24,10 @@ from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
 from pulsarflow.sdk.client import Client
 from pulsarflow.topics import Topics
 from pulsarflow.transport.pulsar import PulsarTransport
-from pulsarflow.transport.registry import reads_identities
+from pulsarflow.transport.registry import engines_release
 from pulsarflow.usercode import load_registry
 
-IDENTITY_CHECK_S = 30.0  # how long a client trusts what the registry said of the engines' release
+RELEASE_CHECK_S = 30.0  # how long a client trusts what the registry said of the engines' release
 
 
 class PulsarConnection:
@@ -37,7 +37,7 @@ class PulsarConnection:
         self.client = client
         self.codec = codec or Codec()
         self.transport = PulsarTransport(client, self.codec)
-        self._identities: dict[str, tuple[bool, float]] = {}  # topic -> (engines read them, until when)
+        self._releases: dict[str, tuple[str | None, float]] = {}  # topic -> (its engines' release, until when)
         self._changed = threading.Condition()
         self._consumers: list[Any] = []
 
@@ -45,12 +45,12 @@ class PulsarConnection:
         self.transport.send(topic, key, payload)
         self.transport.flush()
 
-    def reads_identities(self, topic: str) -> bool:
-        """As the topic's registered schema says, asked again every IDENTITY_CHECK_S (a deploy changes it)."""
-        known = self._identities.get(topic)
+    def engines_release(self, topic: str) -> str | None:
+        """As the topic's registered schema says, asked again every RELEASE_CHECK_S (a deploy changes it)."""
+        known = self._releases.get(topic)
         if known is None or known[1] < time.monotonic():
-            known = (reads_identities(self.client, self.codec, topic), time.monotonic() + IDENTITY_CHECK_S)
-            self._identities[topic] = known
+            known = (engines_release(self.client, self.codec, topic), time.monotonic() + RELEASE_CHECK_S)
+            self._releases[topic] = known
         return known[0]
 
     def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None:

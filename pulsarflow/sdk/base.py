@@ -15,7 +15,13 @@ from typing import Any, Protocol, runtime_checkable
 from pulsarflow.clock import SystemClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
-from pulsarflow.errors import ControlRefusedError, DefinitionError, ResultTimeoutError, WorkflowNotFoundError
+from pulsarflow.errors import (
+    ControlRefusedError,
+    DefinitionError,
+    ResultTimeoutError,
+    SchemaError,
+    WorkflowNotFoundError,
+)
 from pulsarflow.interpreter.definitions import WorkflowDefinition, workflow_definition
 from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import (
@@ -39,8 +45,8 @@ class Connection(Protocol):
 
     def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None: ...
 
-    def reads_identities(self, topic: str) -> bool:
-        """False when the engines reading ``topic`` run release 0.1.0, which reads no writer identities."""
+    def engines_release(self, topic: str) -> str | None:
+        """The earlier release the engines reading ``topic`` run (None: this one, or a newer one)."""
         ...
 
     def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
@@ -131,13 +137,14 @@ class ClientBase:
         self.connection.send(topic, key, payload)
 
     def _encode_for(self, topic: str, envelope: Any) -> bytes:
-        """The envelope as the engines of ``topic`` read it (as release 0.1.0 wrote it, for its engines)."""
-        if self.connection.reads_identities(topic):
+        """The envelope as the engines of ``topic`` read it: with the schemas of their release, if earlier."""
+        release = self.connection.engines_release(topic)
+        if release is None:
             return self.codec.encode(envelope)
         try:
-            return self.codec.encode_legacy(envelope)
-        except (ValueError, TypeError, KeyError) as exc:  # a message or field release 0.1.0 does not have
-            raise DefinitionError(f"the engines of {topic} run release 0.1.0, which cannot take this "
+            return self.codec.encode_as(release, envelope)
+        except (ValueError, TypeError, KeyError, SchemaError) as exc:  # a message or field that release lacks
+            raise DefinitionError(f"the engines of {topic} run release {release}, which cannot take this "
                                   f"{type(envelope.message).__name__} ({exc}): upgrade them first") from exc
 
     def _on_answer(self, payload: bytes) -> None:

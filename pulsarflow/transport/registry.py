@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from pulsarflow.codec import BASELINE_RELEASE, Codec
+from pulsarflow.codec import Codec
 from pulsarflow.errors import BackendError, SchemaError
 from pulsarflow.topics import Topics
 
@@ -51,24 +51,24 @@ class RegistryWriters:
         return found
 
 
-def reads_identities(client: Any, codec: Codec, topic: str) -> bool:
-    """Whether the engines reading ``topic`` read writer identities, as its registered schema tells.
+def engines_release(client: Any, codec: Codec, topic: str) -> str | None:
+    """The frozen release whose engines read ``topic``, as its registered schema tells; None for this one.
 
-    The deploy of each release registers its own schema of the topic's record: the schema of release
-    0.1.0 (whose engines read bytes without an identity) says they cannot; any other, or none
-    (not deployed yet), says they can.
+    The deploy of each release registers its own schema of the topic's record, so the newest
+    schema names the release deployed last. None when it is this release's, a newer one's
+    (that release reads what this one writes), or when there is none (not deployed yet).
     """
     try:
         info = getattr(client, "_client", client).get_schema_info(topic, LATEST)
     except NO_SCHEMA:
-        return True
+        return None
     except Exception as exc:
         raise BackendError(f"cannot read the schema of {topic} from the registry: {exc}") from exc
     try:
-        schema = json.loads(info.schema())
-        return codec.release_of(schema) != BASELINE_RELEASE
+        release = codec.release_of(json.loads(info.schema()))
     except (ValueError, SchemaError, AttributeError):
-        return True
+        return None
+    return None if release in (None, "current") else release
 
 
 def registry_writers(client: Any, topics: Topics, services: Iterable[str] = ()) -> RegistryWriters:

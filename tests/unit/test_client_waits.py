@@ -22,8 +22,8 @@ class SilentConnection:
     def listen(self, topic: str, on_message: Callable[[bytes], None]) -> None:
         pass
 
-    def reads_identities(self, topic: str) -> bool:
-        return True
+    def engines_release(self, topic: str) -> str | None:
+        return None
 
     def wait(self, done: Callable[[], bool], timeout_s: float | None) -> bool:
         return False
