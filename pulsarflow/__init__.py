@@ -37,7 +37,7 @@ from pulsarflow.interpreter.definitions import RetryPolicy, task, workflow
 from pulsarflow.runtime.executor import TaskInfo, heartbeat, task_info
 from pulsarflow.sdk.client import Client, WorkflowDescription, WorkflowHandle
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "ApplicationError", "ChildWorkflowFailedError", "Client", "ControlRefusedError", "DefinitionError",
