@@ -95,4 +95,6 @@ def expand(name: str, named: dict[str, dict[str, Any]]) -> dict[str, Any]:
             return dict(schema, values=walk(schema["values"]))
         return schema
 
-    return walk(name)
+    expanded = walk(name)
+    assert isinstance(expanded, dict), f"{name} is not a named type"
+    return expanded

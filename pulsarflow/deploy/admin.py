@@ -61,10 +61,10 @@ class PulsarAdmin:
 
     def delete_function(self, tenant: str, namespace: str, name: str) -> bool:
         response = self._call("DELETE", f"/admin/v3/functions/{tenant}/{namespace}/{name}", ok=(200, 204, 404))
-        return response.status_code != 404
+        return bool(response.status_code != 404)
 
     def function_status(self, tenant: str, namespace: str, name: str) -> dict[str, Any]:
-        return self._call("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}/status").json()
+        return _json(self._call("GET", f"/admin/v3/functions/{tenant}/{namespace}/{name}/status"))
 
     def function_state(self, tenant: str, namespace: str, name: str, key: str) -> dict[str, Any] | None:
         """One key of a function's state (``stringValue``, ``version``...); None when absent."""
@@ -97,8 +97,7 @@ class PulsarAdmin:
         return response.status_code == 404 or bool(response.json().get("compatibility"))
 
     def upload_schema(self, topic: str, avro: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", f"/admin/v2/schemas/{_topic_path(topic)}/schema",
-                          json=_payload(avro)).json()
+        return _json(self._call("POST", f"/admin/v2/schemas/{_topic_path(topic)}/schema", json=_payload(avro)))
 
     # -- topics ---------------------------------------------------------------------------
 
@@ -119,7 +118,7 @@ class PulsarAdmin:
 
     def topic_exists(self, topic: str) -> bool:
         path = f"/admin/v2/{topic.split('://', 1)[0]}/{_topic_path(topic)}/stats"
-        return self._call("GET", path, ok=(200, 404)).status_code == 200
+        return bool(self._call("GET", path, ok=(200, 404)).status_code == 200)
 
     def partitions(self, topic: str) -> int:
         """The partition count of ``topic``; 0 when it is non-partitioned or does not exist."""
@@ -188,3 +187,9 @@ def _topic_path(topic: str) -> str:
 
 def _payload(avro: dict[str, Any]) -> dict[str, Any]:
     return {"type": "AVRO", "schema": json.dumps(avro), "properties": {}}
+
+
+def _json(response: Any) -> dict[str, Any]:
+    """The JSON object an admin call answered."""
+    body = response.json()
+    return body if isinstance(body, dict) else {"value": body}

@@ -99,7 +99,8 @@ def live_source(manifest: mf.Manifest, admin: PulsarAdmin, connection: Connectio
 
 
 def _redis_source(manifest: mf.Manifest, connection: Connection, closing: ExitStack) -> LiveSource:
-    from pulsarflow.storage.redis import RedisStateStore, key_prefix, redact
+    from pulsarflow.redaction import redact
+    from pulsarflow.storage.redis import RedisStateStore, key_prefix
 
     url = connection.redis_url or manifest.redis_url
     if not url:

@@ -11,7 +11,7 @@ import inspect
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pulsarflow.errors import DefinitionError, qualified_name
 from pulsarflow.messages import RetrySpec
@@ -95,6 +95,18 @@ class WorkflowDefinition:
     failure_exceptions: tuple[type[BaseException], ...] = ()
 
 
+@overload
+def task(fn: F, *, name: str | None = None, service: str = "default", retry: RetryPolicy | None = None,
+         timeout: Duration | None = None, overall_timeout: Duration | None = None,
+         heartbeat_timeout: Duration | None = None) -> F: ...
+
+
+@overload
+def task(fn: None = None, *, name: str | None = None, service: str = "default", retry: RetryPolicy | None = None,
+         timeout: Duration | None = None, overall_timeout: Duration | None = None,
+         heartbeat_timeout: Duration | None = None) -> Callable[[F], F]: ...
+
+
 def task(
     fn: F | None = None,
     *,
@@ -128,6 +140,16 @@ def task(
         return f
 
     return decorate(fn) if fn is not None else decorate
+
+
+@overload
+def workflow(fn: F, *, name: str | None = None, timeout: Duration | None = None,
+             failure_exceptions: Iterable[type[BaseException]] = ()) -> F: ...
+
+
+@overload
+def workflow(fn: None = None, *, name: str | None = None, timeout: Duration | None = None,
+             failure_exceptions: Iterable[type[BaseException]] = ()) -> Callable[[F], F]: ...
 
 
 def workflow(fn: F | None = None, *, name: str | None = None, timeout: Duration | None = None,

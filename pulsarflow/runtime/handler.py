@@ -213,7 +213,9 @@ class MessageHandler:
         key, kind = self.engine.key(envelope), type(message).__name__
         with tracing.span(f"pulsarflow.{self.engine.state_type.__name__.removesuffix('State').lower()} {kind}",
                           parent, key=key):
-            return tracing.intercept_decision(key, kind, lambda: self.engine.handle(state, envelope, now))
+            decision: Decision[Any] = tracing.intercept_decision(
+                key, kind, lambda: self.engine.handle(state, envelope, now))
+            return decision
 
     def encode_state(self, key: str, state: Any) -> bytes:
         encoded = self.codec.encode(state)

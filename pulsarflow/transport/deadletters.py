@@ -75,7 +75,8 @@ class PulsarDeadLetters:
         """The letter, or one saying why it cannot be read (so that one bad letter hides no other)."""
         data = bytes(message.data())
         try:
-            return self.codec.decode(DeadLetter, data)
+            letter: DeadLetter = self.codec.decode(DeadLetter, data)
+            return letter
         except DecodeError as exc:
             return DeadLetter(topic="(unknown)", reason=f"this letter itself cannot be read: {exc}", payload=data,
                               size=len(data), at_ms=message.publish_timestamp(), kind="unreadable-letter")

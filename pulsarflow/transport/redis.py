@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 
 from pulsarflow.clock import Clock
 from pulsarflow.errors import BackendError
-from pulsarflow.storage.redis import RedisStateStore, redact
+from pulsarflow.redaction import redact
+from pulsarflow.storage.redis import RedisStateStore
 from pulsarflow.transport.queue import Delivered
 from pulsarflow.transport.redis_keeper import Outbox, QueueKeeper, shut_down
 from pulsarflow.transport.redis_scripts import QueueScripts
@@ -172,7 +173,7 @@ class RedisTransport:
                                                       p.zcard(self.scripts.key("delayed")),
                                                       p.llen(self.scripts.key("processing"))))
         unsettled = sum(1 for _, due in self._outbox.settles if due == "")
-        return len(self._local) + len(self._outbox.sends) + ready + delayed + taken - unsettled
+        return int(len(self._local) + len(self._outbox.sends) + ready + delayed + taken - unsettled)
 
     def close(self) -> None:
         """Write what is left, stop renewing the lease and release it: another process may take over at once."""
