@@ -128,7 +128,8 @@ def test_unknown_schema_version_is_a_typed_decode_error() -> None:
 
     data = Codec(FROZEN[0]).encode(RECORD_CLASSES["pulsarflow.TaskCompleted"](1, b"x", 2))
     assert CURRENT.decode_version("TaskCompleted", data, "0.1.0").attempts == 2
-    with pytest.raises(DecodeError, match=r"unknown schema version '7.0.0' \(known: \['0.1.0', '0.2.0', '0.3.0'\]\)") as info:
+    known = r"\(known: \['0.1.0', '0.2.0', .*\]\)"
+    with pytest.raises(DecodeError, match=rf"unknown schema version '7.0.0' {known}") as info:
         CURRENT.decode_version("TaskCompleted", data, "7.0.0")
     assert info.value.size == len(data)
 
