@@ -33,7 +33,7 @@ setup(
                  "opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20"],
         "dev": ["ruff>=0.6", "mypy>=1.10"],
     },
-    entry_points={"console_scripts": ["pulsarflow=pulsarflow.cli:main"]},
+    entry_points={"console_scripts": ["pulsarflow=pulsarflow.cli:run"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: System :: Distributed Computing",

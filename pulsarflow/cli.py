@@ -350,5 +350,22 @@ def schemas_freeze(root: Path, version: str) -> int:
     return 0
 
 
+def run() -> None:
+    """The ``pulsarflow`` command: ``main``, then exit without the interpreter's teardown.
+
+    The Pulsar client's native threads can abort the process while Python finalizes it
+    ("terminate called without an active exception"), turning a command that succeeded
+    into exit code -6; everything is flushed and closed by then, so the command ends here.
+    """
+    import logging
+    import os
+
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
