@@ -204,9 +204,12 @@ cmd_start() {
       "$CLUSTER_DIR/conf/bookkeeper.conf"
   fi
   wait_until "the bookie" bookie port_open "$BOOKIE_PORT"
+  # One after the other: two functions workers starting at once on a new cluster can both
+  # claim its coordination subscription, and one then exits ("Failed to fence subscription").
   start_broker 1
-  start_broker 2
   wait_until "broker 1" broker-1 port_open "${WEB_PORTS[1]}"
+  wait_until "the worker of broker 1" broker-1 worker_ready "${WEB_PORTS[1]}" 1
+  start_broker 2
   wait_until "broker 2" broker-2 port_open "${WEB_PORTS[2]}"
   wait_until "both functions workers" broker-1 worker_ready "${WEB_PORTS[1]}" 2
   log "ready in $((SECONDS - t0))s: http://127.0.0.1:${WEB_PORTS[1]} and :${WEB_PORTS[2]}," \
