@@ -98,10 +98,15 @@ class DashboardServer:
         names = {f"{name}:{port}" for name in self._allowed}
         if is_loopback(bound):
             names |= {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
-        elif bound not in ("0.0.0.0", "::") or self._allowed:
+        elif not ipaddress.ip_address(bound).is_unspecified or self._allowed:
             names.add(f"{bound}:{port}")
-        else:
-            return True  # bound to every address with no names given: the token guards reads and actions
+        else:  # bound to every address, no names given: an address, never a name a rebinding DNS could serve
+            host, _, given_port = header.rpartition(":")
+            try:
+                ipaddress.ip_address(host.strip("[]"))
+            except ValueError:
+                return False
+            return given_port == str(port)
         return header.lower() in names
 
     def token_ok(self, header: str | None) -> bool:

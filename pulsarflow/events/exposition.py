@@ -14,8 +14,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 class MetricsServer:
     """Runs on a daemon thread; ``port=0`` picks a free port (see ``url``).
 
-    Listens on 127.0.0.1 unless ``host`` says otherwise (give a scraper on another machine
-    ``host="0.0.0.0"`` on purpose, behind a firewall)."""
+    Listens on 127.0.0.1 unless ``host`` names another address (for a scraper on another
+    machine: that machine's address, on purpose, behind a firewall)."""
 
     def __init__(self, metrics: Metrics, host: str = "127.0.0.1", port: int = 9464) -> None:
         handler = type("BoundMetricsHandler", (_Handler,), {"metrics": metrics})

@@ -173,3 +173,18 @@ def test_a_slow_client_is_cut_off_by_the_socket_timeout(env: Any) -> None:
             assert time.monotonic() - began < 3
     finally:
         server.stop()
+
+
+def test_bound_to_every_address_without_names_only_address_hosts_pass() -> None:
+    """Bound beyond loopback with no names given, a Host must be an address: a DNS name (what a
+    rebinding attack sends) is refused."""
+    from types import SimpleNamespace
+
+    from pulsarflow.dashboard.server import DashboardServer
+
+    board = DashboardServer.__new__(DashboardServer)
+    board.httpd = SimpleNamespace(server_address=("0.0.0.0", 8765))
+    board._allowed = set()
+    assert board.host_allowed("10.1.2.3:8765") and board.host_allowed("[fe80::1]:8765")
+    assert not board.host_allowed("evil.example:8765")
+    assert not board.host_allowed("10.1.2.3:9999") and not board.host_allowed(None)
