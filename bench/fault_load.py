@@ -20,7 +20,7 @@ from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy import tool
 from pulsarflow.deploy.admin import PulsarAdmin
 from pulsarflow.messages import GetWorkflowResult
-from pulsarflow.worker import connect
+from pulsarflow.pulsar.worker import connect
 from tests.integration import fault_flows
 
 MODULE = "tests.integration.fault_flows"

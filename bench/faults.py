@@ -185,7 +185,7 @@ def run_poison_case(args: argparse.Namespace, work: Path, outcomes: str) -> dict
 
     import pulsar
 
-    from pulsarflow.transport.deadletters import PulsarDeadLetters
+    from pulsarflow.pulsar.deadletters import PulsarDeadLetters
 
     with deployed(args, work, outcomes=outcomes) as (manifest, client):
         topics = manifest.topics
@@ -249,7 +249,7 @@ def _schema_option() -> dict[str, Any]:
     may refuse producers without it): poison then comes as from a broken producer."""
     try:
         from pulsarflow.codec import Codec
-        from pulsarflow.transport.pulsar import WireSchema  # type: ignore[attr-defined]
+        from pulsarflow.pulsar.transport import WireSchema  # type: ignore[attr-defined]
     except ImportError:
         return {}
     return {"schema": WireSchema(Codec().wire_schema("WorkflowEngineMessage"))}

@@ -26,7 +26,7 @@ from bench.report import line
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy import tool
 from pulsarflow.deploy.admin import PulsarAdmin
-from pulsarflow.worker import connect
+from pulsarflow.pulsar.worker import connect
 
 
 def run_case(client, case: str, workflows: int, concurrency: int,  # type: ignore[no-untyped-def]

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.pulsar import run_case
+from pulsarflow.pulsar.worker import connect
 from pulsarflow.topics import Topics
-from pulsarflow.worker import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 200

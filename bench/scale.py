@@ -30,7 +30,7 @@ from bench.pulsar import run_case
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy import tool
 from pulsarflow.deploy.admin import PulsarAdmin
-from pulsarflow.worker import connect
+from pulsarflow.pulsar.worker import connect
 
 
 def published_by_broker(admin_url: str, topics: list[str]) -> dict[str, int]:

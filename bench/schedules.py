@@ -70,7 +70,7 @@ def deployed(admin_url: str, service_url: str) -> Iterator[Any]:
     from pulsarflow.deploy import manifest as mf
     from pulsarflow.deploy import tool
     from pulsarflow.deploy.admin import PulsarAdmin
-    from pulsarflow.worker import connect
+    from pulsarflow.pulsar.worker import connect
 
     app = f"bsched{uuid.uuid4().hex[:6]}"
     manifest = mf.parse({"app": app, "modules": ["bench.schedules"], "bundle_library": False, "functions": [

@@ -67,7 +67,7 @@ class StateBenchFunction(Function):
     """Runs ``time_ops`` over the function's own state; the message is ``{"ops": n, "value_bytes": n}``."""
 
     def process(self, input: bytes, context: Any) -> None:
-        from pulsarflow.storage.function_state import FunctionStateStore
+        from pulsarflow.pulsar.function_state import FunctionStateStore
 
         request = json.loads(bytes(input))
         latencies = time_ops(FunctionStateStore(context), request["ops"], request["value_bytes"],
@@ -110,7 +110,7 @@ def bench_function_state(args: argparse.Namespace) -> None:
     source, out = (f"persistent://public/default/{name}-{s}" for s in ("in", "out"))
     config = {"tenant": "public", "namespace": "default", "name": name, "runtime": "PYTHON",
               "className": "state.StateBenchFunction", "py": "state.py", "parallelism": 1,
-              "customSerdeInputs": {source: "pulsarflow.functions.RawBytesSerDe"},
+              "customSerdeInputs": {source: "pulsarflow.pulsar.function.RawBytesSerDe"},
               "subscriptionPosition": "Earliest", "autoAck": True, "userConfig": {"report_topic": out}}
     quiet = logging.getLogger("bench.state.pulsar")
     quiet.setLevel(logging.WARNING)

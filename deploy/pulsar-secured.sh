@@ -23,7 +23,7 @@
 #            expired.token (expired a second after it was made), forged.token (signed by
 #            another key)
 #   client.conf  the admin's client.conf (TLS URLs, token file, CA): pulsar-admin and
-#            pulsarflow.connection.from_client_conf read it as is
+#            pulsarflow.pulsar.connection.from_client_conf read it as is
 # Files holding keys or tokens are 0600.
 #
 # Environment (all optional):

@@ -1,6 +1,6 @@
 """Pulsar Function entry point: the tag engine (keyed by tag bucket or custom id, Key_Shared)."""
 
-from pulsarflow.functions import EngineFunction
+from pulsarflow.pulsar.function import EngineFunction
 
 
 class TagEngineFunction(EngineFunction):

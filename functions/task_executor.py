@@ -1,6 +1,6 @@
 """Pulsar Function entry point: a task executor (stateless, Shared subscription)."""
 
-from pulsarflow.functions import EngineFunction
+from pulsarflow.pulsar.function import EngineFunction
 
 
 class TaskExecutorFunction(EngineFunction):

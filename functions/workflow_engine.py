@@ -1,6 +1,6 @@
 """Pulsar Function entry point: the workflow engine (keyed by workflow id, Key_Shared)."""
 
-from pulsarflow.functions import EngineFunction
+from pulsarflow.pulsar.function import EngineFunction
 
 
 class WorkflowEngineFunction(EngineFunction):

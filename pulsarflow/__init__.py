@@ -15,6 +15,7 @@ from pulsarflow.errors import (
     DefinitionError,
     ErrorInfo,
     NonDeterminismError,
+    NotInTaskError,
     PulsarflowError,
     QueryFailedError,
     ResultTimeoutError,
@@ -34,14 +35,14 @@ from pulsarflow.errors import (
 )
 from pulsarflow.interpreter.context import WorkflowContext
 from pulsarflow.interpreter.definitions import RetryPolicy, task, workflow
-from pulsarflow.runtime.executor import TaskInfo, heartbeat, task_info
+from pulsarflow.runtime.task_info import TaskInfo, heartbeat, task_info
 from pulsarflow.sdk.client import Client, WorkflowDescription, WorkflowHandle
 
 __version__ = "0.3.0"
 
 __all__ = [
     "ApplicationError", "ChildWorkflowFailedError", "Client", "ControlRefusedError", "DefinitionError",
-    "EmbeddedEnvironment", "ErrorInfo", "NonDeterminismError", "PulsarflowError", "QueryFailedError",
+    "EmbeddedEnvironment", "ErrorInfo", "NonDeterminismError", "NotInTaskError", "PulsarflowError", "QueryFailedError",
     "ResultTimeoutError", "RetryPolicy", "SandboxViolationError", "ScheduleError", "SerializationError",
     "SignalTimeoutError", "StepCancelledError", "TaskFailedError", "TaskInfo", "TaskTimeoutError", "UpdateFailedError",
     "WorkflowBlockedError", "WorkflowCancelledError", "WorkflowContext", "WorkflowDescription", "WorkflowError",

@@ -11,7 +11,7 @@
     pulsarflow deadletters list|show|replay      read and re-publish dead letters (see cli_deadletters)
     pulsarflow check                             test the connection settings in one line
 
-Every command that talks to Pulsar reads one connection (``pulsarflow.connection``): a
+Every command that talks to Pulsar reads one connection (``pulsarflow.pulsar.connection``): a
 client.conf (``--client-conf PATH``, ``PULSAR_CLIENT_CONF``), the ``PULSAR_*`` environment
 variables, then flags such as ``--service-url``, ``--admin-url``, ``--auth-token-file``.
 
@@ -112,7 +112,7 @@ def _worker_parser(sub: Any) -> None:
     worker.add_argument("--app", default="pulsarflow", help="the app's name, as in functions.yaml")
     worker.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port")
     worker.add_argument("--engine", choices=["executor", "workflow", "tag"], default=None,
-                        help="run this engine in batches (see pulsarflow.engine_worker); default: "
+                        help="run this engine in batches (see pulsarflow.pulsar.engine_worker); default: "
                              "task executors one message at a time")
     worker.add_argument("--batch", type=int, default=200, help="messages handled together, with --engine")
     worker.add_argument("--redis-url", default=None, help="state store of the workflow and tag engines")
@@ -313,8 +313,8 @@ def worker_main(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from pulsarflow.pulsar.worker import run_worker
     from pulsarflow.topics import Topics
-    from pulsarflow.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
@@ -326,7 +326,7 @@ def worker_main(args: argparse.Namespace) -> int:
     if args.engine is None:
         run_worker(config, args.modules.split(","), topics, stop, metrics=metrics)
         return 0
-    from pulsarflow.engine_worker import run_engine
+    from pulsarflow.pulsar.engine_worker import run_engine
     from pulsarflow.storage.redis import RedisStateStore, key_prefix
 
     store = None

@@ -3,8 +3,8 @@
     pulsarflow check [--client-conf PATH] [--topic T]...     what works, or the one setting to fix
     pulsarflow deploy permissions --client ROLE=CLIENT_ID --executor ROLE=svc1,svc2 --engine ROLE --reader ROLE
 
-Both read the connection of :mod:`pulsarflow.connection` (client.conf, PULSAR_* variables,
-flags). ``check`` runs :func:`pulsarflow.connection_check.check`; ``deploy permissions``
+Both read the connection of :mod:`pulsarflow.pulsar.connection` (client.conf, PULSAR_* variables,
+flags). ``check`` runs :func:`pulsarflow.pulsar.connection_check.check`; ``deploy permissions``
 applies :func:`pulsarflow.deploy.permissions.grant_permissions` to the manifest's topics
 (see docs/security.md for who gets what).
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pulsarflow import connection
 from pulsarflow.errors import DefinitionError
+from pulsarflow.pulsar import connection
 
 
 def register_check(sub: Any) -> None:
@@ -34,7 +34,7 @@ def register_check(sub: Any) -> None:
 
 
 def check_main(args: argparse.Namespace) -> int:
-    from pulsarflow.connection_check import check
+    from pulsarflow.pulsar.connection_check import check
 
     print("\n".join(check(connection.from_args(args), args.topic, args.timeout, admin=not args.no_admin)))
     return 0

@@ -6,7 +6,7 @@
                                                            publish each letter's message to its topic again
 
 Letters are read through the durable subscription that keeps them (see
-``pulsarflow.transport.deadletters``); ``list`` and ``show`` leave them there, ``replay``
+``pulsarflow.pulsar.deadletters``); ``list`` and ``show`` leave them there, ``replay``
 acknowledges each letter it re-published (``--keep`` leaves it). A letter is replayed only
 when its message is whole, decodes with this release and was meant for one of the app's
 engines; ``--force`` skips the last two checks. Tests and embedded programs pass a ready
@@ -23,9 +23,9 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from pulsarflow.codec import Codec
-from pulsarflow.connection import ConnectionConfig, add_arguments, as_config, from_args
 from pulsarflow.errors import DecodeError, PulsarflowError, SearchError
 from pulsarflow.messages import DeadLetter, TagEngineMessage, TaskExecutorMessage, WorkflowEngineMessage
+from pulsarflow.pulsar.connection import ConnectionConfig, add_arguments, as_config, from_args
 from pulsarflow.runtime import deadletters
 from pulsarflow.topics import Topics
 
@@ -122,8 +122,8 @@ def execute(args: argparse.Namespace, queue: DeadLetterQueue | None = None, topi
 
 
 def _pulsar_queue(service_url: str | ConnectionConfig, topics: Topics) -> DeadLetterQueue:
-    from pulsarflow.engine_worker import client_logger
-    from pulsarflow.transport.deadletters import PulsarDeadLetters
+    from pulsarflow.pulsar.deadletters import PulsarDeadLetters
+    from pulsarflow.pulsar.engine_worker import client_logger
 
     client = as_config(service_url).client(logger=client_logger())
     try:

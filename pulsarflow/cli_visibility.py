@@ -10,7 +10,7 @@
 Where the data comes from: ``--store URL`` (a visibility store; see
 ``pulsarflow.visibility.stores``) kept up to date from the events topic when a Pulsar
 connection is named (``--service-url``, ``--client-conf``, or ``PULSAR_SERVICE_URL`` /
-``PULSAR_CLIENT_CONF``: the settings of :mod:`pulsarflow.connection`, credentials
+``PULSAR_CLIENT_CONF``: the settings of :mod:`pulsarflow.pulsar.connection`, credentials
 included), which also connects the client for signal, cancel and retry.
 Tests and embedded programs pass a ready :class:`VisibilityService` to :func:`main`.
 """
@@ -25,11 +25,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pulsarflow import connection
-from pulsarflow.connection import ConnectionConfig
 from pulsarflow.dashboard.server import TOKEN_ENV
 from pulsarflow.errors import PulsarflowError, SearchError
 from pulsarflow.events.metrics import Metrics
+from pulsarflow.pulsar import connection
+from pulsarflow.pulsar.connection import ConnectionConfig
 from pulsarflow.visibility import render
 from pulsarflow.visibility.model import Query, parse_time
 from pulsarflow.visibility.service import VisibilityService

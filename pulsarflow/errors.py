@@ -4,6 +4,7 @@
 
     PulsarflowError
     ├── DefinitionError          a task or workflow is declared or used wrongly
+    │   └── NotInTaskError       task_info() or heartbeat() called outside a running task
     ├── SerializationError       a payload cannot be encoded or decoded
     ├── DecodeError              bytes are not a valid Avro message of the expected schema
     │   └── NewerWriterError     written by a newer release (also a BackendError: retried, not dead-lettered)
@@ -12,7 +13,7 @@
     ├── BackendError             a storage or transport backend failed (wraps the cause)
     │   ├── PartialBatchError    some messages of a batch met a backend failure (redeliver only those)
     │   └── PulsarAccessError    Pulsar unreachable, or refused the credentials (names the setting to fix;
-    │                            defined in pulsarflow.connection)
+    │                            defined in pulsarflow.pulsar.connection)
     ├── MessageRefusedError      a message that can never be handled as it is: dead-lettered with the reason
     │   ├── LimitExceededError   an id, key or payload is empty or over a documented limit (also raised by clients)
     │   └── TopicRefusedError    a topic a message names is not one of the app's own, or cannot exist
@@ -52,6 +53,11 @@ class PulsarflowError(Exception):
 
 class DefinitionError(PulsarflowError):
     """A task or workflow is declared, registered or referenced wrongly."""
+
+
+class NotInTaskError(DefinitionError, RuntimeError):
+    """``pulsarflow.task_info()`` or ``pulsarflow.heartbeat()`` was called outside a running task
+    (a RuntimeError too, as it was before it had a name of its own)."""
 
 
 class SerializationError(PulsarflowError):

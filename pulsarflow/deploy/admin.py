@@ -1,9 +1,9 @@
 """A small client of Pulsar's admin REST API (functions, schemas, namespace policies, permissions).
 
 ``PulsarAdmin(url)`` talks to an open standalone; ``PulsarAdmin(config)`` (a
-:class:`~pulsarflow.connection.ConnectionConfig`) sends its credentials and trusts its CA.
+:class:`~pulsarflow.pulsar.connection.ConnectionConfig`) sends its credentials and trusts its CA.
 A refused token, a role without permission or a certificate that does not verify raises
-:class:`~pulsarflow.connection.PulsarAccessError` with one line naming the setting to fix.
+:class:`~pulsarflow.pulsar.connection.PulsarAccessError` with one line naming the setting to fix.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pulsarflow.connection import ConnectionConfig
-from pulsarflow.connection_errors import explain_http
 from pulsarflow.errors import BackendError
+from pulsarflow.pulsar.connection import ConnectionConfig
+from pulsarflow.pulsar.connection_errors import explain_http
 
 try:
     import requests

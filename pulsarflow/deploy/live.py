@@ -17,11 +17,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pulsarflow.connection import ConnectionConfig, as_config
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy.admin import PulsarAdmin
 from pulsarflow.deploy.running import EventsTopicIndex, RedisKeyIndex, WorkflowIndex
 from pulsarflow.errors import BackendError, DefinitionError, PulsarflowError
+from pulsarflow.pulsar.connection import ConnectionConfig, as_config
 from pulsarflow.storage import StateStore
 
 
@@ -117,7 +117,7 @@ def _redis_source(manifest: mf.Manifest, connection: Connection, closing: ExitSt
 
 def _function_source(manifest: mf.Manifest, admin: PulsarAdmin, connection: Connection,
                      closing: ExitStack) -> LiveSource:
-    from pulsarflow.storage.function_state import FunctionStateStore
+    from pulsarflow.pulsar.function_state import FunctionStateStore
 
     t = manifest.topics
     spec = workflow_function(manifest)
@@ -154,7 +154,7 @@ def _pulsar_client(config: ConnectionConfig) -> Any:
     except ImportError as exc:
         raise DefinitionError("reading the events topic needs pulsar-client: pip install 'pulsarflow[pulsar]'") \
             from exc
-    from pulsarflow.engine_worker import client_logger
+    from pulsarflow.pulsar.engine_worker import client_logger
 
     try:
         return config.client(logger=client_logger())

@@ -216,7 +216,7 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         "runtime": "PYTHON",
         "className": f"{module}.{cls}",
         "py": package_name,
-        "customSerdeInputs": {source: "pulsarflow.functions.RawBytesSerDe"},
+        "customSerdeInputs": {source: "pulsarflow.pulsar.function.RawBytesSerDe"},
         "subName": subscription_name(topics, spec.engine),
         "subscriptionPosition": "Earliest",
         # Key_Shared for the stateful engines: one writer per workflow id, per tag bucket.

@@ -33,13 +33,13 @@ from typing import Any
 
 from pulsarflow import evolution, schemas
 from pulsarflow.codec import Codec
-from pulsarflow.connection import ConnectionConfig
 from pulsarflow.deploy import gate, package
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.deploy.admin import PulsarAdmin
 from pulsarflow.deploy.live import Connection, LiveSource, live_source
 from pulsarflow.errors import BackendError, DefinitionError, PulsarflowError, SchemaError
 from pulsarflow.interpreter.registry import Registry
+from pulsarflow.pulsar.connection import ConnectionConfig
 from pulsarflow.topics import Topics
 
 COMPATIBILITY = "BACKWARD_TRANSITIVE"

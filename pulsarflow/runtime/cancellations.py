@@ -1,4 +1,4 @@
-"""Which tasks have been cancelled, as an executor knows it, and how it hears of it on Pulsar.
+"""Which tasks have been cancelled, as an executor knows it (``pulsarflow.pulsar.cancellations`` hears of it on Pulsar).
 
 The workflow engine broadcasts a ``CancelTask`` notice on a non-persistent topic that
 every executor reads with its own exclusive subscription, so the one running the task
@@ -12,12 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections import OrderedDict
-from typing import Any
-
-from pulsarflow.codec import Codec
-from pulsarflow.messages import CancelTask, TaskExecutorMessage
 
 log = logging.getLogger("pulsarflow.executor")
 
@@ -43,18 +38,3 @@ class Cancellations:
 
     def __contains__(self, task_id: object) -> bool:
         return task_id in self._ids
-
-
-def follow(client: Any, topic: str, codec: Codec, cancellations: Cancellations) -> Any:
-    """Subscribe (exclusively, under a fresh name) to the cancellation broadcast; returns the consumer."""
-
-    def on_notice(consumer: Any, message: Any) -> None:
-        try:
-            notice = codec.decode(TaskExecutorMessage, message.data()).message
-            if isinstance(notice, CancelTask):
-                cancellations.add(cancellation_key(notice.task_id, notice.generation))
-        except Exception:  # a bad notice is only a lost hint; the engine already ignores the result
-            log.exception("unreadable cancellation notice on %s", topic)
-        consumer.acknowledge(message)
-
-    return client.subscribe(topic, f"executor-{uuid.uuid4().hex}", message_listener=on_notice)

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import threading
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from pulsarflow import tracing
 from pulsarflow.clock import Clock
-from pulsarflow.completion import CompleteLater, CompletionToken
+from pulsarflow.completion import CompleteLater
 from pulsarflow.converter import PayloadConverter, decode_one
 from pulsarflow.engines import task as task_engine
 from pulsarflow.engines.outgoing import Decision
@@ -35,81 +34,8 @@ from pulsarflow.messages import CancelTask, ExecuteTask, TaskExecutorMessage
 from pulsarflow.runtime.attempts import AttemptThreads, HeartbeatTimeoutError, TooManyHungAttemptsError
 from pulsarflow.runtime.cancellations import Cancellations, cancellation_key
 from pulsarflow.runtime.outcomes import Outcomes
+from pulsarflow.runtime.task_info import TaskInfo, _current
 from pulsarflow.topics import Topics
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    """What a running task can know about itself (``pulsarflow.task_info()``)."""
-
-    workflow_id: str
-    task_id: str
-    task_name: str
-    attempt: int
-    generation: int = 0
-    cancellations: Cancellations = field(default_factory=Cancellations, repr=False, compare=False)
-    position: int = -1
-    heartbeat_details: Any = None  # what the previous attempt last passed to pulsarflow.heartbeat()
-    _beats: list[float] = field(default_factory=lambda: [time.monotonic()], repr=False, compare=False)
-    _reported: list[Any] = field(default_factory=list, repr=False, compare=False)  # [details] once heartbeated
-    _stopped: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
-
-    @property
-    def cancelled(self) -> bool:
-        """True once the workflow cancelled this task, or this attempt ran past its timeout:
-        stop early; the result will be ignored."""
-        return self._stopped.is_set() or cancellation_key(self.task_id, self.generation) in self.cancellations
-
-    @property
-    def completion_token(self) -> str:
-        """A token naming this task's step: ``client.complete_task(token, result)`` completes it from
-        anywhere once the task called ``pulsarflow.complete_later()`` (see pulsarflow.completion)."""
-        return CompletionToken(self.workflow_id, self.position, self.generation, self.task_name).encode()
-
-    def heartbeat(self, details: Any = None) -> None:
-        """This attempt is alive (see ``pulsarflow.heartbeat``); ``details`` reach the next attempt."""
-        self._beats[0] = time.monotonic()
-        if details is not None:
-            self._reported[:] = [details]
-
-    @property
-    def last_heartbeat(self) -> float:
-        """When this attempt last called ``heartbeat`` (or started), on the monotonic clock."""
-        return self._beats[0]
-
-    @property
-    def reported(self) -> tuple[bool, Any]:
-        """Whether this attempt reported heartbeat details, and the last ones."""
-        return (True, self._reported[0]) if self._reported else (False, None)
-
-    def stop(self) -> None:
-        """This attempt is over for the executor (it timed out): ``cancelled`` reads True from now on."""
-        self._stopped.set()
-
-
-_current: contextvars.ContextVar[TaskInfo | None] = contextvars.ContextVar("pulsarflow_task", default=None)
-
-
-def task_info() -> TaskInfo:
-    info = _current.get()
-    if info is None:
-        raise RuntimeError("pulsarflow.task_info() is only available inside a running task")
-    return info
-
-
-def heartbeat(details: Any = None) -> None:
-    """Tell the executor this task attempt is alive, with optional progress ``details``.
-
-    A task declared with ``heartbeat_timeout`` must call it at least that often, or the
-    attempt fails (HeartbeatTimeoutError) and is retried; the last ``details`` (anything
-    the payload converter encodes) reach the next attempt as ``task_info().heartbeat_details``,
-    so a long job can resume where it stopped. Only inside a task.
-    """
-    info = _current.get()
-    if info is None:
-        raise RuntimeError("pulsarflow.heartbeat() is only available inside a running task (it tells the "
-                           "executor an attempt is alive); in a workflow, use ctx.sleep or a signal")
-    info.heartbeat(details)
 
 
 class AttemptTimeoutError(Exception):

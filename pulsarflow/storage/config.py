@@ -64,7 +64,7 @@ def state_store_from_config(config: Mapping[str, Any], context: Any) -> StateSto
         if retention is not None:
             raise DefinitionError("userConfig.retention_ms: Pulsar function state cannot expire finished "
                                   "workflows; remove retention_ms or use state: redis")
-        from pulsarflow.storage.function_state import FunctionStateStore
+        from pulsarflow.pulsar.function_state import FunctionStateStore
 
         return FunctionStateStore(context)
     from pulsarflow.storage.redis import RedisStateStore, key_prefix

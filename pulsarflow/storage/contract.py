@@ -1,7 +1,7 @@
 """The StateStore contract as plain checks, so the same checks run everywhere.
 
 pytest runs them over the in-memory and Redis stores (tests/contract); a Pulsar Function
-(:mod:`pulsarflow.storage.contract_function`) runs them over its own function state and
+(:mod:`pulsarflow.pulsar.contract_function`) runs them over its own function state and
 publishes the outcomes. A check raises AssertionError when the store breaks the
 contract and :class:`NotApplicable` when the store does not offer what the check needs
 (compare-and-set, retention): not applicable is never counted as passed.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pulsarflow.connection import ConnectionConfig
+from pulsarflow.pulsar.connection import ConnectionConfig
 from pulsarflow.topics import Topics
 from pulsarflow.visibility.service import VisibilityService
 from pulsarflow.visibility.stores import open_store
@@ -19,8 +19,8 @@ def connect_service(store_url: str, service_url: str | ConnectionConfig | None, 
     store = open_store(store_url)
     if service_url is None:
         return VisibilityService(store)
-    from pulsarflow.visibility.feed import PulsarEventFeed
-    from pulsarflow.worker import connect
+    from pulsarflow.pulsar.events_feed import PulsarEventFeed
+    from pulsarflow.pulsar.worker import connect
 
     topics = Topics(tenant, namespace, app)
     client = connect(service_url, topics=topics)

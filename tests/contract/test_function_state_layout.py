@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from pulsarflow.errors import BackendError
+from pulsarflow.pulsar.function_state import CHUNK_BYTES, FunctionStateStore
 from pulsarflow.storage.contract import CHECKS, NotApplicable, Subject
-from pulsarflow.storage.function_state import CHUNK_BYTES, FunctionStateStore
 
 
 class DictContext:

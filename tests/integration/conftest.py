@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pulsarflow.connection import ConnectionConfig
+from pulsarflow.pulsar.connection import ConnectionConfig
 
 CONNECTION = ConnectionConfig.load()
 ADMIN_URL = CONNECTION.require_admin_url()
@@ -75,7 +75,7 @@ def deployment(pulsar_admin, tmp_path_factory):  # type: ignore[no-untyped-def]
 @contextmanager
 def connected(topics: Any, modules: tuple[str, ...] = ("tests.e2e.flows",)) -> Iterator[Any]:
     """A pulsarflow client over Pulsar for the app of ``topics``, closed afterwards."""
-    from pulsarflow.worker import connect
+    from pulsarflow.pulsar.worker import connect
 
     client = connect(CONNECTION, modules=list(modules), topics=topics)
     try:

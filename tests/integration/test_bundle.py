@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_bundled_deployment_runs_on_its_own_copy_of_the_library(pulsar_admin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from pulsarflow.worker import connect
+    from pulsarflow.pulsar.worker import connect
 
     functions = [{"name": "{app}-workflow-engine", "engine": "workflow"},
                  {"name": "{app}-executor-faults", "engine": "executor", "service": fault_flows.SERVICE}]

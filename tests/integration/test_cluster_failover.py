@@ -141,7 +141,7 @@ def test_killing_a_broker_moves_its_topics_and_instances_and_loses_no_workflow(
         survivor, redis_url, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from pulsarflow.deploy import manifest as mf
     from pulsarflow.deploy import tool
-    from pulsarflow.worker import connect
+    from pulsarflow.pulsar.worker import connect
 
     app = f"fail{uuid.uuid4().hex[:6]}"
     manifest = mf.parse({"app": app, "modules": [MODULE], "bundle_library": False, "state": "redis",

@@ -21,7 +21,7 @@ def test_event_sink_contract_on_pulsar(pulsar_admin: Any, check: str) -> None:
     import pulsar
 
     from pulsarflow.events.topic import TopicEventSink
-    from pulsarflow.transport.pulsar import PulsarTransport
+    from pulsarflow.pulsar.transport import PulsarTransport
 
     client, codec = pulsar.Client(SERVICE_URL, operation_timeout_seconds=15), Codec()
     topic = f"persistent://public/default/events-contract-{uuid.uuid4().hex[:8]}"

@@ -44,7 +44,7 @@ from pulsarflow.messages import (
     WorkflowEngineMessage,
     WorkflowState,
 )
-from pulsarflow.storage.function_state import FunctionStateStore
+from pulsarflow.pulsar.function_state import FunctionStateStore
 from tests.integration import fault_flows
 from tests.integration.conftest import SERVICE_URL, connected, deployed_app, instance_pids, wait_for
 
@@ -199,7 +199,7 @@ def test_killing_an_executor_loses_nothing_and_redelivers_only_unacknowledged_st
 def test_killing_one_of_two_engine_instances_loses_nothing_and_repeats_no_recorded_step(
         pulsar_admin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Key_Shared hands the dead instance's workflows to the other one, then back after the restart."""
-    from pulsarflow.worker import connect
+    from pulsarflow.pulsar.worker import connect
 
     functions = [{"name": "{app}-workflow-engine", "engine": "workflow", "parallelism": 2},
                  {"name": "{app}-executor-faults", "engine": "executor", "service": fault_flows.SERVICE}]

@@ -113,7 +113,7 @@ def test_poison_mixed_into_a_load_is_dead_lettered_at_once_and_the_load_complete
     import pulsar
 
     from bench.faults import _schema_option
-    from pulsarflow.transport.deadletters import PulsarDeadLetters
+    from pulsarflow.pulsar.deadletters import PulsarDeadLetters
 
     functions = [{"name": "{app}-workflow-engine", "engine": "workflow", "batch": 20},
                  {"name": "{app}-executor-faults", "engine": "executor", "service": fault_flows.SERVICE,

@@ -1,6 +1,6 @@
 """The StateStore contract checks, run inside a real Pulsar Function over its own function state.
 
-The function (pulsarflow.storage.contract_function) runs every check of
+The function (pulsarflow.pulsar.contract_function) runs every check of
 pulsarflow.storage.contract when it gets a message and publishes a JSON report. Function
 state has no compare-and-set and no expiry: those checks must say "not applicable".
 """
@@ -25,7 +25,7 @@ def function_config(name: str, source: str, report_topic: str, package: str) -> 
     return {
         "tenant": TENANT, "namespace": NAMESPACE, "name": name, "runtime": "PYTHON",
         "className": "state_contract.StateContractFunction", "py": package,
-        "customSerdeInputs": {source: "pulsarflow.functions.RawBytesSerDe"},
+        "customSerdeInputs": {source: "pulsarflow.pulsar.function.RawBytesSerDe"},
         "subscriptionPosition": "Earliest", "processingGuarantees": "ATLEAST_ONCE", "autoAck": True,
         "parallelism": 1, "userConfig": {"report_topic": report_topic},
     }
@@ -40,7 +40,7 @@ def contract_report(pulsar_admin, tmp_path: Path):  # type: ignore[no-untyped-de
     report_topic = f"persistent://{TENANT}/{NAMESPACE}/{name}-report"
     # The class is imported from the pulsarflow installed beside the functions runtime.
     stub = tmp_path / "state_contract.py"
-    stub.write_text("from pulsarflow.storage.contract_function import StateContractFunction  # noqa: F401\n")
+    stub.write_text("from pulsarflow.pulsar.contract_function import StateContractFunction  # noqa: F401\n")
     client = pulsar.Client(SERVICE_URL)
     try:
         consumer = client.subscribe(report_topic, "test", initial_position=pulsar.InitialPosition.Earliest)

@@ -99,7 +99,7 @@ def test_queries_and_updates(client) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_deployed_engines_publish_every_event(client, deployment, pulsar_admin) -> None:  # type: ignore[no-untyped-def]
-    from pulsarflow.visibility.feed import PulsarEventFeed
+    from pulsarflow.pulsar.events_feed import PulsarEventFeed
     from pulsarflow.visibility.memory import InMemoryVisibilityStore
 
     manifest, report, _ = deployment

@@ -41,7 +41,7 @@ def dead_letters(topics: Any, count: int, timeout: float) -> list[tuple[str, Dea
     """The app's dead letters once there are ``count`` of them (read without consuming them)."""
     import pulsar
 
-    from pulsarflow.transport.deadletters import PulsarDeadLetters
+    from pulsarflow.pulsar.deadletters import PulsarDeadLetters
 
     deadline = time.monotonic() + timeout
     while True:
@@ -75,7 +75,7 @@ def poisons(topics: Any, stolen: str) -> dict[str, bytes]:
 def test_each_poison_is_dead_lettered_with_its_reason_and_the_load_goes_on(app) -> None:  # type: ignore[no-untyped-def]
     import pulsar
 
-    from pulsarflow.transport.pulsar import WireSchema
+    from pulsarflow.pulsar.transport import WireSchema
 
     topics = app.topics
     stolen = f"persistent://public/default/stolen-{uuid.uuid4().hex[:8]}"

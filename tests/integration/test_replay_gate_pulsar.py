@@ -22,7 +22,7 @@ import pytest
 from pulsarflow.codec import Codec
 from pulsarflow.deploy.live import AdminStateContext
 from pulsarflow.messages import WorkflowState
-from pulsarflow.storage.function_state import FunctionStateStore
+from pulsarflow.pulsar.function_state import FunctionStateStore
 from tests.integration.conftest import ADMIN_URL, SERVICE_URL, connected, deployed_app, wait_for
 
 pytestmark = pytest.mark.pulsar

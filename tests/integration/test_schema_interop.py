@@ -120,7 +120,7 @@ def test_an_engine_reads_a_newer_releases_message_through_the_registry(pulsar_ad
 
     from pulsarflow.errors import NewerWriterError
     from pulsarflow.messages import WorkflowEngineMessage
-    from pulsarflow.transport.registry import RegistryWriters
+    from pulsarflow.pulsar.registry import RegistryWriters
     from tests.unit.test_writer_source import ENVELOPE, newer_release, written_by
 
     newer = newer_release(tmp_path)

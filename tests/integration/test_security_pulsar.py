@@ -21,11 +21,11 @@ import pulsar
 import pytest
 
 from pulsarflow.codec import Codec
-from pulsarflow.connection import ConnectionConfig, PulsarAccessError, from_client_conf
-from pulsarflow.connection_check import check
-from pulsarflow.connection_errors import explain_client
 from pulsarflow.deploy.admin import PulsarAdmin
 from pulsarflow.deploy.permissions import Roles, grant_permissions
+from pulsarflow.pulsar.connection import ConnectionConfig, PulsarAccessError, from_client_conf
+from pulsarflow.pulsar.connection_check import check
+from pulsarflow.pulsar.connection_errors import explain_client
 from pulsarflow.topics import Topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,12 +174,12 @@ def test_least_privilege_for_a_client_role(secured: Secured) -> None:
 
 def test_a_workflow_runs_with_each_part_under_its_own_role(secured: Secured) -> None:
     """Engines (role engine), an executor (role executor) and a client (role client) over TLS with tokens."""
-    from pulsarflow.engine_worker import serve
-    from pulsarflow.functions import build_handler
+    from pulsarflow.pulsar.engine_worker import serve
+    from pulsarflow.pulsar.function import build_handler
+    from pulsarflow.pulsar.worker import PulsarConnection
     from pulsarflow.runtime.batch import BatchHandler
     from pulsarflow.sdk.client import Client
     from pulsarflow.storage.memory import InMemoryStateStore
-    from pulsarflow.worker import PulsarConnection
     from tests.e2e import flows
 
     topics = Topics(app=f"wf{uuid.uuid4().hex[:6]}")

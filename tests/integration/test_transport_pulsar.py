@@ -21,7 +21,7 @@ pytestmark = pytest.mark.pulsar
 def wire(pulsar_admin: Any) -> Iterator[Wire]:  # pulsar_admin: fails under CI without a standalone
     import pulsar
 
-    from pulsarflow.transport.pulsar import PulsarTransport
+    from pulsarflow.pulsar.transport import PulsarTransport
 
     client = pulsar.Client(SERVICE_URL, operation_timeout_seconds=15)
     transport = PulsarTransport(client)

@@ -131,7 +131,7 @@ def test_a_worker_shares_the_tasks_with_an_executor_function(pulsar_admin, tmp_p
     refuses to delete a subscription with a connected consumer), which then runs the rest
     once the function's instance has stopped (deletion stops it asynchronously).
     """
-    from pulsarflow.worker import connect
+    from pulsarflow.pulsar.worker import connect
 
     functions = [{"name": "{app}-workflow-engine", "engine": "workflow"},
                  {"name": "{app}-executor-faults", "engine": "executor", "service": fault_flows.SERVICE}]

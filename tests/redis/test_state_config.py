@@ -8,8 +8,8 @@ import pytest
 
 from pulsarflow.deploy import manifest as mf
 from pulsarflow.errors import DefinitionError
-from pulsarflow.functions import state_store_for
-from pulsarflow.storage.function_state import FunctionStateStore
+from pulsarflow.pulsar.function import state_store_for
+from pulsarflow.pulsar.function_state import FunctionStateStore
 from pulsarflow.storage.redis import RedisStateStore, redact
 
 FUNCTIONS = [{"engine": "workflow", "name": "wf"}, {"engine": "executor", "service": "default", "name": "ex"}]

@@ -145,7 +145,7 @@ class FakeContext:
 
 def test_a_function_of_one_message_at_a_time_retries_an_outage_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("pulsar")
-    from pulsarflow import functions
+    from pulsarflow.pulsar import function as functions
 
     store = FlakyStore()
     store.all_down = True
@@ -169,7 +169,7 @@ def test_a_batching_function_acknowledges_what_is_done_and_retries_the_rest_itse
     pytest.importorskip("pulsar")
     import time
 
-    from pulsarflow import functions
+    from pulsarflow.pulsar import function as functions
 
     store = FlakyStore()
     store.down = {"wf-2"}

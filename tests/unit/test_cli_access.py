@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pulsarflow import cli
-from pulsarflow.connection import ConnectionConfig
+from pulsarflow.pulsar.connection import ConnectionConfig
 from pulsarflow.topics import Topics
 
 TOPICS = Topics(app="shop")
@@ -93,7 +93,7 @@ def test_deploy_and_worker_get_the_whole_connection(manifest: Path, client_conf:
     seen: dict[str, Any] = {}
     monkeypatch.setattr("pulsarflow.deploy.tool.run",
                         lambda action, path, admin, *rest, **kw: seen.update(deploy=admin, live=rest[2]) or 0)
-    monkeypatch.setattr("pulsarflow.worker.run_worker", lambda config, *rest, **kw: seen.update(worker=config))
+    monkeypatch.setattr("pulsarflow.pulsar.worker.run_worker", lambda config, *rest, **kw: seen.update(worker=config))
     monkeypatch.setattr(signal, "signal", lambda *_: None)
     assert cli.main(["deploy", "status", "--manifest", str(manifest), "--client-conf", str(client_conf)]) == 0
     assert cli.main(["worker", "--modules", "tests.e2e.flows", "--client-conf", str(client_conf),
@@ -105,7 +105,7 @@ def test_deploy_and_worker_get_the_whole_connection(manifest: Path, client_conf:
 def test_without_any_setting_the_flags_keep_their_local_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PULSAR_CLIENT_CONF", "PULSAR_SERVICE_URL", "PULSAR_ADMIN_URL", "PULSAR_AUTH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    from pulsarflow.connection import from_args
+    from pulsarflow.pulsar.connection import from_args
 
     config = from_args(cli.build_parser().parse_args(["worker", "--modules", "m"]))
     assert (config.service_url, config.admin_url, config.auth.kind) == (

@@ -94,7 +94,7 @@ def test_the_command_is_part_of_the_pulsarflow_cli(capsys: pytest.CaptureFixture
 def test_on_pulsar_a_letter_that_cannot_be_read_is_listed_and_hides_no_other() -> None:
     pulsar = pytest.importorskip("pulsar")
     from pulsarflow.messages import DeadLetter
-    from pulsarflow.transport.deadletters import PulsarDeadLetters
+    from pulsarflow.pulsar.deadletters import PulsarDeadLetters
 
     class Id:
         def __init__(self, entry: int) -> None:

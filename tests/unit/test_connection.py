@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from pulsarflow.connection import (
+from pulsarflow.deploy.admin import PulsarAdmin
+from pulsarflow.errors import DefinitionError
+from pulsarflow.pulsar.connection import (
     TOKEN_PLUGIN,
     ConnectionConfig,
     PulsarAccessError,
@@ -22,10 +24,8 @@ from pulsarflow.connection import (
     from_args,
     from_client_conf,
 )
-from pulsarflow.connection_errors import explain_http, token_expiry
-from pulsarflow.connection_http import OAuth2Tokens
-from pulsarflow.deploy.admin import PulsarAdmin
-from pulsarflow.errors import DefinitionError
+from pulsarflow.pulsar.connection_errors import explain_http, token_expiry
+from pulsarflow.pulsar.connection_http import OAuth2Tokens
 
 
 def jwt(claims: dict[str, Any]) -> str:
@@ -222,7 +222,7 @@ def test_oauth2_client_credentials_fetch_a_token(fake_http: tuple[str, list[Any]
 
 
 def test_client_failures_are_explained_from_the_error_and_the_client_log() -> None:
-    from pulsarflow.connection_errors import explain_client
+    from pulsarflow.pulsar.connection_errors import explain_client
 
     def fake(name: str) -> Exception:
         return type(name, (Exception,), {})("Pulsar error")

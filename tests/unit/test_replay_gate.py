@@ -330,7 +330,7 @@ class FakeStateAdmin:
 
 def test_function_state_is_read_through_the_admin_api_and_large_states_are_reported(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from pulsarflow.storage.function_state import CHUNK_BYTES, FunctionStateStore
+    from pulsarflow.pulsar.function_state import CHUNK_BYTES, FunctionStateStore
 
     env = waiting_runs(count=1, done=0)
     stored = env.store.get("wait-0")

@@ -164,7 +164,7 @@ def test_an_unknown_message_type_still_yields_an_event() -> None:
 
 
 def test_the_tag_index_is_bookkeeping_not_workflow_events() -> None:
-    from pulsarflow.functions import build_handler
+    from pulsarflow.pulsar.function import build_handler
 
     config = {"engine": "tag", "modules": "", "app": "vis"}
     assert build_handler(config, object(), None).observer is None  # no events, no metrics asked

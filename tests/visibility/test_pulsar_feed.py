@@ -18,10 +18,10 @@ from pulsarflow.events.exposition import MetricsServer
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.events.recorder import EventRecorder
 from pulsarflow.events.topic import TopicEventSink
-from pulsarflow.functions import build_handler
+from pulsarflow.pulsar.events_feed import PulsarEventFeed
+from pulsarflow.pulsar.function import build_handler
 from pulsarflow.testing import TestEnvironment
 from pulsarflow.topics import Topics
-from pulsarflow.visibility.feed import PulsarEventFeed
 from pulsarflow.visibility.memory import InMemoryVisibilityStore
 from pulsarflow.visibility.sqlite import SqliteVisibilityStore
 from tests.e2e import flows
@@ -75,7 +75,7 @@ def pulsar_client() -> Iterator[Any]:
 def test_events_reach_the_topic_and_feed_stores(pulsar_client: Any, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from pulsarflow.cli import main as pulsarflow_main
-    from pulsarflow.transport.pulsar import PulsarTransport
+    from pulsarflow.pulsar.transport import PulsarTransport
 
     topics = Topics(app=f"vis{uuid.uuid4().hex[:6]}")
     transport = PulsarTransport(pulsar_client)

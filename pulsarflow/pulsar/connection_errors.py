@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from pulsarflow.connection import Auth, ConnectionConfig, PulsarAccessError
+from pulsarflow.pulsar.connection import Auth, ConnectionConfig, PulsarAccessError
 
 
 def token_claims(token: str) -> dict[str, Any]:

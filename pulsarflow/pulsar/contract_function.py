@@ -16,8 +16,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from pulsarflow.pulsar.function_state import FunctionStateStore
 from pulsarflow.storage.contract import Subject, run_all
-from pulsarflow.storage.function_state import FunctionStateStore
 
 try:
     from pulsar import Function

@@ -1,4 +1,4 @@
-"""What the admin REST calls need from a :class:`~pulsarflow.connection.ConnectionConfig`.
+"""What the admin REST calls need from a :class:`~pulsarflow.pulsar.connection.ConnectionConfig`.
 
 A ``requests.Session`` that trusts the configured CA (hostname checked only when
 ``tlsEnableHostnameVerification`` says so, as Pulsar's own clients do), presents the client
@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from pulsarflow.errors import DefinitionError
 
 if TYPE_CHECKING:
-    from pulsarflow.connection import Auth, ConnectionConfig
+    from pulsarflow.pulsar.connection import Auth, ConnectionConfig
 
 
 def session_for(config: ConnectionConfig) -> requests.Session:

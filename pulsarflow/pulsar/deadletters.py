@@ -16,7 +16,7 @@ from typing import Any
 from pulsarflow.codec import Codec
 from pulsarflow.errors import BackendError, DecodeError
 from pulsarflow.messages import DeadLetter
-from pulsarflow.transport.pulsar import schema_for
+from pulsarflow.pulsar.transport import schema_for
 
 log = logging.getLogger("pulsarflow.deadletters")
 

@@ -28,17 +28,17 @@ from typing import Any
 
 import pulsar
 
-from pulsarflow.connection import ConnectionConfig, as_config
 from pulsarflow.errors import BackendError, DefinitionError
 from pulsarflow.events.metrics import Metrics
-from pulsarflow.functions import build_handler
+from pulsarflow.pulsar.connection import ConnectionConfig, as_config
+from pulsarflow.pulsar.function import build_handler
 from pulsarflow.runtime.batch import BatchHandler
 from pulsarflow.runtime.loop import BatchLoop
 from pulsarflow.storage import StateStore
 from pulsarflow.topics import Topics
 from pulsarflow.usercode import load_registry
 
-log = logging.getLogger("pulsarflow.worker")
+log = logging.getLogger("pulsarflow.pulsar.worker")
 
 BATCH = 200  # messages handled together at most
 PREFETCH = 10  # messages a worker holds back from other workers beyond its batch

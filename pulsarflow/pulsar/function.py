@@ -1,0 +1,223 @@
+"""The base of every pulsarflow Pulsar Function: build the shared runtime from the Context.
+
+A function's ``userConfig`` (see functions.yaml) says what it runs::
+
+    engine: workflow | tag | executor which engine this function is
+    modules: "shop.tasks,shop.flows"  user modules holding the tasks and workflows
+    tenant / namespace / app          topic naming (see pulsarflow.topics.Topics)
+    state: function | redis           state backend of the workflow engine (redis_url, retention_ms)
+    events: topic | off               publish every event to the app's events topic (default: topic)
+    max_message_bytes: 5242880        the broker's maxMessageSize (dead letters and outgoing messages fit it)
+    workflow_cache: 1000              live workflows the workflow engine keeps between messages (0: off)
+    payload_codecs: zlib,aesgcm,claim codecs for user payloads (pulsarflow.payloads.chain_from_config)
+    outcomes: function | redis | off  where an executor keeps its outcome markers (runtime/outcomes.py)
+
+The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pulsarflow.clock import SystemClock
+from pulsarflow.codec import Codec
+from pulsarflow.engines.tag import TagEngine
+from pulsarflow.engines.workflow import WorkflowEngine
+from pulsarflow.errors import DefinitionError
+from pulsarflow.events.metrics import Metrics
+from pulsarflow.events.recorder import recorder_for
+from pulsarflow.events.topic import TopicEventSink
+from pulsarflow.payloads import chain_from_config
+from pulsarflow.pulsar.cancellations import follow as follow_cancellations
+from pulsarflow.pulsar.deadletters import retain as retain_dead_letters
+from pulsarflow.pulsar.registry import registry_writers
+from pulsarflow.pulsar.transport import PulsarTransport
+from pulsarflow.runtime.admission import Admission
+from pulsarflow.runtime.batch import BatchHandler
+from pulsarflow.runtime.executor import TaskExecutor
+from pulsarflow.runtime.handler import MessageHandler
+from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
+from pulsarflow.runtime.loop import BatchLoop
+from pulsarflow.runtime.outcomes import Outcomes, OutcomeStore, WatchedTransport
+from pulsarflow.runtime.policy import call_with_backoff
+from pulsarflow.storage import StateStore
+from pulsarflow.storage.outcomes import outcome_store_from_config
+from pulsarflow.topics import Topics
+from pulsarflow.usercode import load_registry
+
+log = logging.getLogger("pulsarflow.pulsar.function")
+
+try:
+    from pulsar import Function, SerDe
+except ImportError:  # pragma: no cover - only inside the Pulsar Functions runtime
+    Function = SerDe = object
+
+
+class RawBytesSerDe(SerDe):
+    """Hands ``process`` the message bytes untouched (the default SerDe turns b'42' into 42)."""
+
+    def serialize(self, input: bytes) -> bytes:
+        return bytes(input)
+
+    def deserialize(self, input_bytes: bytes) -> bytes:
+        return bytes(input_bytes)
+
+
+def build_handler(config: dict[str, Any], client: Any, state_store: StateStore | None,
+                  metrics: Metrics | None = None, outcomes: OutcomeStore | None = None,
+                  secret: Callable[[str], str | None] | None = None) -> MessageHandler:
+    """The MessageHandler a function (or a test) runs, from a function's user config."""
+    topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
+                    config.get("app", "pulsarflow"))
+    registry = load_registry(str(config.get("modules", "")).split(","))
+    converter, clock = chain_from_config(config, secret), SystemClock()
+    kind = config.get("engine")
+    engine: Any
+    recorder = None
+    if kind == "workflow":
+        engine = WorkflowEngine(registry, converter, topics, workflow_cache_size(config))
+    elif kind == "tag":
+        engine = TagEngine(topics)
+    elif kind == "executor":
+        if outcomes is not None:
+            recorder = Outcomes(outcomes, check_after_ms=int(config.get("outcome_check_after_ms", 1000)),
+                                always=config.get("outcome_lookups") == "always")
+        engine, state_store = TaskExecutor(registry, converter, topics, clock, recorder), None
+        follow_cancellations(client, topics.cancellations, Codec(), engine.cancellations)
+    else:
+        raise DefinitionError(f"userConfig.engine must be 'workflow', 'tag' or 'executor', got {kind!r}")
+    # Writer identities no frozen release knows (a newer release wrote them) are looked up in the registry.
+    codec = Codec(writers=registry_writers(client, topics, {t.service for t in registry.tasks.values()}))
+    transport: Any = PulsarTransport(client, codec)
+    if recorder is not None:  # markers are written once the broker acknowledged the outcomes
+        transport = WatchedTransport(transport, recorder)
+    events = config.get("events", "topic")
+    if events not in ("topic", "off"):
+        raise DefinitionError(f"userConfig.events must be 'topic' or 'off', got {events!r}")
+    # The tag index is bookkeeping: the workflows' own events already say what it records.
+    sink = TopicEventSink(transport, codec, topics.events) if events == "topic" and kind != "tag" else None
+    admission = Admission(topics, max_message_bytes(config))
+    retain_dead_letters(client, topics.dead_letters)
+    return MessageHandler(engine, codec, transport, clock, state_store, topics.dead_letters,
+                          recorder_for(clock, sink, metrics), admission)
+
+
+def workflow_cache_size(config: dict[str, Any]) -> int | None:
+    """How many live workflows the engine keeps between messages (userConfig ``workflow_cache``; 0: off)."""
+    value = config.get("workflow_cache")
+    if value is None:
+        return None
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = -1
+    if size < 0:
+        raise DefinitionError(f"userConfig.workflow_cache must be a whole number of live workflows kept between "
+                              f"messages (0 turns the cache off), got {value!r}")
+    return size
+
+
+def max_message_bytes(config: dict[str, Any]) -> int:
+    """The broker's maxMessageSize, as userConfig ``max_message_bytes`` says (5 MiB by default)."""
+    value = config.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if size < 64 * 1024:
+        raise DefinitionError(f"userConfig.max_message_bytes must be the broker's maxMessageSize in bytes "
+                              f"(at least 65536; default {DEFAULT_MAX_MESSAGE_BYTES}), got {value!r}")
+    return size
+
+
+def state_store_for(config: dict[str, Any], context: Any) -> StateStore:
+    """The workflow engine's store: ``state: function`` or ``state: redis`` (see storage.config)."""
+    from pulsarflow.storage.config import state_store_from_config
+
+    return state_store_from_config(config, context)
+
+
+class EngineFunction(Function):
+    """A stateful Pulsar Function running one pulsarflow engine over raw Avro bytes.
+
+    With ``batch: N`` (userConfig, from functions.yaml; the deploy tool then turns autoAck
+    off) ``process`` only queues the message: one background thread handles what has
+    queued up, up to N at a time, through the BatchHandler (one flush and one round of
+    state writes per batch), then acknowledges each message. The queue is bounded, so a
+    slow batch holds ``process`` back; a crash leaves the queued messages unacknowledged,
+    and they are delivered again.
+    """
+
+    def __init__(self) -> None:
+        self._handler: MessageHandler | None = None
+        self._batcher: _Batcher | None = None
+
+    def process(self, input: bytes, context: Any) -> None:
+        if self._handler is None:
+            config = dict(context.get_user_config_map())
+            store = state_store_for(config, context) if config.get("engine") in ("workflow", "tag") else None
+            outcomes = outcome_store_from_config(config, context) if config.get("engine") == "executor" else None
+            metrics = Metrics(reporter=context.record_metric)  # per-function latencies in the function's stats
+            self._handler = build_handler(config, context.get_pulsar_client(), store, metrics, outcomes,
+                                          secret=getattr(context, "get_secret", None))
+            batch = int(config.get("batch", 1))
+            if batch > 1:
+                self._batcher = _Batcher(self._handler, context, batch)
+        topic = context.get_current_message_topic_name()
+        if self._batcher is not None:
+            self._batcher.put(topic, input, context.get_message_id())
+            return
+        handler = self._handler
+        # An outage is retried here, in growing steps, before the runtime's 60 s redelivery.
+        call_with_backoff(lambda: handler.handle(topic, input))
+
+
+class _Batcher:
+    """Hands messages from ``process`` to one thread that handles them in batches, in arrival order.
+
+    The thread runs the shared BatchLoop (runtime/loop.py): what met an outage is held and
+    tried again after a short delay; what was handled or dead-lettered is acknowledged.
+    """
+
+    def __init__(self, handler: MessageHandler, context: Any, size: int) -> None:
+        self.context = context
+        self.queue: queue.Queue[tuple[str, bytes, Any]] = queue.Queue(maxsize=4 * size)
+        self.loop = BatchLoop(BatchHandler(handler), self, size)
+        threading.Thread(target=self.loop.run, name="pulsarflow-batcher", daemon=True).start()
+
+    def put(self, topic: str, payload: bytes, message_id: Any) -> None:
+        self.queue.put((topic, payload, message_id))
+
+    # -- the loop's Inbox ---------------------------------------------------------------
+
+    def take(self, room: int, wait_s: float) -> list[tuple[str, bytes, Any]]:
+        try:
+            items = [self.queue.get(timeout=wait_s) if wait_s > 0 else self.queue.get_nowait()]
+        except queue.Empty:
+            return []
+        while len(items) < room:
+            try:
+                items.append(self.queue.get_nowait())  # only what is already there
+            except queue.Empty:
+                break
+        return items
+
+    @staticmethod
+    def content(item: tuple[str, bytes, Any]) -> tuple[str, bytes]:
+        return item[0], item[1]
+
+    def ack(self, item: tuple[str, bytes, Any]) -> None:
+        self.context.ack(item[2], item[0])
+
+    def give_back(self, item: tuple[str, bytes, Any]) -> None:
+        topic, _, message_id = item
+        consumer = getattr(self.context, "consumers", {}).get(topic)
+        if consumer is None:
+            log.error("no consumer of %s to give a failed message back to; it returns when the instance "
+                      "restarts", topic)
+            return
+        consumer.negative_acknowledge(message_id)
