@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import uuid
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,6 +45,21 @@ from pulsarflow.errors import DefinitionError, SerializationError
 from pulsarflow.interpreter import sandbox
 
 MARKER = b"\xffPFC"
+REFERENCE = re.compile(r"[0-9a-f]{64}")  # a ClaimCheck reference: the SHA-256 of the payload, in hex
+
+
+def check_reference(ref: object) -> str:
+    """``ref`` if it is a claim-check reference (64 hex digits); SerializationError otherwise.
+
+    A reference comes from a message, which anyone who can publish may have written: stores
+    look up nothing else, so a reference can never name a file or key outside the store.
+    """
+    if not isinstance(ref, str) or not REFERENCE.fullmatch(ref):
+        shown = ref[:80] if isinstance(ref, (str, bytes)) else ref
+        raise SerializationError(f"claim-check reference {shown!r} is not one: a reference is the SHA-256 of "
+                                 "the payload in 64 lowercase hex digits (the payload was damaged or forged; "
+                                 "nothing was read)")
+    return ref
 
 
 class PayloadCodec(Protocol):
@@ -63,9 +80,9 @@ class CodecChain:
         self.codecs = list(codecs)
         names = [c.name for c in self.codecs]
         bad = [n for n in names if not n or not n.isascii() or "," in n or len(n) > 40]
-        if bad or len(set(names)) != len(names):
-            raise DefinitionError(f"payload codec names must be distinct short ASCII words without commas, got "
-                                  f"{names}")
+        if bad or len(set(names)) != len(names) or len(",".join(names)) > 255:
+            raise DefinitionError(f"payload codec names must be distinct short ASCII words without commas (at "
+                                  f"most 40 characters each, 255 in all), got {names}")
         self._by_name = {c.name: c for c in self.codecs}
 
     def encode(self, values: Sequence[Any]) -> bytes:
@@ -105,10 +122,12 @@ class CodecChain:
 
 
 class ZlibCodec:
+    """Compresses payloads of at least ``min_size`` bytes; refuses to inflate one past ``max_size``."""
+
     name = "zlib"
 
-    def __init__(self, min_size: int = 1024, level: int = 6) -> None:
-        self.min_size, self.level = min_size, level
+    def __init__(self, min_size: int = 1024, level: int = 6, max_size: int = 1024 ** 3) -> None:
+        self.min_size, self.level, self.max_size = min_size, level, max_size
 
     def encode(self, data: bytes) -> bytes | None:
         if len(data) < self.min_size:
@@ -117,10 +136,17 @@ class ZlibCodec:
         return packed if len(packed) < len(data) else None
 
     def decode(self, data: bytes) -> bytes:
+        inflater = zlib.decompressobj()
         try:
-            return zlib.decompress(data)
+            out = inflater.decompress(data, self.max_size + 1)
         except zlib.error as exc:
             raise SerializationError(f"payload marked zlib does not decompress: {exc}") from exc
+        if len(out) > self.max_size or inflater.unconsumed_tail:
+            raise SerializationError(f"payload marked zlib inflates past {self.max_size:,} bytes (ZlibCodec "
+                                     "max_size): refused, as a forged one would exhaust memory")
+        if not inflater.eof:
+            raise SerializationError("payload marked zlib is truncated (its compressed stream does not end)")
+        return out
 
 
 class AesGcmCodec:
@@ -158,6 +184,9 @@ class AesGcmCodec:
             raise SerializationError(f"payload encrypted with key {key_id!r}, which this process does not have "
                                      f"(it has {sorted(self._aead)}): keep retired keys until no payload needs them")
         nonce, sealed = data[1 + size:13 + size], data[13 + size:]
+        if len(nonce) != 12 or len(sealed) < 16:
+            raise SerializationError(f"payload encrypted with key {key_id!r} is truncated ({len(data)} bytes: too "
+                                     "short for its nonce and tag)")
         try:
             return aead.decrypt(nonce, sealed, key_id.encode())
         except InvalidTag as exc:
@@ -181,16 +210,23 @@ class FolderStore:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def put(self, ref: str, data: bytes) -> None:
-        path = self.folder / ref
+        path = self.folder / check_reference(ref)
         if not path.exists():
-            part = path.with_suffix(f".{os.getpid()}.part")
-            part.write_bytes(data)
-            part.replace(path)  # atomic: a reader never sees half a payload
+            part = self.folder / f"{ref}.{os.getpid()}.{uuid.uuid4().hex}.part"  # one per writer, threads too
+            try:
+                part.write_bytes(data)
+                part.replace(path)  # atomic: a reader never sees half a payload
+            finally:
+                part.unlink(missing_ok=True)
 
     def get(self, ref: str) -> bytes | None:
+        path = self.folder / check_reference(ref)
         try:
-            return (self.folder / ref).read_bytes()
+            return path.read_bytes()
         except FileNotFoundError:
+            if not self.folder.is_dir():
+                raise SerializationError(f"payload store folder {str(self.folder)!r} does not exist (any more): "
+                                         "mount or create it where every process finds it") from None
             return None
 
     def __repr__(self) -> str:
@@ -207,10 +243,10 @@ class RedisPayloadStore:
         self.prefix, self.ttl_s = prefix, ttl_s
 
     def put(self, ref: str, data: bytes) -> None:
-        self.client.set(self.prefix + ref, data, ex=self.ttl_s, nx=True)
+        self.client.set(self.prefix + check_reference(ref), data, ex=self.ttl_s, nx=True)
 
     def get(self, ref: str) -> bytes | None:
-        found: Any = self.client.get(self.prefix + ref)
+        found: Any = self.client.get(self.prefix + check_reference(ref))
         return bytes(found) if found is not None else None
 
     def __repr__(self) -> str:
@@ -218,7 +254,11 @@ class RedisPayloadStore:
 
 
 class ClaimCheck:
-    """Payloads past ``threshold`` bytes go to ``store``; the message carries their SHA-256 instead."""
+    """Payloads of ``threshold`` bytes or more go to ``store``; the message carries their SHA-256 instead.
+
+    Put it last in a chain (after ``AesGcmCodec``): a codec after it sees only the reference,
+    so a ClaimCheck before the encryption keeps payloads in the store in clear.
+    """
 
     name = "claim"
 
@@ -235,7 +275,7 @@ class ClaimCheck:
         return ref.encode()
 
     def decode(self, data: bytes) -> bytes:
-        ref = data.decode("ascii", errors="replace")
+        ref = check_reference(data.decode("ascii", errors="replace"))
         found = self.store.get(ref)
         if found is None:
             raise SerializationError(f"large payload {ref} is not in {self.store!r}: every process needs the same "
