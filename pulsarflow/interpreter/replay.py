@@ -194,7 +194,10 @@ class Replay:
         if arrival.error is not None:
             step.resolve(None, step_exception(request.kind, arrival.error, self.state.workflow_id), self.applied)
         else:
-            step.resolve(self._decode_value(request, arrival.value), None, self.applied)
+            decoded = self._decoded(request, arrival.value, arrival.position, "outcome")
+            if self.fatal is not None:
+                return
+            step.resolve(decoded, None, self.applied)
         self.applied += 1
         if self._waiting is not None and self._waiting.ready():
             self._advance()
@@ -218,8 +221,11 @@ class Replay:
             for step in waits:
                 request = self.steps[step.position][1]
                 if request.name == signal.name:
+                    decoded = self._decoded(request, signal.data, step.position, f"signal {signal.signal_id!r}")
+                    if self.fatal is not None:
+                        return False
                     del self.buffered[i]
-                    step.resolve(self._decode_value(request, signal.data), None, self.applied)
+                    step.resolve(decoded, None, self.applied)
                     self.applied += 1
                     return True
         return False
@@ -245,6 +251,25 @@ class Replay:
         self.update_outcomes[call.update_id] = outcome
         if self._waiting is not None and self._waiting.ready():
             self._advance()
+
+    def _decoded(self, request: StepRequest, value: bytes | None, position: int, what: str) -> Any:
+        """The value of an arrival for step ``position``; a value this process cannot decode blocks the run.
+
+        A payload sealed with a key this process lacks, or that does not fit the step's type
+        hint, is not the workflow's doing: the run stops there (blocked, its history kept) and
+        goes on once a process that can read it (the key deployed, the code fixed) replays it.
+        """
+        try:
+            return self._decode_value(request, value)
+        except Exception as exc:
+            error = SerializationError(
+                f"workflow {self.state.workflow_id!r}: the {what} of step {position} ({request.kind} "
+                f"{request.name!r}) cannot be decoded: {type(exc).__name__}: {exc}; the run waits here, keeping "
+                "it, until a process that can read it replays it (the same payload codecs and keys, a type hint "
+                "that fits)")
+            error.position = position  # type: ignore[attr-defined]
+            self._record_fatal(error)
+            return None
 
     def _decode_value(self, request: StepRequest, value: bytes | None) -> Any:
         if value is None:

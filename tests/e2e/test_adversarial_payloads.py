@@ -24,6 +24,7 @@ from pulsarflow.payloads import (
     ZlibCodec,
     check_reference,
 )
+from pulsarflow.testing import TestEnvironment
 
 K1, K2 = os.urandom(32), os.urandom(32)
 
@@ -157,3 +158,77 @@ def test_any_bytes_decode_or_raise_a_serialization_error(names: str, body: bytes
         assert [p.name for p in folder.iterdir()] == []
     finally:
         shutil.rmtree(folder)
+
+
+# -- end to end: a key the engines lack, and keys rotated while runs are in flight -------------------------
+
+
+class Keys:
+    """An AES-GCM codec whose keys the test changes, as a deploy of new keys would."""
+
+    name = "aesgcm"
+
+    def __init__(self, keys: dict[str, bytes], current: str) -> None:
+        self.use(keys, current)
+
+    def use(self, keys: dict[str, bytes], current: str) -> None:
+        self.codec = AesGcmCodec(keys, current)
+
+    def encode(self, data: bytes) -> bytes:
+        return self.codec.encode(data)
+
+    def decode(self, data: bytes) -> bytes:
+        return self.codec.decode(data)
+
+
+@pf.task
+def shout(text: str) -> str:
+    return text.upper()
+
+
+@pf.workflow
+async def sealed(ctx: pf.WorkflowContext, text: str) -> str:
+    loud = await ctx.task(shout, text)
+    note = await ctx.wait_signal("note")
+    return f"{loud} {note}"
+
+
+@pytest.mark.parametrize("cache", [None, 0], ids=["cached", "replayed"])
+def test_a_signal_sealed_with_a_key_the_engines_lack_blocks_the_run_and_is_kept(cache: int | None) -> None:
+    engines = Keys({"k1": K1}, "k1")
+    env = TestEnvironment(shout, sealed, converter=CodecChain([engines]), raise_on_blocked=False,
+                          workflow_cache=cache)
+    client = env.client()
+    handle = client.start(sealed, "hi", id="sealed-1")
+    env.run_until_idle()
+    from pulsarflow.sdk.client import Client
+
+    newer = Client(client.connection, client.codec, client.topics,
+                   converter=CodecChain([AesGcmCodec({"k2": K2}, "k2")]))
+    newer.signal("sealed-1", "note", "from a newer client")  # accepted: the engine records it
+    described = client.status("sealed-1")
+    assert described.status == "RUNNING" and described.blocked is not None
+    assert "key 'k2', which this process does not have" in described.blocked.reason.message
+    assert "signal" in described.blocked.reason.message
+    engines.use({"k1": K1, "k2": K2}, "k1")  # the key is deployed: the blocked run resumes on its timer
+    env.advance(10)
+    assert handle.result() == "HI from a newer client"
+    env.close()
+
+
+@pytest.mark.parametrize("cache", [None, 0], ids=["cached", "replayed"])
+def test_keys_rotated_while_a_run_is_in_flight(cache: int | None) -> None:
+    keys = Keys({"k1": K1}, "k1")
+    env = TestEnvironment(shout, sealed, converter=CodecChain([keys]), workflow_cache=cache)
+    client = env.client()
+    handle = client.start(sealed, "rotate", id="sealed-2")
+    env.run_until_idle()  # input and task result sealed with k1
+    keys.use({"k1": K1, "k2": K2}, "k2")  # rotation: k2 seals from now on, k1 still reads
+    client.signal("sealed-2", "note", "after rotation")
+    assert handle.result() == "ROTATE after rotation"
+    history = env.state("sealed-2")
+    assert history is not None
+    named = {a.value[len(MARKER) + 1 + len("aesgcm") + 1:][:2] for a in history.arrivals if a.value}
+    assert named == {b"k1"}
+    assert history.result is not None and b"k2" in history.result[:20]  # the result: sealed with the new key
+    env.close()
