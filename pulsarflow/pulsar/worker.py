@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pulsarflow.codec import Codec
+from pulsarflow.errors import DefinitionError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.pulsar.connection import ConnectionConfig, as_config
 from pulsarflow.pulsar.engine_worker import PREFETCH, client_logger, run_engine
@@ -86,6 +87,15 @@ def connect(service_url: str | ConnectionConfig, modules: Iterable[str] = (), to
     codec = Codec()
     return Client(PulsarConnection(pulsar_client, codec), codec, topics or Topics(), registry=registry,
                   max_message_bytes=max_message_bytes)
+
+
+def pulsar_client_of(client: Client) -> Any:
+    """The ``pulsar.Client`` under a Client made by :func:`connect` (to subscribe beside it, e.g. a feed)."""
+    connection = client.connection
+    if not isinstance(connection, PulsarConnection):
+        raise DefinitionError(f"this client talks to its engines through {type(connection).__name__}, not Pulsar; "
+                              "make it with pulsarflow.pulsar.worker.connect(...)")
+    return connection.client
 
 
 def run_worker(service_url: str | ConnectionConfig, modules: list[str], topics: Topics, stop: threading.Event,

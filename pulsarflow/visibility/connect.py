@@ -20,11 +20,11 @@ def connect_service(store_url: str, service_url: str | ConnectionConfig | None, 
     if service_url is None:
         return VisibilityService(store)
     from pulsarflow.pulsar.events_feed import PulsarEventFeed
-    from pulsarflow.pulsar.worker import connect
+    from pulsarflow.pulsar.worker import connect, pulsar_client_of
 
     topics = Topics(tenant, namespace, app)
     client = connect(service_url, topics=topics)
-    feed = PulsarEventFeed(client.connection.client, topics.events, store, f"{app}-visibility")  # type: ignore[attr-defined]
+    feed = PulsarEventFeed(pulsar_client_of(client), topics.events, store, f"{app}-visibility")
     if store_url.startswith("memory:"):
         feed.replay()
         return VisibilityService(store, client)

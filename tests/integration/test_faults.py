@@ -45,6 +45,7 @@ from pulsarflow.messages import (
     WorkflowState,
 )
 from pulsarflow.pulsar.function_state import FunctionStateStore
+from pulsarflow.pulsar.worker import pulsar_client_of
 from tests.integration import fault_flows
 from tests.integration.conftest import SERVICE_URL, connected, deployed_app, instance_pids, wait_for
 
@@ -264,7 +265,7 @@ def test_a_duplicated_start_runs_the_workflow_once(client, app, tmp_path: Path) 
     journal = tmp_path / "journal.jsonl"
     handle = client.start(fault_flows.chain, str(journal), 3, 0.3, id=f"dup-start-{uuid.uuid4().hex}")
     topic = app.topics.workflow_engine
-    data, key = published(client.connection.client, topic, engine_message(handle.id, StartWorkflow))
+    data, key = published(pulsar_client_of(client), topic, engine_message(handle.id, StartWorkflow))
     publish_again(client, topic, key, data, 2)
     tokens = handle.result(timeout=TIMEOUT)
     ran = executions(journal)
@@ -275,7 +276,7 @@ def test_a_duplicated_signal_has_one_effect(client, app) -> None:  # type: ignor
     handle = client.start(fault_flows.collect, 2, id=f"dup-signal-{uuid.uuid4().hex}")
     client.signal(handle.id, "item", "a", timeout=TIMEOUT)
     topic = app.topics.workflow_engine
-    data, key = published(client.connection.client, topic, engine_message(handle.id, SendSignal))
+    data, key = published(pulsar_client_of(client), topic, engine_message(handle.id, SendSignal))
     publish_again(client, topic, key, data, 2)
     client.signal(handle.id, "item", "b", timeout=TIMEOUT)
     assert handle.result(timeout=TIMEOUT) == ["a", "b"]
@@ -288,7 +289,7 @@ def test_a_duplicated_task_completion_has_one_effect(client, app, tmp_path: Path
              "the second step to start")
     topic = app.topics.workflow_engine
     done = engine_message(handle.id, TaskCompleted, lambda m: m.position == 0)
-    data, key = published(client.connection.client, topic, done)
+    data, key = published(pulsar_client_of(client), topic, done)
     publish_again(client, topic, key, data, 2)
     tokens = handle.result(timeout=TIMEOUT)
     ran = executions(journal)
@@ -317,7 +318,7 @@ def test_a_duplicated_task_dispatch_runs_once_and_records_one_outcome(client, ap
         envelope = codec.decode(TaskExecutorMessage, data)
         return envelope.message.workflow_id == handle.id and envelope.message.position == 0
 
-    data, key = published(client.connection.client, topic, first_step)
+    data, key = published(pulsar_client_of(client), topic, first_step)
     publish_again(client, topic, key, data, 1)
     tokens = handle.result(timeout=TIMEOUT)
     wait_for(lambda: executor_backlog(app) == 0, 30, "the executor to have handled the duplicated dispatch")

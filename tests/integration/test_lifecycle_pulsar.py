@@ -10,6 +10,7 @@ import pytest
 
 import pulsarflow as pf
 from pulsarflow.messages import client as status
+from pulsarflow.pulsar.worker import pulsar_client_of
 from tests.e2e import flows
 
 pytestmark = pytest.mark.pulsar
@@ -110,7 +111,7 @@ def test_the_deployed_engines_publish_every_event(client, deployment, pulsar_adm
     handle = client.start(flows.retrying, key, 1, id=f"events-{key}", tags=["audited"])
     assert handle.result(timeout=TIMEOUT) == f"{key} ok after 2"
     store = InMemoryVisibilityStore()
-    feed = PulsarEventFeed(client.connection.client, manifest.topics.events, store, f"it-{key}")
+    feed = PulsarEventFeed(pulsar_client_of(client), manifest.topics.events, store, f"it-{key}")
 
     def complete() -> bool:
         feed.replay()
