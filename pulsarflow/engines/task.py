@@ -17,6 +17,11 @@ from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages import ExecuteTask, RetrySpec, RetryTask, TaskCompleted, TaskFailed
 from pulsarflow.topics import Topics
 
+# Heartbeat details travel inside the next attempt's ExecuteTask, next to the task's input: past
+# this size they are dropped (the next attempt starts without them) rather than make the retry
+# too large for the broker, which would refuse it and leave the step waiting for good.
+MAX_HEARTBEAT_DETAILS_BYTES = 256 * 1024
+
 
 def retry_delay_ms(policy: RetrySpec, attempt: int, task_id: str) -> int:
     """Delay before attempt ``attempt + 1``: exponential, capped, with deterministic jitter."""
@@ -47,7 +52,10 @@ def after_failure(topics: Topics, task: ExecuteTask, error: ErrorInfo, now: int)
         delay = error.next_retry_delay_ms
         if delay is None:
             delay = retry_delay_ms(task.retry, task.attempt, task.task_id)
-        retry = RetryTask(replace(task, attempt=task.attempt + 1))
+        details = task.heartbeat_details
+        if details is not None and len(details) > MAX_HEARTBEAT_DETAILS_BYTES:
+            details = None
+        retry = RetryTask(replace(task, attempt=task.attempt + 1, heartbeat_details=details))
         return [out.to_workflow(topics, task.workflow_id, retry, now, deliver_at_ms=now + delay,
                                 about=f":{task.attempt + 1}")]
     final = replace(error, task_name=task.task_name, attempts=task.attempt, workflow_id=task.workflow_id)
