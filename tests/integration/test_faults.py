@@ -22,12 +22,10 @@ lists the token of the execution whose outcome it recorded. What is asserted, an
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,19 +33,18 @@ from typing import Any
 import pytest
 
 from pulsarflow.codec import Codec
-from pulsarflow.converter import JsonConverter, decode_one
 from pulsarflow.messages import (
     SendSignal,
     StartWorkflow,
     TaskCompleted,
     TaskExecutorMessage,
     WorkflowEngineMessage,
-    WorkflowState,
 )
 from pulsarflow.pulsar.function_state import FunctionStateStore
 from pulsarflow.pulsar.worker import pulsar_client_of
-from tests.integration import fault_flows
+from tests.integration import fault_checks, fault_flows
 from tests.integration.conftest import SERVICE_URL, connected, deployed_app, instance_pids, wait_for
+from tests.integration.fault_checks import executions
 
 pytestmark = pytest.mark.pulsar
 MODULE = "tests.integration.fault_flows"
@@ -115,29 +112,9 @@ class _AdminStateContext:
 
 
 def recorded_tokens(admin: Any, app: Any, workflow_ids: list[str]) -> dict[str, dict[int, str]]:
-    """For each workflow, the steps whose outcome its stored state holds, and that outcome's token."""
-    store = FunctionStateStore(_AdminStateContext(admin, app, app.functions[0].name))
-    codec, converter = Codec(), JsonConverter()
-    recorded: dict[str, dict[int, str]] = {}
-    for workflow_id in workflow_ids:
-        stored = store.get(workflow_id)
-        state = codec.decode(WorkflowState, stored.value) if stored is not None else None
-        recorded[workflow_id] = {a.position: decode_one(converter, a.value, str)
-                                 for a in (state.arrivals if state else ()) if a.value is not None}
-    return recorded
-
-
-def executions(journal: Path, since: int = 0) -> dict[tuple[str, int], list[dict[str, Any]]]:
-    """Journal entries by (workflow id, step position), only those written after byte ``since``."""
-    by_step: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    if not journal.exists():
-        return by_step
-    with journal.open("rb") as handle:
-        handle.seek(since)
-        for line in handle.read().decode().splitlines():
-            entry = json.loads(line)
-            by_step[(str(entry["workflow"]), int(entry["position"]))].append(entry)
-    return by_step
+    """The recorded outcomes, read from the engine's function state through the admin API."""
+    return fault_checks.recorded_tokens(FunctionStateStore(_AdminStateContext(admin, app, app.functions[0].name)),
+                                        workflow_ids)
 
 
 def run_and_kill(client: Any, admin: Any, app: Any, journal: Path, victim: str, instances: int = 1
@@ -155,17 +132,8 @@ def run_and_kill(client: Any, admin: Any, app: Any, journal: Path, victim: str, 
 
 
 def check_no_loss_and_stable_outcomes(observed: dict[str, Any], journal: Path) -> None:
-    everything = executions(journal)
-    recorded, results = observed["recorded"], observed["results"]
-    assert sum(map(len, recorded.values())) > 0, "the kill came before any step was recorded"
-    assert any(len(steps) < STEPS for steps in recorded.values()), "the kill came after every workflow finished"
-    for workflow_id, tokens in results.items():
-        assert len(tokens) == STEPS, f"{workflow_id} returned {tokens}"
-        for position, token in enumerate(tokens):
-            ran = [e["token"] for e in everything[(workflow_id, position)]]
-            assert token in ran, f"{workflow_id} step {position}: recorded {token}, but the executions were {ran}"
-        for position, token in recorded[workflow_id].items():
-            assert tokens[position] == token, f"{workflow_id} step {position}: outcome changed after the kill"
+    fault_checks.check_no_loss_and_stable_outcomes(observed["recorded"], observed["results"], journal, STEPS,
+                                                   "the kill")
 
 
 # -- killed instances ---------------------------------------------------------------------

@@ -25,13 +25,10 @@ import pytest
 
 from bench.fault_load import RedisServer
 from bench.faults import poisons
-from pulsarflow.codec import Codec
-from pulsarflow.converter import JsonConverter, decode_one
-from pulsarflow.messages import WorkflowState
 from pulsarflow.storage.redis import RedisStateStore, key_prefix
-from tests.integration import fault_flows
+from tests.integration import fault_checks, fault_flows
 from tests.integration.conftest import SERVICE_URL, connected, deployed_app, wait_for
-from tests.integration.test_faults import executions
+from tests.integration.fault_checks import check_no_loss_and_stable_outcomes
 
 pytestmark = pytest.mark.pulsar
 MODULE = "tests.integration.fault_flows"
@@ -55,18 +52,11 @@ def own_redis(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def recorded_tokens(url: str, topics: Any, workflow_ids: list[str]) -> dict[str, dict[int, str]]:
-    """Each workflow's steps with an outcome in its Redis state, and that outcome's token."""
+    """The recorded outcomes, read from the engine's state in Redis."""
     import redis
 
-    store = RedisStateStore(redis.Redis.from_url(url), prefix=key_prefix(topics))
-    codec, converter = Codec(), JsonConverter()
-    recorded = {}
-    for workflow_id in workflow_ids:
-        stored = store.get(workflow_id)
-        state = codec.decode(WorkflowState, stored.value) if stored is not None else None
-        recorded[workflow_id] = {a.position: decode_one(converter, a.value, str)
-                                 for a in (state.arrivals if state else ()) if a.value is not None}
-    return recorded
+    return fault_checks.recorded_tokens(RedisStateStore(redis.Redis.from_url(url), prefix=key_prefix(topics)),
+                                        workflow_ids)
 
 
 def test_killing_redis_mid_run_loses_nothing_and_keeps_recorded_outcomes(
@@ -97,15 +87,7 @@ def test_killing_redis_mid_run_loses_nothing_and_keeps_recorded_outcomes(
     finally:
         for spec in manifest.functions:
             pulsar_admin.delete_function(manifest.topics.tenant, manifest.topics.namespace, spec.name)
-    assert sum(map(len, recorded.values())) > 0, "Redis was killed before any step was recorded"
-    assert any(len(steps) < STEPS for steps in recorded.values()), "Redis was killed after every workflow finished"
-    ran = executions(journal)
-    for workflow_id, tokens in results.items():
-        assert len(tokens) == STEPS, f"{workflow_id} returned {tokens}"
-        for position, token in enumerate(tokens):
-            assert token in [e["token"] for e in ran[(workflow_id, position)]], f"{workflow_id} step {position}"
-        for position, token in recorded[workflow_id].items():
-            assert tokens[position] == token, f"{workflow_id} step {position}: outcome changed after the kill"
+    check_no_loss_and_stable_outcomes(recorded, results, journal, STEPS, "the Redis kill")
 
 
 def test_poison_mixed_into_a_load_is_dead_lettered_at_once_and_the_load_completes(
