@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pulsarflow as pf
 from pulsarflow.converter import JsonConverter
+from pulsarflow.engines.outgoing import Decision
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import (
@@ -16,7 +17,9 @@ from pulsarflow.messages import (
     TaskCompleted,
     TimerFired,
     WorkflowEngineMessage,
+    WorkflowState,
 )
+from pulsarflow.messages.workflow import WorkflowInput
 from pulsarflow.topics import Topics
 
 JSON = JsonConverter()
@@ -49,17 +52,17 @@ def engine(*items: object) -> WorkflowEngine:
     return WorkflowEngine(Registry(items or (twice, double, waits)), JSON, Topics())
 
 
-def envelope(message: object, workflow_id: str = "w1") -> WorkflowEngineMessage:
+def envelope(message: WorkflowInput, workflow_id: str = "w1") -> WorkflowEngineMessage:
     return WorkflowEngineMessage("m", workflow_id, 0, message)
 
 
-def start(eng: WorkflowEngine, name: str = "twice", args: list[object] = [3]) -> pf.WorkflowContext:  # noqa: B006
+def start(eng: WorkflowEngine, name: str = "twice", args: list[object] = [3]) -> Decision[WorkflowState]:  # noqa: B006
     return eng.handle(None, envelope(StartWorkflow(name, JSON.encode(args), reply=ReplyTo("t", "r"))), 1000)
 
 
 def test_start_dispatches_the_first_task_with_a_deterministic_id() -> None:
     decision = start(engine())
-    assert decision.state.status == "RUNNING"
+    assert decision.state is not None and decision.state.status == "RUNNING"
     [out] = decision.outgoing
     task = out.message.message
     assert isinstance(task, ExecuteTask) and (task.task_name, task.position, task.attempt) == ("double", 0, 1)
@@ -73,7 +76,8 @@ def test_each_completion_advances_and_the_last_one_answers_the_client() -> None:
     d1 = eng.handle(state, envelope(TaskCompleted(0, JSON.encode([6]), 1)), 2000)
     assert d1.outgoing[0].message.message.input == JSON.encode([6])
     d2 = eng.handle(d1.state, envelope(TaskCompleted(1, JSON.encode([12]), 1)), 3000)
-    assert d2.state.status == "COMPLETED" and JSON.decode(d2.state.result) == [12]
+    assert d2.state is not None and d2.state.status == "COMPLETED"
+    assert d2.state.result is not None and JSON.decode(d2.state.result) == [12]
     assert [o.topic for o in d2.outgoing] == ["t"]
 
 
@@ -93,7 +97,7 @@ def test_timer_for_a_finished_step_is_ignored() -> None:
     state = eng.handle(None, envelope(StartWorkflow("waits", JSON.encode([]))), 0).state
     fired = envelope(TimerFired(0, "SLEEP"))
     d1 = eng.handle(state, fired, 60_000)
-    assert d1.state.commands[-1].kind == "SIGNAL"
+    assert d1.state is not None and d1.state.commands[-1].kind == "SIGNAL"
     assert eng.handle(d1.state, fired, 60_001).unchanged
 
 
@@ -103,6 +107,7 @@ def test_duplicate_signal_id_is_delivered_once() -> None:
     signal = envelope(SendSignal("s1", "go", JSON.encode(["x"]), reply=ReplyTo("t", "r2")))
     d1 = eng.handle(state, signal, 10)
     d2 = eng.handle(d1.state, signal, 11)
+    assert d1.state is not None
     received = [a.signal for a in d1.state.arrivals if a.signal is not None]
     assert [s.signal_id for s in received] == ["s1"] and d2.unchanged
     assert [type(o.message.message).__name__ for o in d2.outgoing] == ["SignalAccepted"]
@@ -112,6 +117,7 @@ def test_changed_code_blocks_the_run_with_position_expected_and_found() -> None:
     state = start(engine()).state
     new_code = engine(changed, double)
     decision = new_code.handle(state, envelope(TaskCompleted(0, JSON.encode([6]), 1)), 2000)
+    assert decision.state is not None
     assert decision.state.status == "RUNNING" and decision.state.error is None
     blocked = decision.state.blocked
     assert blocked is not None and blocked.position == 0 and blocked.since_ms == 2000
@@ -125,12 +131,12 @@ def test_changed_code_blocks_the_run_with_position_expected_and_found() -> None:
     assert unblock.deliver_at_ms == 3000
     # the old code deployed again: the backoff timer replays the run, which resumes
     resumed = engine().handle(decision.state, envelope(unblock.message.message), 3000)
-    assert resumed.state.blocked is None and len(resumed.state.commands) == 2
+    assert resumed.state is not None and resumed.state.blocked is None and len(resumed.state.commands) == 2
 
 
 def test_unknown_workflow_name_blocks_the_run_with_the_registered_names() -> None:
     decision = start(engine(), name="nope")
-    assert decision.state.status == "RUNNING" and decision.state.blocked is not None
+    assert decision.state is not None and decision.state.status == "RUNNING" and decision.state.blocked is not None
     reason = decision.state.blocked.reason.message
     assert "unknown workflow 'nope'" in reason and "twice" in reason
 
@@ -138,6 +144,7 @@ def test_unknown_workflow_name_blocks_the_run_with_the_registered_names() -> Non
 def test_engine_does_not_mutate_the_state_it_was_given() -> None:
     eng = engine()
     state = start(eng).state
+    assert state is not None
     snapshot = replace(state)
     eng.handle(state, envelope(TaskCompleted(0, JSON.encode([6]), 1)), 2000)
     assert state == snapshot
@@ -151,9 +158,10 @@ def test_a_refused_request_stays_refused_when_a_copy_is_redelivered_after_the_ru
     state = start(eng).state
     retry = envelope(RetryWorkflow("retry-1", reply=ReplyTo("t", "r9")))
     refused = eng.handle(state, retry, 1500)  # the run is RUNNING: refused
+    assert refused.state is not None
     assert not refused.outgoing[0].message.message.accepted and "retry-1" in refused.state.refused_ids
     failed = eng.handle(refused.state, envelope(TaskFailed(0, ErrorInfo("ValueError", "no"))), 2000).state
-    assert failed.status == "FAILED"
+    assert failed is not None and failed.status == "FAILED"
     again = eng.handle(failed, retry, 60_000)  # the same request, redelivered a minute later
     answer = again.outgoing[0].message.message
     assert isinstance(answer, ControlAnswer) and not answer.accepted and "refused before" in answer.detail
