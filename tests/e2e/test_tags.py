@@ -78,7 +78,7 @@ def test_bad_tags_are_refused_with_a_fix() -> None:
     env = TestEnvironment(*flows.ALL)
     client = env.client()
     with pytest.raises(pf.DefinitionError, match="write tags=\\['vip'\\]"):
-        client.start(flows.inbox, "x", tags="vip")  # type: ignore[arg-type]
+        client.start(flows.inbox, "x", tags="vip")
     with pytest.raises(pf.DefinitionError, match="reserved; pass custom_id="):
         client.start(flows.inbox, "x", tags=["customId:me"])
     with pytest.raises(pf.DefinitionError, match="not both"):
@@ -122,7 +122,7 @@ def test_tags_reach_the_events_and_the_visibility_search() -> None:
 
 
 def test_listing_a_bucket_walks_its_pages_with_the_cursor() -> None:
-    from pulsarflow.messages import AddTag, ClientMessage, ListTagIds, ReplyTo
+    from pulsarflow.messages import AddTag, ClientMessage, ListTagIds, ReplyTo, TagIds
 
     engine, key, state = tag_engine.TagEngine(Topics()), "team#07", None
     for workflow_id in ("e", "a", "d", "b", "c"):
@@ -131,7 +131,7 @@ def test_listing_a_bucket_walks_its_pages_with_the_cursor() -> None:
     while True:
         request = ListTagIds(2, ReplyTo("answers", "r"), after=after)
         [answer] = engine.handle(state, TagEngineMessage("l", key, 0, request), 0).outgoing
-        assert isinstance(answer.message, ClientMessage)
+        assert isinstance(answer.message, ClientMessage) and isinstance(answer.message.message, TagIds)
         pages.append(answer.message.message.workflow_ids)
         after = answer.message.message.next_after
         if after is None:

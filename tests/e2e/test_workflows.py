@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 import pulsarflow as pf
@@ -10,7 +13,7 @@ from tests.e2e import flows
 from tests.e2e.flows import Point
 
 
-def run(env: TestEnvironment, wf: object, *args: object, **options: object) -> object:
+def run(env: TestEnvironment, wf: Callable[..., Any] | str, *args: Any, **options: Any) -> Any:
     return env.client().start(wf, *args, **options).result()
 
 

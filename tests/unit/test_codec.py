@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pulsarflow.codec import Codec
+from pulsarflow.engines.outgoing import Decision
 from pulsarflow.errors import DecodeError
 from pulsarflow.messages import RECORD_CLASSES, TaskCompleted, WorkflowEngineMessage
 from pulsarflow.runtime.handler import MessageHandler
@@ -110,7 +111,8 @@ def test_undecodable_message_goes_to_the_dead_letter_topic_with_its_reason() -> 
         def key(self, envelope: Any) -> str:
             raise AssertionError("must not be reached")
 
-        handle = key
+        def handle(self, state: Any, envelope: Any, now_ms: int) -> Decision[Any]:
+            raise AssertionError("must not be reached")
 
     handler = MessageHandler(NeverCalled(), CODEC, Recorder(), Clock(), None, "dlq")
     handler.handle("in-topic", b"\x01\x02garbage")

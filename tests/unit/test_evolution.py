@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -68,6 +69,7 @@ def test_new_optional_field_with_default_is_compatible_both_ways(tmp_path: Path)
     import fastavro
     body = old_bytes[HEADER_SIZE:]  # after the writer's identity
     decoded = fastavro.schemaless_reader(io.BytesIO(body), CURRENT._schema("pulsarflow.TaskCompleted"), raw)
+    assert isinstance(decoded, dict)
     assert decoded["worker"] is None and decoded["attempts"] == 2
     assert cli(["schemas", "check", "--root", str(root)]) == 0
 
@@ -91,7 +93,7 @@ def test_removed_field_without_default_breaks_old_readers(tmp_path: Path) -> Non
 
 
 def _retype(field: str, new_type: str) -> object:
-    def change(schema: dict) -> None:
+    def change(schema: dict[str, Any]) -> None:
         for f in schema["fields"]:
             if f["name"] == field:
                 f["type"] = new_type

@@ -107,6 +107,7 @@ def test_the_wire_schema_reads_exactly_the_encoded_bytes() -> None:
     data = codec.encode(ENVELOPE)
     record = fastavro.schemaless_reader(io.BytesIO(data), fastavro.parse_schema(codec.wire_schema(
         "WorkflowEngineMessage")))
+    assert isinstance(record, dict)
     assert record[HEADER_FIELD] == data[:HEADER_SIZE]
     assert record["workflow_id"] == "wf-1" and record["message"]["position"] == 3
     assert codec.wire_schema_of(data) == codec.wire_schema("WorkflowEngineMessage")
