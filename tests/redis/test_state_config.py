@@ -10,7 +10,8 @@ from pulsarflow.deploy import manifest as mf
 from pulsarflow.errors import DefinitionError
 from pulsarflow.pulsar.function import state_store_for
 from pulsarflow.pulsar.function_state import FunctionStateStore
-from pulsarflow.storage.redis import RedisStateStore, redact
+from pulsarflow.redaction import redact
+from pulsarflow.storage.redis import RedisStateStore
 
 FUNCTIONS = [{"engine": "workflow", "name": "wf"}, {"engine": "executor", "service": "default", "name": "ex"}]
 

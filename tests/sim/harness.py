@@ -11,9 +11,10 @@ from typing import Any
 
 from tests.sim import invariants
 from tests.sim.invariants import Violation
-from tests.sim.network import Faults, Network
+from tests.sim.network import Network
 from tests.sim.reference import Ambiguous, Expected, expected
 from tests.sim.scripts import HORIZON_MS, Scenario, generate, has_nesting
+from tests.sim.trace import Faults
 
 MAX_VARIANTS = 20
 NESTING_UNSUPPORTED = "nesting-unsupported"

@@ -27,8 +27,9 @@ from pulsarflow.messages import SendSignal
 from pulsarflow.messages import client as status
 from tests.sim.harness import KNOWN_DEFECT, NESTING_UNSUPPORTED, check_seed, explain, run, summary, sweep
 from tests.sim.invariants import INVARIANTS
-from tests.sim.network import JSON, Faults
+from tests.sim.network import JSON
 from tests.sim.scripts import Action, Root, Scenario
+from tests.sim.trace import Faults
 
 SEEDS = int(os.environ.get("PULSARFLOW_SIM_SEEDS", "2000"))
 ONE_SEED = os.environ.get("PULSARFLOW_SIM_SEED")

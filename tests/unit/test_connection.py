@@ -179,6 +179,7 @@ def fake_http() -> Iterator[tuple[str, list[dict[str, str]]]]:
         def do_GET(self) -> None:
             seen.append(dict(self.headers))
             if self.path.startswith("/.well-known"):
+                assert isinstance(self.server, ThreadingHTTPServer)
                 return self._send(200, {"token_endpoint": f"http://127.0.0.1:{self.server.server_port}/token"})
             ok = self.headers.get("Authorization") == "Bearer good"
             self._send(200 if ok else 401, ["standalone"] if ok else {"reason": "Authentication required"})

@@ -15,8 +15,8 @@ from pulsarflow.schedules.spec import ScheduleSpec
 UTC = dt.timezone.utc
 
 
-def utc(*parts: int) -> dt.datetime:
-    return dt.datetime(*parts, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # -- parsing ----------------------------------------------------------------------------------

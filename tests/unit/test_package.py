@@ -22,7 +22,7 @@ def test_the_wheel_build_asks_for_the_extras(tmp_path: Path, monkeypatch: pytest
         (tmp_path / "wheels" / "pulsarflow-0.1.0-py3-none-any.whl").write_bytes(b"")
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr(package.subprocess, "run", fake_run)
+    monkeypatch.setattr("pulsarflow.deploy.package.subprocess.run", fake_run)
     wheels = package.library_wheels(tmp_path / "wheels", extras)
     [command] = commands
     assert command[-1].endswith(spec_suffix) and Path(command[-1].removesuffix(spec_suffix)).name.startswith("tmp")
@@ -30,7 +30,7 @@ def test_the_wheel_build_asks_for_the_extras(tmp_path: Path, monkeypatch: pytest
 
 
 def test_a_failed_build_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(package.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(
+    monkeypatch.setattr("pulsarflow.deploy.package.subprocess.run", lambda command, **_: subprocess.CompletedProcess(
         command, 1, "", "ERROR: Could not find a version that satisfies the requirement redis>=5"))
     with pytest.raises(DefinitionError, match="(?s)needs the package index.*redis>=5"):
         package.library_wheels(tmp_path / "wheels", ("redis",))

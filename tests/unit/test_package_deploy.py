@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from pulsarflow import cli
+from pulsarflow.deploy import gate, package, tool
 from pulsarflow.deploy import manifest as mf
-from pulsarflow.deploy import package, tool
 from pulsarflow.errors import DefinitionError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +99,7 @@ def test_a_task_service_without_an_executor_is_caught_before_deploying(app: Path
     sys.path.insert(0, str(app))
     try:
         with pytest.raises(DefinitionError, match="service.s. default have no executor"):
-            tool.service_check(manifest, tool.gate.new_code(manifest.modules))
+            tool.service_check(manifest, gate.new_code(manifest.modules))
     finally:
         sys.path.remove(str(app))
 

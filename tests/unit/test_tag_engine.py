@@ -60,7 +60,7 @@ def test_an_operation_reaches_each_id_once_in_pages_even_when_ids_leave_meanwhil
     state: TagState | None = None
     for n in range(2 * PAGE_SIZE + 50):
         state, _ = handle(state, "big#00", AddTag(f"wf-{n:04d}"))
-    operation = TagOperation("op1", "signal", signal_name="go", data=b"[1]")
+    operation: TagOperation | None = TagOperation("op1", "signal", signal_name="go", data=b"[1]")
     reached: list[str] = []
     pages = 0
     while operation is not None:
@@ -80,7 +80,8 @@ def test_listing_pages_through_every_id() -> None:
     state: TagState | None = None
     for n in range(25):
         state, _ = handle(state, "t#00", AddTag(f"wf-{n:02d}"))
-    seen, after = [], None
+    seen: list[str] = []
+    after: str | None = None
     while True:
         _, sent = handle(state, "t#00", ListTagIds(10, REPLY, after=after))
         (page,) = sent
