@@ -37,8 +37,8 @@ def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
     yield made
     made.cleanup()
     for queue, prefix in zip([q for q in made.made if hasattr(q, "client")], prefixes):
-        for key in queue.client.scan_iter(match=prefix + "*"):  # type: ignore[attr-defined]
-            queue.client.delete(key)  # type: ignore[attr-defined]
+        for key in queue.client.scan_iter(match=prefix + "*"):
+            queue.client.delete(key)
 
 
 @pytest.mark.parametrize("check", sorted(CHECKS))

@@ -19,7 +19,7 @@ from pulsarflow.converter import JsonConverter
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import StateConflictError
 from pulsarflow.interpreter.registry import Registry
-from pulsarflow.messages import ClientMessage, WorkflowEngineMessage, WorkflowState
+from pulsarflow.messages import ClientMessage, WorkflowCompleted, WorkflowEngineMessage, WorkflowState
 from pulsarflow.messages.common import ReplyTo
 from pulsarflow.messages.workflow import SendSignal, StartWorkflow
 from pulsarflow.runtime.executor import TaskExecutor
@@ -116,6 +116,7 @@ class Broker:
     def result(self, workflow_id: str) -> Any:
         for answer in self.answers:
             if answer.workflow_id == workflow_id and answer.request_id == f"start-{workflow_id}":
+                assert isinstance(answer.message, WorkflowCompleted), answer.message
                 return CONVERTER.decode(answer.message.result)[0]
         raise AssertionError(f"no answer for {workflow_id}; got {[a.workflow_id for a in self.answers]}")
 

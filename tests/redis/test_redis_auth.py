@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pulsarflow.errors import BackendError
+from pulsarflow.storage import Versioned
 from pulsarflow.storage.redis import RedisStateStore
 from tests.redis.support import absent
 
@@ -96,8 +97,8 @@ def roundtrip(url: str) -> None:
         store.close()
 
 
-def _zero() -> object:
-    return type("Absent", (), {"version": 0})()
+def _zero() -> Versioned:
+    return Versioned(b"", 0)
 
 
 def test_a_password_and_an_acl_user_work(protected: None) -> None:
