@@ -83,5 +83,6 @@ def test_racing_batches_lose_no_signal(redis_url: str) -> None:
     state = harness.workflow_state(stores[0], workflow_id)
     assert state is not None and state.status == "COMPLETED"
     assert sorted(state.signal_ids) == sorted(f"sig-{i}" for i in range(SIGNALS))
+    assert state.result is not None
     assert sorted(harness.CONVERTER.decode(state.result)[0]) == list(range(SIGNALS))
     stores[0].delete(workflow_id)

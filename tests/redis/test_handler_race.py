@@ -43,6 +43,7 @@ def test_racing_handlers_lose_no_signal(redis_url: str) -> None:
     state = harness.workflow_state(stores[0].store, workflow_id)
     assert state is not None and state.status == "COMPLETED"
     assert sorted(state.signal_ids) == sorted(f"sig-{i}" for i in range(SIGNALS))
+    assert state.result is not None
     result = harness.CONVERTER.decode(state.result)[0]
     assert sorted(result) == list(range(SIGNALS))
     stores[0].store.delete(workflow_id)

@@ -34,7 +34,7 @@ def prefix(redis_url: str) -> Iterator[str]:
 
 
 def queue(url: str, prefix: str, **options: object) -> RedisTransport:
-    return RedisTransport.from_url(url, prefix, SystemClock(), **options)  # type: ignore[arg-type]
+    return RedisTransport.from_url(url, prefix, SystemClock(), **options)
 
 
 def kill(q: RedisTransport) -> None:

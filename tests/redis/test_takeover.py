@@ -70,7 +70,12 @@ def run_until_blocked(redis_url: str, prefix: str) -> subprocess.Popen[str]:
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env={**os.environ, tf.FIRST_PROCESS: "1"})
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in first.stdout or ()], daemon=True).start()
+
+    def pump() -> None:
+        for line in first.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         while lines.get(timeout=BOUND_S).strip() != tf.BLOCKED:
             pass

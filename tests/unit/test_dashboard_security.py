@@ -183,8 +183,8 @@ def test_bound_to_every_address_without_names_only_address_hosts_pass() -> None:
     from pulsarflow.dashboard.server import DashboardServer
 
     board = DashboardServer.__new__(DashboardServer)
-    board.httpd = SimpleNamespace(server_address=("0.0.0.0", 8765))
-    board._allowed = set()
+    board.httpd = SimpleNamespace(server_address=("0.0.0.0", 8765))  # type: ignore[assignment]  # its address only
+    board._allowed = ()
     assert board.host_allowed("10.1.2.3:8765") and board.host_allowed("[fe80::1]:8765")
     assert not board.host_allowed("evil.example:8765")
     assert not board.host_allowed("10.1.2.3:9999") and not board.host_allowed(None)

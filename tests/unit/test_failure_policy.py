@@ -12,6 +12,7 @@ import pytest
 from pulsarflow.clock import VirtualClock
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter
+from pulsarflow.engines.outgoing import Decision
 from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import BackendError, PartialBatchError
 from pulsarflow.interpreter.registry import Registry
@@ -83,11 +84,11 @@ def crash_on(pipeline: Pipeline, workflow_id: str) -> list[int]:
     calls: list[int] = []
     original = pipeline.engine.handle
 
-    def handle(state: Any, envelope: Any, now: int) -> Any:
+    def handle(state: WorkflowState | None, envelope: WorkflowEngineMessage, now_ms: int) -> Decision[WorkflowState]:
         if envelope.workflow_id == workflow_id:
             calls.append(1)
             raise KeyError("a bug")
-        return original(state, envelope, now)
+        return original(state, envelope, now_ms)
 
     pipeline.engine.handle = handle  # type: ignore[method-assign]
     return calls

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_an_unknown_system_names_the_known_ones() -> None:
         harness.select_systems(["temporal", "dbos-sqlite", "temporal"])
 
 
-def _row(case: str, system: str, rate: float, p50: float, p99: float) -> dict:
+def _row(case: str, system: str, rate: float, p50: float, p99: float) -> dict[str, Any]:
     return {"case": case, "system": system, "workflows": 100, "workflows_per_s": rate, "p50_ms": p50, "p99_ms": p99}
 
 
