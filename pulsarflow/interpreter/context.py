@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, NoReturn, Protocol
 
+from pulsarflow.errors import DefinitionError
 from pulsarflow.interpreter.definitions import (
     Duration,
     RetryPolicy,
@@ -17,6 +18,7 @@ from pulsarflow.interpreter.definitions import (
     to_ms,
     workflow_definition,
 )
+from pulsarflow.interpreter.names import check_name
 from pulsarflow.interpreter.requests import (
     ChildRequest,
     SideEffectRequest,
@@ -111,6 +113,7 @@ class WorkflowContext:
 
     def wait_signal(self, name: str, timeout: Duration | None = None, type: Any = None) -> Step:
         """Wait for the signal ``name``; raises SignalTimeoutError if ``timeout`` passes first."""
+        name = check_name("the name of a signal to wait for", name)
         return self._replay.issue(SignalRequest(name, self._deadline(timeout, None), value_type=type))
 
     async def side_effect(self, fn: Callable[[], Any]) -> Any:
@@ -125,11 +128,11 @@ class WorkflowContext:
         runs past the point they had reached) take the new one. Once no run can still be on
         the old branch, replace the call with ``ctx.deprecate_patch(name)`` and drop the old code.
         """
-        return self._replay.patch(name)
+        return self._replay.patch(check_name("a patch name", name))
 
     def deprecate_patch(self, name: str) -> None:
         """Keep histories that recorded patch ``name`` replayable once its old branch is gone."""
-        self._replay.patch(name, deprecated=True)
+        self._replay.patch(check_name("a patch name", name), deprecated=True)
 
     def on_query(self, name: str, handler: Callable[..., Any]) -> None:
         """Answer query ``name`` with ``handler(*args)``: read state, never change it or wait.
@@ -137,7 +140,7 @@ class WorkflowContext:
         Clients call ``client.query(workflow_id, name, *args)``; the workflow is replayed to
         its current point and the handler declared last is called. Nothing is recorded.
         """
-        self._replay.queries[name] = handler
+        self._replay.queries[check_name("a query name", name)] = _callable(handler, f"query {name!r}")
 
     def on_update(self, name: str, handler: Callable[..., Any]) -> None:
         """Handle update ``name`` with ``handler(*args)``: it may change the workflow's variables and
@@ -146,7 +149,7 @@ class WorkflowContext:
         Clients call ``client.update(workflow_id, name, *args)``; the update is recorded in
         the history, so every replay applies it again at the same point.
         """
-        self._replay.updates[name] = handler
+        self._replay.updates[check_name("an update name", name)] = _callable(handler, f"update {name!r}")
 
     @property
     def history_length(self) -> int:
@@ -198,6 +201,12 @@ class WorkflowContext:
     def _deadline(self, duration: Duration | None, default_ms: int | None) -> int | None:
         ms = to_ms(duration) if duration is not None else default_ms
         return None if ms is None else self._replay.now_ms + ms
+
+
+def _callable(handler: Any, what: str) -> Callable[..., Any]:
+    if not callable(handler):
+        raise DefinitionError(f"the handler of {what} must be a function, got {type(handler).__name__}")
+    return handler  # type: ignore[no-any-return]
 
 
 def _steps(steps: tuple[Any, ...], what: str) -> list[Awaitable]:

@@ -31,6 +31,7 @@ from pulsarflow.interpreter.definitions import (
     to_ms,
     workflow_definition,
 )
+from pulsarflow.interpreter.names import check_name
 from pulsarflow.messages import (
     CancelWorkflow,
     CompleteTask,
@@ -101,6 +102,8 @@ class Client(TagRequests):
         WorkflowNotFoundError when ``id`` names a workflow that has finished: the signal is
         not delivered and no new run starts (ids are not reused; use another id).
         """
+        _with_start_id(id, "signal_with_start")
+        signal = check_name("the signal name", signal)
         workflow_id, defn, start = self._start_message(workflow, args, kwargs, id, timeout, None, tags)
         payload = self._encode_payload([signal_data], f"data of signal {signal!r}")
         reply = self._reply_to()
@@ -123,10 +126,13 @@ class Client(TagRequests):
         answer; raises UpdateFailedError as ``update`` does (no such handler, the workflow
         has finished, the handler raised).
         """
+        _with_start_id(id, "update_with_start")
+        update = check_name("the update name", update)
+        update_args = _arguments(update_args, "update_args")
         workflow_id, defn, start = self._start_message(workflow, args, kwargs, id, timeout, None, tags)
         payload = self._encode_payload(update_args, f"arguments of update {update!r}")
         reply = self._reply_to()
-        call = UpdateWorkflow(UpdateCall(update_id or uuid.uuid4().hex, update, payload), reply)
+        call = UpdateWorkflow(UpdateCall(_update_id(update_id), update, payload), reply)
         self._send(workflow_id, UpdateWithStart(start, call))
         answer = self._expect(self._await(reply.request_id, workflow_id, wait), QueryAnswer)
         assert start.reply is not None
@@ -195,6 +201,7 @@ class Client(TagRequests):
         Raises WorkflowNotFoundError if no workflow of that id is running: the message says
         whether none exists or it has finished (with its status), and how to go on.
         """
+        name = check_name("the signal name", name)
         try:
             payload = self.converter.encode([data])
         except SerializationError as exc:
@@ -225,6 +232,8 @@ class Client(TagRequests):
         Its pending steps raise WorkflowCancelledError inside the workflow, which may clean
         up before it ends. Raises ControlRefusedError if the workflow is not running.
         """
+        if not isinstance(reason, str):
+            raise DefinitionError(f"the reason of a cancel must be a string, got {type(reason).__name__}")
         reply = self._reply_to()
         self._send(workflow_id, CancelWorkflow(reason, reply))
         return self._control(self._await(reply.request_id, workflow_id, timeout))
@@ -240,6 +249,9 @@ class Client(TagRequests):
 
     def retry_task(self, task_id: str, timeout: float | None = 30.0) -> str:
         """Retry one failed task by its id (``<workflow id>/<position>``, see ``task_info().task_id``)."""
+        if not isinstance(task_id, str):
+            raise ValueError(f"task id {task_id!r} is not of the form '<workflow id>/<position>' (a string, "
+                             "task_info().task_id)")
         workflow_id, _, position = task_id.rpartition("/")
         if not workflow_id or not position.isdigit():
             raise ValueError(f"task id {task_id!r} is not of the form '<workflow id>/<position>'")
@@ -250,6 +262,7 @@ class Client(TagRequests):
 
         Raises QueryFailedError if the workflow declares no such query or its handler raised.
         """
+        name = check_name("the query name", name)
         try:
             payload = self.converter.encode(args)
         except SerializationError as exc:
@@ -269,12 +282,13 @@ class Client(TagRequests):
         once. Raises UpdateFailedError if the workflow has no such handler, is not running,
         or the handler raised.
         """
+        name = check_name("the update name", name)
         try:
             payload = self.converter.encode(args)
         except SerializationError as exc:
             raise SerializationError(f"arguments of update {name!r} cannot be serialized: {exc}") from exc
         reply = self._reply_to()
-        self._send(workflow_id, UpdateWorkflow(UpdateCall(update_id or uuid.uuid4().hex, name, payload), reply))
+        self._send(workflow_id, UpdateWorkflow(UpdateCall(_update_id(update_id), name, payload), reply))
         answer = self._expect(self._await(reply.request_id, workflow_id, timeout), QueryAnswer)
         if answer.error is not None:
             raise UpdateFailedError(answer.error)
@@ -285,6 +299,25 @@ class Client(TagRequests):
         self._send(workflow_id, GetWorkflowStatus(reply))
         answer = self._expect(self._await(reply.request_id, workflow_id, timeout), WorkflowStatusReply)
         return WorkflowDescription(workflow_id, answer.workflow_name, answer.status, answer.steps, answer.blocked)
+
+
+def _with_start_id(workflow_id: object, call: str) -> None:
+    if workflow_id is None:
+        raise DefinitionError(f"{call} needs id=: it starts the workflow of that id unless it runs already (without "
+                              "one, every call would start a new workflow)")
+
+
+def _arguments(args: object, what: str) -> tuple[Any, ...]:
+    if isinstance(args, (str, bytes)) or not isinstance(args, (tuple, list)):
+        raise DefinitionError(f"{what} is the tuple of the handler's arguments, got {type(args).__name__} "
+                              f"{args!r:.60}: write {what}=({args!r:.40},)")
+    return tuple(args)
+
+
+def _update_id(update_id: object) -> str:
+    if update_id is None:
+        return uuid.uuid4().hex
+    return check_name("update_id", update_id)
 
 
 def _not_running(workflow_id: str, name: str, current: str) -> str:
