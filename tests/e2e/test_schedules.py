@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,7 +19,7 @@ T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)  # the virtual clock's star
 
 
 @pytest.fixture(params=[False, True], ids=["once", "twice"])
-def env(request: pytest.FixtureRequest) -> TestEnvironment:
+def env(request: pytest.FixtureRequest) -> Iterator[TestEnvironment]:
     sf.STAMPS.clear()
     environment = TestEnvironment(*sf.ALL, duplicate_messages=request.param)
     yield environment
@@ -58,6 +59,7 @@ def test_an_interval_fires_on_time_and_each_run_is_a_child(env: TestEnvironment)
     client = env.client()
     for run in state.recent:  # the ids the scheduler reports are the runs' real ids
         assert client.status(run.workflow_id).status == status.COMPLETED
+        assert run.started_at is not None
         assert client.get_handle(run.workflow_id).result() == f"a@{run.started_at.isoformat()}"
 
 

@@ -66,7 +66,7 @@ def test_one_trace_from_the_start_through_decisions_attempts_and_children(kit: T
     assert all(s.parent is not None and s.parent.span_id == start.context.span_id
                for s in spans if s is not start), "every span is a child of the client's start"
     failed = [s for s in spans if s.name == "pulsarflow.task wobbly" and not s.status.is_ok]
-    assert len(failed) == 1 and failed[0].attributes["attempt"] == 1
+    assert len(failed) == 1 and failed[0].attributes is not None and failed[0].attributes["attempt"] == 1
 
 
 def test_interceptors_wrap_each_task_attempt_and_each_decision(kit: TestEnvironment) -> None:

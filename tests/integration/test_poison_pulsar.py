@@ -30,7 +30,7 @@ HUGE = 5_230_000  # close to the broker's 5,242,880: the letter cannot hold it w
 
 @pytest.fixture(scope="module")
 def app(pulsar_admin, tmp_path_factory):  # type: ignore[no-untyped-def]
-    functions = [{"name": "{app}-workflow-engine", "engine": "workflow", "batch": 20},
+    functions: list[dict[str, Any]] = [{"name": "{app}-workflow-engine", "engine": "workflow", "batch": 20},
                  {"name": "{app}-executor-default", "engine": "executor", "service": "default"}]
     with deployed_app(pulsar_admin, tmp_path_factory.mktemp("poison"), [MODULE], functions,
                       prefix="poison") as manifest:

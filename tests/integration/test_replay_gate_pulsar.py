@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_deploy_apply_refuses_code_that_breaks_a_waiting_workflow(pulsar_admin, 
         ids = [f"gate-{n}-{time.time_ns()}" for n in range(2)] + [f"gate/{time.time_ns()} x"]
         handles = {wid: client.start("gated", id=wid) for wid in ids}
         for wid in ids:
-            wait_for(lambda w=wid: waiting(pulsar_admin, manifest, w), 60, f"{wid} waiting for its signal")
+            wait_for(partial(waiting, pulsar_admin, manifest, wid), 60, f"{wid} waiting for its signal")
 
         write_app(tmp_path, module, DIVERGING, app, "diverging")
         refused = deploy(tmp_path)

@@ -13,6 +13,7 @@ import re
 import subprocess
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def test_the_java_client_reads_engine_messages_and_events_as_records(deployment,
              "-t", "Exclusive", topic], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     try:
         for topic, (subscription, _) in readers.items():
-            wait_for(lambda t=topic, s=subscription: subscribed(pulsar_admin, t, s), 90,
+            wait_for(partial(subscribed, pulsar_admin, topic, subscription), 90,
                      f"the Java consumer of {topic}")
         assert client.start(flows.sequence, 2).result(timeout=120) == 1
         printed = {topic: process.communicate(timeout=90)[0] for topic, (_, process) in readers.items()}
@@ -99,7 +100,8 @@ def test_engine_messages_carry_the_registry_version_of_their_writer_schema(deplo
     try:
         consumer = raw.subscribe(topic, f"version-{uuid.uuid4().hex[:6]}")
         assert client.start(flows.sequence, 2).result(timeout=120) == 1
-        deadline, versions = time.monotonic() + 60, set()
+        deadline = time.monotonic() + 60
+        versions: set[int] = set()
         while time.monotonic() < deadline and not versions:
             message = consumer.receive(timeout_millis=30_000)
             versions.add(message._message.int_schema_version())

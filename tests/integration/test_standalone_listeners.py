@@ -3,6 +3,8 @@ instances included, except the two listeners the standalone takes no bind addres
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from tests.integration.conftest import ADMIN_URL, SERVICE_URL, instance_pids, wait_for
@@ -14,7 +16,7 @@ pytestmark = pytest.mark.pulsar
 def test_every_configurable_listener_is_on_loopback(deployment) -> None:  # type: ignore[no-untyped-def]
     manifest, _, _ = deployment
     for spec in manifest.functions:
-        wait_for(lambda name=spec.name: instance_pids(name), 90, f"an instance of {spec.name} to run")
+        wait_for(partial(instance_pids, spec.name), 90, f"an instance of {spec.name} to run")
     instances = [pid for spec in manifest.functions for pid in instance_pids(spec.name)]
     wait_for(lambda: len(listening(instances)) >= 2 * len(instances), 60, "each instance to serve gRPC and metrics")
     pids = standalone_pids()

@@ -34,7 +34,8 @@ class FakeAdmin:
     made: list[FakeAdmin] = []
 
     def __init__(self, config: ConnectionConfig) -> None:
-        self.config, self.calls = config, []  # type: list[tuple[str, ...]]
+        self.config = config
+        self.calls: list[tuple[str, ...]] = []
         FakeAdmin.made.append(self)
 
     def grant_namespace(self, tenant: str, namespace: str, role: str, actions: list[str]) -> None:

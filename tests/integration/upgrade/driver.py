@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 SERVICE_URL = os.environ.get("PULSAR_URL", "pulsar://127.0.0.1:6650")
 ADMIN_URL = os.environ.get("PULSAR_ADMIN_URL", "http://127.0.0.1:8080")
@@ -50,7 +51,7 @@ def main(argv: list[str]) -> None:
         from pulsarflow.deploy.admin import PulsarAdmin
 
         # Releases after 0.2.0 enforce schemas on the namespace unless told not to: 0.1.0 clients attach none.
-        keep_schemaless = {"schema_validation": False} if "schema_validation" in inspect.signature(
+        keep_schemaless: dict[str, Any] = {"schema_validation": False} if "schema_validation" in inspect.signature(
             tool.apply).parameters else {}
         report = tool.apply(PulsarAdmin(ADMIN_URL), manifest(app), Path(argv[2]), **keep_schemaless)
         print(json.dumps({"library": where, "report": [str(r) for r in report]}))
