@@ -139,8 +139,8 @@ def check_no_loss_and_stable_outcomes(observed: dict[str, Any], journal: Path) -
 # -- killed instances ---------------------------------------------------------------------
 
 
-def test_killing_the_workflow_engine_loses_nothing_and_repeats_no_recorded_step(
-        client, pulsar_admin, app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_killing_the_workflow_engine_loses_nothing_and_repeats_no_recorded_step(  # type: ignore[no-untyped-def]
+        client, pulsar_admin, app, tmp_path: Path) -> None:
     journal = tmp_path / "journal.jsonl"
     observed = run_and_kill(client, pulsar_admin, app, journal, app.functions[0].name)
     check_no_loss_and_stable_outcomes(observed, journal)
@@ -149,8 +149,8 @@ def test_killing_the_workflow_engine_loses_nothing_and_repeats_no_recorded_step(
     assert repeated == [], f"recorded steps ran again after the engine was killed: {repeated}"
 
 
-def test_killing_an_executor_loses_nothing_and_redelivers_only_unacknowledged_steps(
-        client, pulsar_admin, app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_killing_an_executor_loses_nothing_and_redelivers_only_unacknowledged_steps(  # type: ignore[no-untyped-def]
+        client, pulsar_admin, app, tmp_path: Path) -> None:
     journal = tmp_path / "journal.jsonl"
     observed = run_and_kill(client, pulsar_admin, app, journal, app.functions[1].name)
     check_no_loss_and_stable_outcomes(observed, journal)
@@ -165,12 +165,12 @@ def test_killing_an_executor_loses_nothing_and_redelivers_only_unacknowledged_st
         assert {e["attempt"] for e in entries} == {first["attempt"]}
 
 
-def test_killing_one_of_two_engine_instances_loses_nothing_and_repeats_no_recorded_step(
-        pulsar_admin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_killing_one_of_two_engine_instances_loses_nothing_and_repeats_no_recorded_step(  # type: ignore[no-untyped-def]
+        pulsar_admin, tmp_path: Path) -> None:
     """Key_Shared hands the dead instance's workflows to the other one, then back after the restart."""
-    from pulsarflow.pulsar.worker import connect
+    from pulsarflow.pulsar.worker import PulsarConnection, connect
 
-    functions = [{"name": "{app}-workflow-engine", "engine": "workflow", "parallelism": 2},
+    functions: list[dict[str, Any]] = [{"name": "{app}-workflow-engine", "engine": "workflow", "parallelism": 2},
                  {"name": "{app}-executor-faults", "engine": "executor", "service": fault_flows.SERVICE}]
     with deployed_app(pulsar_admin, tmp_path / "deploy", [MODULE], functions, prefix="fault") as manifest:
         t, engine = manifest.topics, manifest.functions[0].name
@@ -182,6 +182,7 @@ def test_killing_one_of_two_engine_instances_loses_nothing_and_repeats_no_record
             journal = tmp_path / "journal.jsonl"
             observed = run_and_kill(connected, pulsar_admin, manifest, journal, engine, instances=2)
         finally:
+            assert isinstance(connected.connection, PulsarConnection)  # what connect() makes; it has close()
             connected.connection.close()
     check_no_loss_and_stable_outcomes(observed, journal)
     after = executions(journal, observed["offset"])

@@ -59,8 +59,8 @@ def recorded_tokens(url: str, topics: Any, workflow_ids: list[str]) -> dict[str,
                                         workflow_ids)
 
 
-def test_killing_redis_mid_run_loses_nothing_and_keeps_recorded_outcomes(
-        pulsar_admin, own_redis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_killing_redis_mid_run_loses_nothing_and_keeps_recorded_outcomes(  # type: ignore[no-untyped-def]
+        pulsar_admin, own_redis, tmp_path: Path) -> None:
     from pulsarflow.deploy import manifest as mf
     from pulsarflow.deploy import tool
 
@@ -90,8 +90,8 @@ def test_killing_redis_mid_run_loses_nothing_and_keeps_recorded_outcomes(
     check_no_loss_and_stable_outcomes(recorded, results, journal, STEPS, "the Redis kill")
 
 
-def test_poison_mixed_into_a_load_is_dead_lettered_at_once_and_the_load_completes(
-        pulsar_admin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_poison_mixed_into_a_load_is_dead_lettered_at_once_and_the_load_completes(  # type: ignore[no-untyped-def]
+        pulsar_admin, tmp_path: Path) -> None:
     import pulsar
 
     from bench.faults import _schema_option
