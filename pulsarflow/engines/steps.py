@@ -84,6 +84,7 @@ class StepDispatcher:
             workflow_id=self.state.workflow_id, position=position, service=defn.service, task_name=defn.name,
             input=request.input, attempt=1, first_attempt_at_ms=now, retry=request.retry,
             attempt_timeout_ms=request.timeout_ms, generation=self.state.generation, trace=self.state.trace,
+            priority=request.priority,
         )
         self.outgoing.append(out.to_executor(self.topics, task, now))
         timeout_at_ms = request.fire_at_ms if timeout_at_ms is None else timeout_at_ms

@@ -13,6 +13,7 @@ from pulsarflow.errors import DefinitionError
 from pulsarflow.interpreter.definitions import (
     Duration,
     RetryPolicy,
+    check_priority,
     positional_arguments,
     task_definition,
     to_ms,
@@ -73,10 +74,12 @@ class WorkflowContext:
         return dt.datetime.fromtimestamp(self._replay.now_ms / 1000, tz=dt.timezone.utc)
 
     def task(self, fn: Callable[..., Any], *args: Any, retry: RetryPolicy | None = None,
-             timeout: Duration | None = None, overall_timeout: Duration | None = None, **kwargs: Any) -> Step:
+             timeout: Duration | None = None, overall_timeout: Duration | None = None,
+             priority: int | None = None, **kwargs: Any) -> Step:
         """Start a task now; await the returned step for its result (or start several, then ctx.all).
 
         Arguments may be given by position or by keyword, as to a call of the function.
+        ``priority`` overrides the task's own (``@task(priority=)``; docs/flow-control.md).
         """
         defn = task_definition(fn)
         values = positional_arguments(defn.fn, args, kwargs, skip_first=False)
@@ -85,6 +88,7 @@ class WorkflowContext:
             retry=retry.spec() if retry else defn.retry,
             timeout_ms=to_ms(timeout) if timeout is not None else defn.timeout_ms,
             fire_at_ms=self._deadline(overall_timeout, defn.overall_timeout_ms),
+            priority=defn.priority if priority is None else check_priority(priority),
         ))
 
     def child(self, wf: Callable[..., Any], *args: Any, timeout: Duration | None = None, abandon: bool = False,

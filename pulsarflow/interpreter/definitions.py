@@ -83,6 +83,14 @@ class TaskDefinition:
     arg_hints: tuple[Any, ...]
     return_hint: Any
     heartbeat_timeout_ms: int | None = None  # an attempt silent this long fails (pulsarflow.heartbeat)
+    priority: int = 0  # higher starts first among attempts held back by flow control (docs/flow-control.md)
+
+
+def check_priority(priority: object) -> int:
+    """A task priority: a whole number (Avro int), higher first."""
+    if isinstance(priority, bool) or not isinstance(priority, int) or not -2**31 <= priority < 2**31:
+        raise DefinitionError(f"priority must be a whole number (higher starts first; default 0), got {priority!r}")
+    return priority
 
 
 @dataclass(frozen=True)
@@ -98,13 +106,13 @@ class WorkflowDefinition:
 @overload
 def task(fn: F, *, name: str | None = None, service: str = "default", retry: RetryPolicy | None = None,
          timeout: Duration | None = None, overall_timeout: Duration | None = None,
-         heartbeat_timeout: Duration | None = None) -> F: ...
+         heartbeat_timeout: Duration | None = None, priority: int = 0) -> F: ...
 
 
 @overload
 def task(fn: None = None, *, name: str | None = None, service: str = "default", retry: RetryPolicy | None = None,
          timeout: Duration | None = None, overall_timeout: Duration | None = None,
-         heartbeat_timeout: Duration | None = None) -> Callable[[F], F]: ...
+         heartbeat_timeout: Duration | None = None, priority: int = 0) -> Callable[[F], F]: ...
 
 
 def task(
@@ -116,13 +124,16 @@ def task(
     timeout: Duration | None = None,
     overall_timeout: Duration | None = None,
     heartbeat_timeout: Duration | None = None,
+    priority: int = 0,
 ) -> Any:
     """Declare a task: ``@task`` or ``@task(service="payments", retry=RetryPolicy(...))``.
 
     ``timeout`` bounds one attempt; ``overall_timeout`` bounds all attempts and retries;
     with ``heartbeat_timeout`` an attempt that calls ``pulsarflow.heartbeat()`` less often
-    than that fails (HeartbeatTimeoutError) and is retried.
+    than that fails (HeartbeatTimeoutError) and is retried. ``priority`` (a whole number, higher
+    first) orders the attempts of its service that flow control holds back (docs/flow-control.md).
     """
+    check_priority(priority)
     if heartbeat_timeout is not None and (to_ms(heartbeat_timeout) or 0) <= 0:
         raise DefinitionError(f"heartbeat_timeout must be a positive duration, got {heartbeat_timeout!r}")
 
@@ -135,7 +146,7 @@ def task(
             retry=(retry or RetryPolicy()).spec(), timeout_ms=to_ms(timeout),
             overall_timeout_ms=to_ms(overall_timeout),
             is_async=inspect.iscoroutinefunction(f), arg_hints=hints, return_hint=ret,
-            heartbeat_timeout_ms=to_ms(heartbeat_timeout),
+            heartbeat_timeout_ms=to_ms(heartbeat_timeout), priority=priority,
         ))
         return f
 

@@ -26,6 +26,7 @@ class TaskRequest:
     retry: RetrySpec
     timeout_ms: int | None  # of one attempt
     fire_at_ms: int | None
+    priority: int = 0  # among attempts of its service held back by flow control
 
     @property
     def name(self) -> str:

@@ -26,6 +26,8 @@ class ExecuteTask:
     generation: int = 0
     heartbeat_details: bytes | None = None  # the previous attempt's last pulsarflow.heartbeat(details)
     trace: str | None = None  # W3C traceparent of the workflow's trace
+    priority: int = 0  # higher starts first among attempts that flow control holds back (runtime/flow*.py)
+    deferrals: int = 0  # times flow control put this attempt back (its service's limit was reached)
 
     @property
     def task_id(self) -> str:
