@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,10 @@ from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import DeadLetter
 from pulsarflow.runtime.batch import BatchHandler
 from pulsarflow.runtime.executor import TaskExecutor
+from pulsarflow.runtime.flow import FlowLimit, whole_number
+from pulsarflow.runtime.flow_gate import gate_for
+from pulsarflow.runtime.flow_leases import FlowLeases
+from pulsarflow.runtime.flow_pool import ExecutorThreads, LockedQueue, settled
 from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.sdk.client import Client
 from pulsarflow.storage import StateStore
@@ -75,6 +79,8 @@ class EmbeddedEnvironment:
     ``transport`` picks the queue (``transport/choice.py``): by default durable in Redis when
     ``store`` is a ``RedisStateStore`` (a second process resumes what a killed one left), in
     memory otherwise; ``"memory"`` or ``"redis"`` to choose, or a queue transport object.
+
+    ``flow``, ``flow_leases``, ``executor_threads``: limits per service, docs/flow-control.md.
     """
 
     def __init__(self, *items: Any, clock: Clock | None = None, store: StateStore | None = None,
@@ -83,7 +89,8 @@ class EmbeddedEnvironment:
                  fail_fast: bool = False, duplicate_messages: bool = False,
                  events: EventSink | bool | None = None, metrics: Metrics | None = None,
                  raise_on_blocked: bool = True, transport: TransportOption = None,
-                 workflow_cache: int | None = None) -> None:
+                 workflow_cache: int | None = None, flow: Mapping[str, FlowLimit] | None = None,
+                 flow_leases: FlowLeases | None = None, executor_threads: int = 1) -> None:
         self.clock = clock or SystemClock()
         self.codec = Codec()
         self.converter = converter or JsonConverter()
@@ -91,6 +98,8 @@ class EmbeddedEnvironment:
         self.registry = Registry(items)
         self.store = store if store is not None else InMemoryStateStore()
         self.transport = queue_for(transport, self.store, self.clock, self.topics, duplicate_messages)
+        if (threads := whole_number(executor_threads, "executor_threads", "task attempts run at once")) > 1:
+            self.transport = LockedQueue(self.transport)
         self.fail_fast = fail_fast
         self.dead_letters: list[DeadLetter] = []
         self.processed = 0
@@ -100,11 +109,13 @@ class EmbeddedEnvironment:
         self.metrics = metrics
         # Live workflows kept between messages (engines/live.py): None the default size, 0 off.
         self.workflow_engine = engine = WorkflowEngine(self.registry, self.converter, self.topics, workflow_cache)
-        self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock)
+        self.flow = gate_for(flow, flow_leases, self.topics, self.clock)
+        self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock, flow=self.flow)
         observer = recorder_for(self.clock, self.events, metrics)
         self._alarm = BlockedRunAlarm(observer) if fail_fast and raise_on_blocked else None
         self._workflows = self._handler(engine, self.store, self._alarm or observer)
         self._tasks = self._handler(self._executor, None, observer)
+        self._pool = ExecutorThreads(threads, lambda: self._thread_runner(observer)) if threads > 1 else None
         # Tag buckets are kept apart from workflow states (a workflow id may look like a tag key);
         # beside them in Redis when the states are in Redis (transport/choice.py).
         self.tag_store = tag_store_for(tag_store, self.store)
@@ -128,10 +139,27 @@ class EmbeddedEnvironment:
         if delivery is None:
             return False
         self.processed += 1
-        self._deliver(delivery, self._route(delivery.topic))
+        if self._on_thread(delivery):
+            self._pool.submit(delivery)  # type: ignore[union-attr]
+        else:
+            self._deliver(delivery, self._route(delivery.topic))
+        self._check()
+        return True
+
+    def _check(self) -> None:
+        if self._pool is not None:
+            self._pool.raise_errors()
         if self._alarm is not None:
             self._alarm.check()
-        return True
+
+    def _on_thread(self, delivery: Delivered) -> bool:  # a task attempt, when there are executor threads
+        return self._pool is not None and self._engine_for(delivery.topic) is self._tasks \
+            and delivery.topic != self.topics.cancellations
+
+    def _thread_runner(self, observer: Observer | None) -> Callable[[Delivered], None]:
+        handler = self._handler(TaskExecutor(self.registry, self.converter, self.topics, self.clock, flow=self.flow,
+                                             cancellations=self._executor.cancellations), None, observer)
+        return lambda delivery: self._deliver(delivery, handler.handle)
 
     def _step_batch(self) -> bool:
         deliveries: list[Any] = []
@@ -145,13 +173,15 @@ class EmbeddedEnvironment:
             groups.setdefault(d.topic, []).append(d)
         for topic, group in groups.items():
             engine = self._engine_for(topic)
+            if self._on_thread(group[0]):
+                self._pool.submit_all(group)  # type: ignore[union-attr]
+                continue
             if engine is None or len(group) == 1:
                 for d in group:
                     self._deliver(d, self._route(topic))
                 continue
             self._deliver_batch(engine, group)
-        if self._alarm is not None:
-            self._alarm.check()
+        self._check()
         return True
 
     def _deliver_batch(self, engine: MessageHandler, group: list[Delivered]) -> None:
@@ -222,6 +252,8 @@ class EmbeddedEnvironment:
         while not done() and not timer.expired():
             if self.step():
                 continue
+            if settled(self._pool):  # attempts were running on executor threads: their outcomes come next
+                continue
             due = self.transport.next_due_ms()
             if due is None:
                 stuck = True
@@ -247,13 +279,15 @@ class EmbeddedEnvironment:
         ``TestEnvironment``, call ``advance(seconds)`` or ``advance_until_idle(max_seconds)``.
         """
         start = self.processed
-        while self.processed - start < max_messages and self.step():
+        while self.processed - start < max_messages and (self.step() or settled(self._pool)):
             pass
         self.transport.flush()  # acknowledgements a durable queue keeps for its next round trip
         return self.processed - start
 
     def close(self) -> None:
         """Stop the executor's threads and close the queue (a durable one lets another process take over)."""
+        if self._pool is not None:
+            self._pool.close()
         self._executor.close()
         self.transport.close()
 

@@ -10,6 +10,9 @@ With ``outcomes`` (``runtime/outcomes.py``) the executor remembers what each att
 completed published; a redelivered attempt with a marker publishes that again instead of
 running the task once more (a broker that crashed before it made an acknowledgement
 durable redelivers it).
+
+With ``flow`` (``runtime/flow_gate.py``) an attempt of a service with limits runs only
+with a lease; one that finds a limit reached is published again, delayed, instead of run.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import CancelTask, ExecuteTask, TaskExecutorMessage
 from pulsarflow.runtime.attempts import AttemptThreads, HeartbeatTimeoutError, TooManyHungAttemptsError
 from pulsarflow.runtime.cancellations import Cancellations, cancellation_key
+from pulsarflow.runtime.flow_gate import FlowGate, Ticket
 from pulsarflow.runtime.outcomes import Outcomes
 from pulsarflow.runtime.task_info import TaskInfo, _current
 from pulsarflow.topics import Topics
@@ -47,13 +51,15 @@ class TaskExecutor:
     state_type = None
 
     def __init__(self, registry: Registry, converter: PayloadConverter, topics: Topics, clock: Clock,
-                 outcomes: Outcomes | None = None) -> None:
+                 outcomes: Outcomes | None = None, flow: FlowGate | None = None,
+                 cancellations: Cancellations | None = None) -> None:
         self.registry = registry
         self.outcomes = outcomes
+        self.flow = flow
         self.converter = converter
         self.topics = topics
         self.clock = clock
-        self.cancellations = Cancellations()
+        self.cancellations = cancellations if cancellations is not None else Cancellations()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._threads: AttemptThreads | None = None
 
@@ -72,7 +78,15 @@ class TaskExecutor:
             recorded = self.outcomes.recorded(task, now_ms)
             if recorded is not None:  # this attempt ran before: publish its outcome again, do not run it
                 return Decision(None, recorded, unchanged=True)
-        decision = self._run(task)
+        admitted = self.flow.admit(task) if self.flow is not None else None
+        if admitted is not None and not isinstance(admitted, Ticket):  # a limit is reached: later, not lost
+            assert self.flow is not None
+            return Decision(None, [self.flow.deferral(envelope, task, admitted)], unchanged=True)
+        try:
+            decision = self._run(task)
+        finally:
+            if admitted is not None and self.flow is not None:
+                self.flow.finish(admitted)
         if self.outcomes is not None:
             self.outcomes.completed(task, decision.outgoing)
         return decision
@@ -156,6 +170,8 @@ class TaskExecutor:
                 "that checks it can stop; its thread is left to finish and its result is ignored)") from None
 
     def close(self) -> None:
+        if self.flow is not None:
+            self.flow.close()
         if self._loop is not None:
             self._loop.close()
         if self._threads is not None:
