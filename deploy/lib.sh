@@ -24,3 +24,18 @@ default_java_home() {
     export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64
   fi
 }
+
+# Bind a Python function instance's gRPC and metrics servers to 127.0.0.1 in DIR (a copy
+# of instances/python-instance): they listen on every interface otherwise, and take no
+# setting. Idempotent; fails when those files changed.
+confine_python_instance_in() {
+  local dir="$1"
+  [[ -d "$dir" ]] || return 0
+  sed -i "s|add_insecure_port('\[::\]:%d' % port)|add_insecure_port('127.0.0.1:%d' % port)|" "$dir/server.py"
+  sed -i "s|^def start_http_server(port, addr=''|def start_http_server(port, addr='127.0.0.1'|" \
+    "$dir/prometheus_client_fix.py"
+  grep -q "add_insecure_port('127.0.0.1:%d' % port)" "$dir/server.py" \
+    || die "cannot bind the function instances' gRPC port to 127.0.0.1: $dir/server.py changed"
+  grep -q "^def start_http_server(port, addr='127.0.0.1'" "$dir/prometheus_client_fix.py" \
+    || die "cannot bind the function instances' metrics port to 127.0.0.1: $dir/prometheus_client_fix.py changed"
+}

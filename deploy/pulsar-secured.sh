@@ -9,17 +9,22 @@
 #   stop    stops it (only the processes it started: its own process group)
 #
 # It runs the distribution installed by deploy/pulsar-standalone.sh install, through a
-# shadow directory (bin/ and conf/ copied, lib/ linked) so the plain standalone's
-# stop never mistakes these processes for its own. No functions worker, no table service,
-# RocksDB metadata (no ZooKeeper): the broker, its web service and a bookie, all on
-# 127.0.0.1.
+# shadow directory (bin/, conf/ and instances/ copied, lib/ linked) so the plain standalone's
+# stop never mistakes these processes for its own. RocksDB metadata (no ZooKeeper, whose
+# standalone form listens on every interface) and no table service (it does too): the
+# broker, its web service, a bookie and the functions worker, all on 127.0.0.1. The worker
+# connects over TLS with a token of its own (role worker, a super-user) and hands both to
+# every function instance; Python functions have no function state here (use state: redis).
+# The instances' gRPC and metrics servers are bound to 127.0.0.1 in the shadow's copy of
+# instances/python-instance, and run with the python3 of $PULSAR_VENV (or the PATH's).
 #
 # Everything it makes is under $PULSAR_SECURED_DIR (default ~/.cache/pulsarflow/pulsar-secured):
 #   certs/   ca.cert.pem (the test CA), broker.{cert,key}.pem (CN localhost, SAN 127.0.0.1),
 #            client.{cert,key}.pem (CN tls-client: a role for mTLS), other-ca.cert.pem
 #            (a CA that signed nothing here: for the "wrong CA" tests)
 #   tokens/  secret.key (HS256, from bin/pulsar tokens create-secret-key) and one token per
-#            role: admin (super-user), client, executor, engine, nobody (no permissions);
+#            role: admin (super-user), worker (the functions worker's, a super-user), client,
+#            executor, engine, nobody (no permissions);
 #            expired.token (expired a second after it was made), forged.token (signed by
 #            another key)
 #   client.conf  the admin's client.conf (TLS URLs, token file, CA): pulsar-admin and
@@ -34,6 +39,9 @@
 #   SECURED_WEB_TLS_PORT (8453), SECURED_BOOKIE_PORT (3191; with RocksDB metadata the bookie
 #                         picks a free loopback port of its own instead)
 #   PULSAR_READY_TIMEOUT  seconds to wait on start (default 180)
+#   PULSAR_VENV           the venv whose python3 runs function instances (default
+#                         ~/.cache/pulsarflow/pulsar-venv; the python3 on PATH when absent)
+#   SECURED_FUNCTIONS_WORKER  0 starts no functions worker (default 1)
 set -euo pipefail
 
 PULSAR_VERSION="${PULSAR_VERSION:-4.0.8}"
@@ -45,6 +53,8 @@ BROKER_TLS_PORT="${SECURED_BROKER_TLS_PORT:-6661}"
 WEB_PORT="${SECURED_WEB_PORT:-8090}"
 WEB_TLS_PORT="${SECURED_WEB_TLS_PORT:-8453}"
 BOOKIE_PORT="${SECURED_BOOKIE_PORT:-3191}"
+PULSAR_VENV="${PULSAR_VENV:-$HOME/.cache/pulsarflow/pulsar-venv}"
+FUNCTIONS_WORKER="${SECURED_FUNCTIONS_WORKER:-1}"
 
 DIST_DIR="$PULSAR_HOME_DIR/apache-pulsar-$PULSAR_VERSION"
 SHADOW="$SECURED_DIR/apache-pulsar-$PULSAR_VERSION"
@@ -52,9 +62,10 @@ CERTS="$SECURED_DIR/certs"
 TOKENS="$SECURED_DIR/tokens"
 RUN_DIR="$SECURED_DIR/run"
 CONF_FILE="$RUN_DIR/standalone.conf"
+WORKER_CONF_FILE="$RUN_DIR/functions_worker.yml"
 LOG_FILE="$RUN_DIR/standalone.out"
 PID_FILE="$RUN_DIR/standalone.pid"
-ROLES=(admin client executor engine nobody)
+ROLES=(admin worker client executor engine nobody)
 
 log() { echo "[pulsar-secured] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -71,6 +82,10 @@ make_shadow() {
     cp -r "$DIST_DIR/bin" "$DIST_DIR/conf" "$SHADOW/"
     ln -sfn "$DIST_DIR/lib" "$SHADOW/lib"
   fi
+  if [[ ! -d "$SHADOW/instances" ]]; then
+    cp -r "$DIST_DIR/instances" "$SHADOW/"
+  fi
+  confine_python_instance_in "$SHADOW/instances/python-instance"
 }
 
 # A certificate signed by the test CA: sign NAME CN SAN
@@ -99,10 +114,17 @@ make_certs() {
 }
 
 make_tokens() {
-  [[ -f "$TOKENS/forged.token" ]] && return 0
+  local pulsar="$SHADOW/bin/pulsar" role
+  if [[ -f "$TOKENS/forged.token" ]]; then  # made before: add the tokens of roles added since
+    for role in "${ROLES[@]}"; do
+      [[ -f "$TOKENS/$role.token" ]] && continue
+      log "making the token of role $role"
+      (umask 077; "$pulsar" tokens create --secret-key "file://$TOKENS/secret.key" --subject "$role" >"$TOKENS/$role.token")
+    done
+    return 0
+  fi
   log "making a secret key and tokens in $TOKENS"
   mkdir -p "$TOKENS"; chmod 700 "$TOKENS"
-  local pulsar="$SHADOW/bin/pulsar" role
   (umask 077
    "$pulsar" tokens create-secret-key --output "$TOKENS/secret.key" >/dev/null
    for role in "${ROLES[@]}"; do
@@ -152,9 +174,13 @@ write_conf() {
     "org.apache.pulsar.broker.authentication.AuthenticationProviderToken,org.apache.pulsar.broker.authentication.AuthenticationProviderTls"
   set_conf "$c" tokenSecretKey "file://$TOKENS/secret.key"
   set_conf "$c" authorizationEnabled true
-  set_conf "$c" superUserRoles admin
+  set_conf "$c" superUserRoles admin,worker
+  # The broker's own client, which the functions worker inherits (and hands to every
+  # function instance): TLS to this broker, the worker's token.
   set_conf "$c" brokerClientAuthenticationPlugin org.apache.pulsar.client.impl.auth.AuthenticationToken
-  set_conf "$c" brokerClientAuthenticationParameters "file://$TOKENS/admin.token"
+  set_conf "$c" brokerClientAuthenticationParameters "file://$TOKENS/worker.token"
+  set_conf "$c" brokerClientTlsEnabled true
+  set_conf "$c" brokerClientTrustCertsFilePath "$CERTS/ca.cert.pem"
   set_conf "$c" brokerDeleteInactiveTopicsEnabled false
   set_conf "$c" numIOThreads 1
   set_conf "$c" numHttpServerThreads 8
@@ -162,6 +188,23 @@ write_conf() {
   set_conf "$c" numOrderedExecutorThreads 1
   set_conf "$c" managedLedgerCacheSizeMB 32
   set_conf "$c" delayedDeliveryTickTimeMillis 100
+}
+
+# The functions worker's own settings (the broker gives it its ports, id, authentication
+# and authorization settings, its broker-client token and CA): the TLS URLs of this broker
+# (the distribution's file names the plain standalone's 6650/8080), TLS for the instances'
+# client, a dead instance noticed in 5 s.
+write_worker_conf() {
+  sed -e 's|^workerHostname:.*|workerHostname: 127.0.0.1|' \
+    -e 's|^useTls:.*|useTls: true|' \
+    -e "s|^pulsarServiceUrl:.*|pulsarServiceUrl: pulsar+ssl://127.0.0.1:$BROKER_TLS_PORT|" \
+    -e "s|^pulsarWebServiceUrl:.*|pulsarWebServiceUrl: https://127.0.0.1:$WEB_TLS_PORT|" \
+    -e "s|^tlsTrustCertsFilePath:.*|tlsTrustCertsFilePath: $CERTS/ca.cert.pem|" \
+    -e 's|^tlsEnableHostnameVerification:.*|tlsEnableHostnameVerification: true|' \
+    -e 's|^instanceLivenessCheckFreqMs:.*|instanceLivenessCheckFreqMs: 5000|' \
+    -e 's|^configurationMetadataStoreUrl:.*|configurationMetadataStoreUrl:|' \
+    "$DIST_DIR/conf/functions_worker.yml" >"$WORKER_CONF_FILE"
+  printf '\nbrokerClientTrustCertsFilePath: %s\n' "$CERTS/ca.cert.pem" >>"$WORKER_CONF_FILE"
 }
 
 admin_code() {
@@ -174,7 +217,10 @@ wait_ready() {
   while ((SECONDS < deadline)); do
     is_running || { log "it exited during startup"; tail -n 40 "$LOG_FILE" >&2; return 1; }
     if [[ "$(admin_code admin/v2/namespaces/public)" == 200 ]] && port_open "$BROKER_TLS_PORT"; then
-      return 0
+      [[ "$FUNCTIONS_WORKER" == 1 ]] || return 0
+      # the worker serves function calls once it leads (before, a create answers 503)
+      grep -q "done becoming leader" "$LOG_FILE" 2>/dev/null \
+        && [[ "$(admin_code admin/v3/functions/public/default)" == 200 ]] && return 0
     fi
     sleep 1
   done
@@ -196,6 +242,18 @@ cmd_start() {
   make_tokens
   write_conf
   write_client_conf
+  local worker_args=(--no-functions-worker)
+  if [[ "$FUNCTIONS_WORKER" == 1 ]]; then
+    write_worker_conf
+    worker_args=(--functions-worker-conf "$WORKER_CONF_FILE")
+    # The worker launches each Python instance with the python3 found on PATH.
+    if [[ -x "$PULSAR_VENV/bin/python3" ]]; then
+      export PATH="$PULSAR_VENV/bin:$PATH" VIRTUAL_ENV="$PULSAR_VENV"
+    fi
+    python3 -c 'import pulsar.functions, fastavro, bookkeeper, prometheus_client, ratelimit' 2>/dev/null \
+      || die "the python3 on PATH ($(command -v python3)) cannot run function instances: set PULSAR_VENV to the venv of deploy/pulsar-standalone.sh install"
+    rm -rf "$SHADOW/packages-storage" "$SHADOW/download"  # the packages of functions of a previous run
+  fi
   default_java_home
   export PULSAR_MEM="${SECURED_PULSAR_MEM:--Xms128m -Xmx768m -XX:MaxDirectMemorySize=512m}"
   export PULSAR_GC="-XX:+UseG1GC -XX:ParallelGCThreads=1 -XX:ConcGCThreads=1 -XX:CICompilerCount=2 -XX:+PerfDisableSharedMem -XX:TieredStopAtLevel=1"
@@ -205,7 +263,7 @@ cmd_start() {
   unset PULSAR_STANDALONE_USE_ZOOKEEPER
   local t0=$SECONDS
   log "starting on https://127.0.0.1:$WEB_TLS_PORT, pulsar+ssl://127.0.0.1:$BROKER_TLS_PORT (log: $LOG_FILE)"
-  setsid "$SHADOW/bin/pulsar" standalone --wipe-data --no-functions-worker --no-stream-storage \
+  setsid "$SHADOW/bin/pulsar" standalone --wipe-data "${worker_args[@]}" --no-stream-storage \
     --bookkeeper-dir "$RUN_DIR/data/bookkeeper" --metadata-dir "$RUN_DIR/data/metadata" \
     --bookkeeper-port "$BOOKIE_PORT" \
     >"$LOG_FILE" 2>&1 </dev/null &

@@ -7,6 +7,7 @@ executor, engine, nobody (no permission); expired and forged tokens beside them.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import threading
@@ -124,7 +125,7 @@ def test_check_accepts_a_token_and_names_what_is_wrong_in_one_line(secured: Secu
                       r"speaks TLS but brokerServiceUrl is pulsar://127.0.0.1:6661: use pulsar\+ssl://"),
     }
     for label, (config, message) in cases.items():
-        error, seconds = timed(lambda config=config: check(config, timeout_s=5))
+        error, seconds = timed(functools.partial(check, config, timeout_s=5))
         assert isinstance(error, PulsarAccessError), (label, error)
         assert "\n" not in str(error) and seconds < FAST, (label, seconds)
         assert __import__("re").search(message, str(error)), (label, str(error))
@@ -137,7 +138,7 @@ def test_produce_and_consume_with_a_token_and_refusals_without_one(secured: Secu
     assert got == b"over TLS with a token"
     for token, message in ((None, "requires authentication"), ("nobody", "role 'nobody' may not produce to"),
                            ("forged", "refused the credentials")):
-        error, seconds = timed(lambda token=token: produce(secured.config(token, admin_url=None), topic))
+        error, seconds = timed(functools.partial(produce, secured.config(token, admin_url=None), topic))
         assert isinstance(error, PulsarAccessError) and message in str(error), (token, error)
         assert seconds < FAST, (token, seconds)
 
