@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from pulsarflow.converter import NO_VALUE, PayloadConverter
+from pulsarflow.converter import NO_VALUE, PayloadConverter, decode_one
 from pulsarflow.engines import live
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.controls import MAX_RETRY_IDS, ControlHandlers
@@ -231,6 +231,8 @@ class WorkflowEngine(ControlHandlers):
             why_not = f"step {msg.position} of workflow {workflow_id!r} is not task {msg.task_name!r}"
         elif not _is_open(state, msg.position, kinds.TASK):
             why_not = f"step {msg.position} ({msg.task_name!r}) of workflow {workflow_id!r} is already done"
+        elif msg.error is None and msg.result:
+            why_not = self._unreadable_result(msg.task_name, msg.result)
         if why_not is not None:
             return Decision(state, self._control(workflow_id, msg.reply, now, "complete", False,
                                                  f"{why_not}; the outcome was not taken"), unchanged=True)
@@ -241,6 +243,22 @@ class WorkflowEngine(ControlHandlers):
         decision = self._on_outcome(state, msg.position, kinds.TASK, now, value=value, error=msg.error)
         return Decision(decision.state, taken + decision.outgoing, unchanged=decision.unchanged,
                         errors=decision.errors)
+
+    def _unreadable_result(self, task_name: str, result: bytes) -> str | None:
+        """Why a result given from outside cannot be the task's (it would block the run once recorded), or None.
+
+        The step stays open then, so a completion in the right shape can still be given.
+        """
+        try:
+            hint = self.registry.task(task_name).return_hint
+        except DefinitionError:  # a task this engine does not know: its payload must decode at least
+            hint = None
+        try:
+            decode_one(self.converter, result, hint)
+        except Exception as exc:
+            return (f"the result given for task {task_name!r} cannot be read as what it returns ({type(exc).__name__}:"
+                    f" {exc}); give it in that shape, with the payload codecs of the workflow's processes")
+        return None
 
     def _on_retry_task(self, state: State, workflow_id: str, msg: RetryTask, now: int) -> Result:
         """The next attempt of a task, after its backoff: sent on only while the run still waits for it."""
