@@ -20,6 +20,7 @@ order added (the first added is the outermost).
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,6 +33,7 @@ except ImportError:  # pragma: no cover - depends on the installed extras
 
 TaskInterceptor = Callable[[Any, Callable[[], Any]], Any]
 DecisionInterceptor = Callable[[str, str, Callable[[], Any]], Any]
+_log = logging.getLogger(__name__)
 _task_interceptors: list[TaskInterceptor] = []
 _decision_interceptors: list[DecisionInterceptor] = []
 
@@ -56,9 +58,60 @@ def intercept_task(info: Any, call: Callable[[], Any]) -> Any:
 
 
 def intercept_decision(workflow_id: str, message_type: str, call: Callable[[], Any]) -> Any:
+    """The engine's decision, through the decision interceptors, which observe it but cannot change it.
+
+    The decision is computed once, whatever the interceptors do: one that raises (before or
+    after calling on), calls on twice or returns something else is logged and passed over,
+    so a bug in a metrics hook never fails or dead-letters a workflow's messages. An
+    error of the engine itself still propagates.
+    """
+    if not _decision_interceptors:
+        return call()
+    made: list[Any] = []
+
+    def decide() -> Any:
+        if not made:
+            made.append(call())
+        return made[0]
+
+    chain = decide
     for fn in reversed(_decision_interceptors):
-        call = (lambda f, inner: lambda: f(workflow_id, message_type, inner))(fn, call)
-    return call()
+        chain = _guarded(fn, workflow_id, message_type, chain, made)
+    chain()
+    return decide()
+
+
+def _guarded(fn: DecisionInterceptor, workflow_id: str, message_type: str, inner: Callable[[], Any],
+             made: list[Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        engine_error: list[BaseException] = []
+
+        def on() -> Any:
+            try:
+                return inner()
+            except BaseException as exc:
+                engine_error.append(exc)
+                raise
+
+        try:
+            returned = fn(workflow_id, message_type, on)
+        except Exception:
+            if engine_error:
+                raise engine_error[0] from None  # the engine's own error, not the interceptor's
+            _log.exception("decision interceptor %r raised on %s for %r; the decision goes on without it",
+                           fn, message_type, workflow_id)
+            return made[0] if made else inner()
+        if engine_error:  # the interceptor swallowed the engine's error: it is not hidden
+            raise engine_error[0]
+        if not made:
+            _log.warning("decision interceptor %r did not call on; the decision is made without it", fn)
+            return inner()
+        if returned is not made[0]:
+            _log.warning("decision interceptor %r returned %s instead of the decision; the decision is kept",
+                         fn, type(returned).__name__)
+        return made[0]
+
+    return run
 
 
 def current_traceparent() -> str | None:
