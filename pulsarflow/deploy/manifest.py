@@ -22,6 +22,10 @@ only the admin REST call carries it.
 of its key, so one workflow id (one tag bucket) stays on one partition, and each partition
 is consumed Key_Shared. A function needs at least as many instances as partitions
 (``parallelism >= partitions``); the count can only grow (see docs/scaling.md).
+
+An executor may limit its service (docs/flow-control.md): ``max_concurrent``,
+``max_starts_per_second``, ``flow_store`` (function | redis), ``flow_lease_ms``,
+``flow_retry_ms``, on the entry or in its ``config``; checked when the manifest is read.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any
 
 from pulsarflow import __version__
 from pulsarflow.errors import DefinitionError
+from pulsarflow.runtime.flow import limit_from_config, store_from_config
 from pulsarflow.storage.config import parse_backend, parse_retention
 from pulsarflow.topics import Topics
 
@@ -44,6 +49,7 @@ ENTRY_POINTS = {
     "tag": ("tag_engine", "TagEngineFunction"),
 }
 STATEFUL = ("workflow", "tag")  # engines keeping state: Key_Shared, one writer per key
+FLOW_KEYS = ("max_concurrent", "max_starts_per_second", "flow_store", "flow_lease_ms", "flow_retry_ms")
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,8 @@ def parse(raw: dict[str, Any], path: str = "manifest") -> Manifest:
         if not isinstance(batch, int) or batch < 1:
             raise DefinitionError(f"{path}: functions[{i}].batch must be a whole number >= 1 (messages handled "
                                   f"together; 1 handles them one by one), got {batch!r}")
-        config = {**dict(item.get("config") or {}), **({"batch": batch} if batch > 1 else {})}
+        config = {**dict(item.get("config") or {}), **({"batch": batch} if batch > 1 else {}),
+                  **_flow_settings(item, engine, f"{path}: functions[{i}]")}
         if "redis_url" in config:
             raise DefinitionError(f"{path}: functions[{i}].config.redis_url would reach the function in clear in "
                                   "its userConfig; set redis_url_secret (or redis_url) at the top of the manifest")
@@ -115,11 +122,28 @@ def parse(raw: dict[str, Any], path: str = "manifest") -> Manifest:
                                       engine, item.get("service"), parallelism, config, partitions))
     _same_partitions_per_topic(topics, functions, path)
     state, retention, url, secret = _state_settings(raw, path)
+    for i, spec in enumerate(functions):
+        if spec.config.get("flow_store") == "redis" and not (url or secret):
+            raise DefinitionError(f"{path}: functions[{i}].flow_store: redis keeps the leases in the app's Redis: "
+                                  "set state: redis with redis_url or redis_url_secret, or use flow_store: function")
     modules = raw.get("modules") or []
     if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
         raise DefinitionError(f"{path}: modules must be a list of module names, e.g. [shop.flows]")
     return Manifest(topics, list(modules), state, url, functions,
                     bool(raw.get("bundle_library", True)), retention, secret)
+
+
+def _flow_settings(item: dict[str, Any], engine: str, where: str) -> dict[str, Any]:
+    """An executor's flow-control keys (on the entry or in its config), checked now."""
+    found = {**{k: item[k] for k in FLOW_KEYS if k in item}, **{k: v for k, v in dict(item.get("config") or {}).items()
+                                                              if k in FLOW_KEYS}}
+    if not found:
+        return {}
+    if engine != "executor":
+        raise DefinitionError(f"{where}: {sorted(found)} limit an executor's service, not the {engine} engine")
+    limit_from_config(found, where)
+    store_from_config(found, where)
+    return found
 
 
 def _scale_settings(item: dict[str, Any], where: str) -> tuple[int, int]:
@@ -205,6 +229,7 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         "engine": spec.engine, "modules": ",".join(manifest.modules), "tenant": topics.tenant,
         "namespace": topics.namespace, "app": topics.app, "state": manifest.state,
         **({"retention_ms": manifest.retention_ms} if manifest.retention_ms is not None else {}),
+        **({"service": spec.service} if spec.engine == "executor" else {}),
         **spec.config,
     }
     reference = manifest.redis_url_secret or manifest.redis_url
@@ -226,7 +251,8 @@ def function_config(manifest: Manifest, spec: FunctionSpec, package_name: str) -
         "autoAck": int(spec.config.get("batch", 1)) <= 1,
         "parallelism": spec.parallelism,
         "userConfig": user_config,
-        **({"secrets": secrets} if secrets and spec.engine in STATEFUL else {}),
+        **({"secrets": secrets} if secrets and (spec.engine in STATEFUL or spec.config.get("flow_store") == "redis")
+           else {}),
     }
 
 

@@ -17,13 +17,18 @@ Stateful engines (workflow, tag) consume their topic on a Key_Shared subscriptio
 same one the engine Functions use: run more workers to scale out, with one writer per
 key; their state lives in Redis (function state exists only inside Functions).
 Executors consume the task topics of their services on a Shared subscription.
+
+Flow-control limits (``flow={"payments": FlowLimit(max_concurrent=5)}``, from the worker
+flags ``--max-concurrent payments=5`` and ``--max-starts-per-second payments=20`` through
+``runtime.flow.limits_from_flags``) hold across every worker and Function of the service
+when their leases are shared: in Redis (``--redis-url``), see docs/flow-control.md.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pulsar
@@ -33,6 +38,8 @@ from pulsarflow.events.metrics import Metrics
 from pulsarflow.pulsar.connection import ConnectionConfig, as_config
 from pulsarflow.pulsar.function import build_handler
 from pulsarflow.runtime.batch import BatchHandler
+from pulsarflow.runtime.flow import FlowLimit, checked_limits
+from pulsarflow.runtime.flow_leases import FlowLeases
 from pulsarflow.runtime.loop import BatchLoop
 from pulsarflow.storage import StateStore
 from pulsarflow.topics import Topics
@@ -61,20 +68,26 @@ def engine_topics(engine: str, topics: Topics, modules: list[str], services: Ite
 def run_engine(service_url: str | ConnectionConfig, engine: str, modules: list[str], topics: Topics,
                stop: threading.Event, store: StateStore | None = None, services: Iterable[str] | None = None,
                batch: int = BATCH, metrics: Metrics | None = None, events: str = "topic",
-               prefetch: int = PREFETCH) -> None:
-    """Run ``engine`` over its topics in batches until ``stop`` is set (then finish the batch in hand)."""
+               prefetch: int = PREFETCH, flow: Mapping[str, FlowLimit] | None = None,
+               flow_leases: FlowLeases | None = None) -> None:
+    """Run ``engine`` over its topics in batches until ``stop`` is set (then finish the batch in hand).
+
+    ``flow``: limits per service (executors only), on ``flow_leases``, by default in the Redis of ``store``.
+    """
     if engine not in ENGINES:
         raise DefinitionError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
     if engine != "executor" and store is None:
         raise DefinitionError(f"the {engine} engine needs a state store in a worker process: pass --redis-url "
                               "(Pulsar function state is only reachable from inside a Function)")
     sources = engine_topics(engine, topics, modules, services)
+    leases = worker_leases(engine, checked_limits(flow), store, topics, flow_leases)
     config = {"engine": engine, "modules": ",".join(modules), "tenant": topics.tenant,
               "namespace": topics.namespace, "app": topics.app, "events": events}
     connection = as_config(service_url)
     client = connection.client(logger=client_logger())
     try:
-        handler = build_handler(config, client, store if engine != "executor" else None, metrics)
+        handler = build_handler(config, client, store if engine != "executor" else None, metrics,
+                                flow_leases=leases, flow=flow)
         consumer = client.subscribe(
             sources, topics.subscription(engine),
             consumer_type=pulsar.ConsumerType.Shared if engine == "executor" else pulsar.ConsumerType.KeyShared,
@@ -95,6 +108,25 @@ def run_engine(service_url: str | ConnectionConfig, engine: str, modules: list[s
             close()
         client.close()
         log.info("%s worker stopped", engine)
+
+
+def worker_leases(engine: str, limits: Mapping[str, FlowLimit], store: StateStore | None, topics: Topics,
+                  leases: FlowLeases | None) -> FlowLeases | None:
+    """The leases a worker's limits are kept on: those given, else in the Redis of ``store``."""
+    if not limits:
+        return leases
+    if engine != "executor":
+        raise DefinitionError(f"flow-control limits apply to executors, not to the {engine} engine")
+    if leases is not None:
+        return leases
+    from pulsarflow.storage.redis import RedisStateStore
+
+    if not isinstance(store, RedisStateStore):
+        raise DefinitionError(f"limits for {sorted(limits)} must hold across every worker of the service: pass "
+                              "--redis-url, where the workers share their leases")
+    from pulsarflow.runtime.flow_redis import RedisFlowLeases
+
+    return RedisFlowLeases(store.client, topics, store.where)
 
 
 def serve(consumer: Any, batch: BatchHandler, stop: threading.Event, size: int = BATCH) -> None:

@@ -11,6 +11,9 @@ A function's ``userConfig`` (see functions.yaml) says what it runs::
     workflow_cache: 1000              live workflows the workflow engine keeps between messages (0: off)
     payload_codecs: zlib,aesgcm,claim codecs for user payloads (pulsarflow.payloads.chain_from_config)
     outcomes: function | redis | off  where an executor keeps its outcome markers (runtime/outcomes.py)
+    service: payments                 the service an executor serves (its flow-control limits are that service's)
+    max_concurrent / max_starts_per_second   an executor's limits across all its instances (docs/flow-control.md;
+                                      flow_store: function | redis, flow_lease_ms, flow_retry_ms)
 
 The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pulsarflow.clock import SystemClock
@@ -39,6 +42,10 @@ from pulsarflow.pulsar.transport import PulsarTransport
 from pulsarflow.runtime.admission import Admission
 from pulsarflow.runtime.batch import BatchHandler
 from pulsarflow.runtime.executor import TaskExecutor
+from pulsarflow.runtime.flow import FlowLimit, limit_from_config, store_from_config
+from pulsarflow.runtime.flow_counters import ContextCounters, CounterFlowLeases
+from pulsarflow.runtime.flow_gate import FlowGate
+from pulsarflow.runtime.flow_leases import FlowLeases
 from pulsarflow.runtime.handler import MessageHandler
 from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
 from pulsarflow.runtime.loop import BatchLoop
@@ -69,7 +76,8 @@ class RawBytesSerDe(SerDe):
 
 def build_handler(config: dict[str, Any], client: Any, state_store: StateStore | None,
                   metrics: Metrics | None = None, outcomes: OutcomeStore | None = None,
-                  secret: Callable[[str], str | None] | None = None) -> MessageHandler:
+                  secret: Callable[[str], str | None] | None = None, flow_leases: FlowLeases | None = None,
+                  flow: Mapping[str, FlowLimit] | None = None) -> MessageHandler:
     """The MessageHandler a function (or a test) runs, from a function's user config."""
     topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
                     config.get("app", "pulsarflow"))
@@ -86,7 +94,8 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
         if outcomes is not None:
             recorder = Outcomes(outcomes, check_after_ms=int(config.get("outcome_check_after_ms", 1000)),
                                 always=config.get("outcome_lookups") == "always")
-        engine, state_store = TaskExecutor(registry, converter, topics, clock, recorder), None
+        gate = flow_gate(config, topics, flow_leases, flow)
+        engine, state_store = TaskExecutor(registry, converter, topics, clock, recorder, gate), None
         follow_cancellations(client, topics.cancellations, Codec(), engine.cancellations)
     else:
         raise DefinitionError(f"userConfig.engine must be 'workflow', 'tag' or 'executor', got {kind!r}")
@@ -104,6 +113,43 @@ def build_handler(config: dict[str, Any], client: Any, state_store: StateStore |
     retain_dead_letters(client, topics.dead_letters)
     return MessageHandler(engine, codec, transport, clock, state_store, topics.dead_letters,
                           recorder_for(clock, sink, metrics), admission)
+
+
+def flow_gate(config: dict[str, Any], topics: Topics, leases: FlowLeases | None,
+              flow: Mapping[str, FlowLimit] | None) -> FlowGate | None:
+    """An executor's flow gate: the limits given (a worker's), or those of its userConfig for its service."""
+    limits = dict(flow or {})
+    limit = limit_from_config(config)
+    if limit is not None:
+        if not config.get("service"):
+            raise DefinitionError("userConfig sets flow-control limits but not the executor's service: add "
+                                  "service: <name> (the deploy tool writes it from functions.yaml)")
+        limits[str(config["service"])] = limit
+    if not limits:
+        return None
+    if leases is None:
+        raise DefinitionError("flow-control limits need leases shared by the executors (function state or Redis)")
+    gate = FlowGate(leases, limits, topics, SystemClock())
+    if getattr(leases, "clearer", False):
+        gate.start()  # the clearer resets old counters even while no attempt of its own runs
+    return gate
+
+
+def flow_leases_for(config: dict[str, Any], context: Any) -> FlowLeases | None:
+    """Where an executor Function keeps its leases: its own state (counters), or Redis (``flow_store``)."""
+    if limit_from_config(config) is None:
+        return None
+    if store_from_config(config) == "redis":
+        from pulsarflow.runtime.flow_redis import RedisFlowLeases
+
+        url = context.get_secret("redis_url") if hasattr(context, "get_secret") else None
+        if not url:
+            raise DefinitionError("flow_store: redis needs the function secret redis_url (set redis_url or "
+                                  "redis_url_secret at the top of functions.yaml)")
+        topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
+                        config.get("app", "pulsarflow"))
+        return RedisFlowLeases.from_url(url, topics)
+    return CounterFlowLeases(ContextCounters(context), SystemClock(), clearer=context.get_instance_id() == 0)
 
 
 def workflow_cache_size(config: dict[str, Any]) -> int | None:
@@ -162,8 +208,9 @@ class EngineFunction(Function):
             store = state_store_for(config, context) if config.get("engine") in ("workflow", "tag") else None
             outcomes = outcome_store_from_config(config, context) if config.get("engine") == "executor" else None
             metrics = Metrics(reporter=context.record_metric)  # per-function latencies in the function's stats
+            leases = flow_leases_for(config, context) if config.get("engine") == "executor" else None
             self._handler = build_handler(config, context.get_pulsar_client(), store, metrics, outcomes,
-                                          secret=getattr(context, "get_secret", None))
+                                          secret=getattr(context, "get_secret", None), flow_leases=leases)
             batch = int(config.get("batch", 1))
             if batch > 1:
                 self._batcher = _Batcher(self._handler, context, batch)

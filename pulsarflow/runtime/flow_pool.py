@@ -15,13 +15,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from pulsarflow.transport.queue import Delivered, QueueTransport
+Delivered = Any  # a message the queue handed out (pulsarflow.transport.queue.Delivered)
 
 
 class LockedQueue:
     """A queue transport whose every call holds one lock (the loop and the executor threads share it)."""
 
-    def __init__(self, inner: QueueTransport) -> None:
+    def __init__(self, inner: Any) -> None:
         self.inner = inner
         self._lock = threading.RLock()
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pulsarflow.errors import BackendError
+from pulsarflow.errors import BackendError, DefinitionError
 from pulsarflow.redaction import redact
 from pulsarflow.runtime.flow import FlowLimit
 from pulsarflow.runtime.flow_leases import Grant, wait_ms
@@ -91,11 +91,21 @@ class RedisFlowLeases:
         self._renew = client.register_script(_RENEW)
 
     @classmethod
-    def from_url(cls, url: str, topics: Topics) -> RedisFlowLeases:
-        from pulsarflow.storage.redis import RedisStateStore
-
-        store = RedisStateStore.from_url(url)  # the same checks of the URL and the same retrying connection
-        return cls(store.client, topics, store.where)
+    def from_url(cls, url: str, topics: Topics, timeout_s: float = 5.0) -> RedisFlowLeases:
+        """Leases over a new connection pool; ``url`` like ``redis://127.0.0.1:6379/0``."""
+        try:
+            import redis
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+        except ImportError as exc:
+            raise DefinitionError("flow control in Redis needs redis-py: pip install 'pulsarflow[redis]'") from exc
+        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+            raise DefinitionError(f"the Redis URL of the flow-control leases must look like redis://host:6379/0, "
+                                  f"got {redact(str(url))!r}")
+        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                      retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 4),
+                                      retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+        return cls(client, topics, redact(url))
 
     def keys(self, service: str) -> list[str]:
         base = f"{self.prefix}{service}:"
