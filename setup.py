@@ -28,9 +28,11 @@ setup(
         "pulsar": ["pulsar-client>=3.8", "requests>=2.28", "pyyaml>=6"],
         "redis": ["redis>=5"],
         "crypto": ["cryptography>=42"],
+        "s3": ["boto3>=1.28"],  # pulsarflow.payload_s3.S3Store (a claim-check store on S3 or a compatible server)
         "otel": ["opentelemetry-api>=1.20"],
         "test": ["pytest>=8", "hypothesis>=6.100", "pydantic>=2", "selenium>=4.20", "cryptography>=42",
-                 "opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20"],
+                 "opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20",
+                 "boto3>=1.28", "moto[server]>=5"],  # S3Store's tests run moto's S3 server on 127.0.0.1
         "dev": ["ruff>=0.6", "mypy>=1.10"],
     },
     entry_points={"console_scripts": ["pulsarflow=pulsarflow.cli:run"]},
