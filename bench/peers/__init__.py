@@ -1,4 +1,4 @@
-"""pulsarflow side by side with other durable-execution engines (Temporal, DBOS).
+"""pulsarflow side by side with other durable-execution engines (Temporal, DBOS, Restate).
 
     .venv/bin/python -m bench.peers            # see docs/peers.md
 

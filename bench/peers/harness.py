@@ -40,6 +40,8 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("dbos-sqlite", PEERS, "dbos_app", "DBOS Transact, async workflows, SQLite system database", "sqlite"),
     System("dbos-postgres", PEERS, "dbos_app", "DBOS Transact, async workflows, PostgreSQL system database",
            "postgres"),
+    System("restate", PEERS, "restate_app",
+           "Restate Python SDK, durable steps (ctx.run), service in-process (Hypercorn), restate-server from npm"),
 ]}
 
 # What the project asks of pulsarflow, as a multiple of the fastest peer's throughput.
