@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 
@@ -156,7 +157,7 @@ def test_the_rate_limit_spaces_starts_and_loses_nothing() -> None:
     assert sorted(result) == sorted(["low0", "low1", "low2", "high0", "high1", "high2", "boosted"])
     times = [at for at, _ in leases.grants]
     assert len(times) == 7 and leases.refusals > 0
-    assert all(b - a >= 50 for a, b in zip(times, times[1:]))  # 20 per second: 50 ms apart on the limiter's clock
+    assert all(b - a >= 50 for a, b in pairwise(times))  # 20 per second: 50 ms apart on the limiter's clock
 
 
 def test_higher_priorities_start_first_when_attempts_wait() -> None:

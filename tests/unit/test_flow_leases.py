@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -111,7 +113,7 @@ def test_memory_never_more_leases_than_the_limit_and_starts_are_spaced(steps: li
         assert leases.held("s") <= most
         assert running <= set(leases._services["s"].leases)  # a renewed lease never runs out
     if rate is not None:
-        assert all(b - a >= 1000 / rate - 1e-9 for a, b in zip(starts, starts[1:]))
+        assert all(b - a >= 1000 / rate - 1e-9 for a, b in pairwise(starts))
 
 
 def test_counters_admit_up_to_the_limit_across_instances() -> None:
