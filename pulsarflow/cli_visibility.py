@@ -7,6 +7,9 @@
     pulsarflow retry ID
     pulsarflow dashboard [--host H] [--port P] [--token T]   the web dashboard (see pulsarflow.dashboard)
 
+Each takes ``--payload-codecs``, ``--payload-keys-file`` and ``--payload-store`` (or the
+``PULSARFLOW_PAYLOAD_*`` variables) to show payloads decoded (:mod:`pulsarflow.visibility.payload_view`).
+
 Where the data comes from: ``--store URL`` (a visibility store; see
 ``pulsarflow.visibility.stores``) kept up to date from the events topic when a Pulsar
 connection is named (``--service-url``, ``--client-conf``, or ``PULSAR_SERVICE_URL`` /
@@ -30,7 +33,7 @@ from pulsarflow.errors import PulsarflowError, SearchError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.pulsar import connection
 from pulsarflow.pulsar.connection import ConnectionConfig
-from pulsarflow.visibility import render
+from pulsarflow.visibility import payload_view, render
 from pulsarflow.visibility.model import Query, parse_time
 from pulsarflow.visibility.service import VisibilityService
 
@@ -73,6 +76,7 @@ def _command(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument("--store", default=DEFAULT_STORE, help="visibility store URL (memory:, sqlite:///f, redis://)")
     connection.add_arguments(parser)  # with one named: catch up from the events topic, act on workflows
+    payload_view.add_arguments(parser)  # decode the payloads shown (the Functions' payload_codecs settings)
     parser.add_argument("--tenant", default="public")
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--app", default="pulsarflow")
@@ -96,6 +100,8 @@ def execute(args: argparse.Namespace, service: VisibilityService | None = None) 
         from pulsarflow.visibility.connect import connect_service
 
         service = connect_service(args.store, pulsar_connection(args), args.tenant, args.namespace, args.app)
+    if payload_view.named(args, os.environ):
+        service.payloads = payload_view.from_args(args, os.environ)
     actions: dict[str, Callable[[], Any]] = {
         "list": lambda: service.list(_query(args)),
         "show": lambda: _show(service, args),

@@ -61,9 +61,12 @@ def _steps_table(steps: list[Json]) -> str:
         rows.append([s["position"], s["kind"], s["name"], s["outcome"], s["issued_at"], _duration(s["duration_ms"]),
                      len(s["attempts"]) or "", _error_line(s["error"]) if s["error"] else _cell(s["value"])])
         for a in s["attempts"]:
-            if a["error"]:
-                rows.append(["", "", f"  attempt {a['number']}", "failed", a["started_at"],
-                             _duration(a["duration_ms"]), "", _error_line(a["error"])])
+            beat = a.get("heartbeat")
+            if a["error"] or beat is not None:
+                detail = [_error_line(a["error"])] if a["error"] else []
+                detail += [f"last heartbeat {_cell(beat)}"] if beat is not None else []
+                rows.append(["", "", f"  attempt {a['number']}", "failed" if a["error"] else "", a["started_at"],
+                             _duration(a["duration_ms"]), "", "; ".join(detail)])
     return table(["#", "KIND", "NAME", "OUTCOME", "ISSUED", "TOOK", "ATTEMPTS", "DETAIL"], rows) if rows \
         else "(no steps yet)"
 
@@ -131,5 +134,7 @@ def _duration(ms: int | None) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, dict) and set(value) == {"undecoded"}:  # a payload the codecs given cannot read
+        return f"<{value['undecoded']}>"  # whole: it says why, and what to give
     text = value if isinstance(value, str) else str(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -7,10 +7,8 @@ process (the embedded mode is single-threaded).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
@@ -20,15 +18,18 @@ from pulsarflow.errors import ErrorInfo, SearchError, WorkflowNotFoundError
 from pulsarflow.messages.events import WorkflowEvent
 from pulsarflow.visibility import VisibilityStore
 from pulsarflow.visibility.model import Query, WorkflowSummary
+from pulsarflow.visibility.payload_view import PayloadView
 from pulsarflow.visibility.timeline import Step, steps
 
 Json = dict[str, Any]
+View = Callable[[bytes | None], Any]
 
 
 class VisibilityService:
     def __init__(self, store: VisibilityStore, client: Any = None, lock: threading.Lock | None = None,
-                 refresh: Callable[[], object] | None = None) -> None:
+                 refresh: Callable[[], object] | None = None, payloads: View | None = None) -> None:
         self.store = store
+        self.payloads: View = payloads or PayloadView()  # decodes payloads for display (codecs, keys)
         self.client = client
         self.lock: contextlib.AbstractContextManager[Any] = lock or contextlib.nullcontext()
         self.refresh = refresh  # catches the store up with the events (a feed's drain), if any
@@ -37,7 +38,7 @@ class VisibilityService:
         with self.lock:
             self._refresh()
             page = self.store.search(query)
-        return {"workflows": [summary_json(s) for s in page.items], "next_cursor": page.next_cursor}
+        return {"workflows": [summary_json(s, self.payloads) for s in page.items], "next_cursor": page.next_cursor}
 
     def show(self, workflow_id: str) -> Json:
         with self.lock:
@@ -47,8 +48,9 @@ class VisibilityService:
         if summary is None:
             raise WorkflowNotFoundError(f"no workflow {workflow_id!r} in the visibility store; check the id, "
                                         "or wait until its events have been applied")
-        return {"workflow": summary_json(summary), "steps": [step_json(s) for s in steps(history)],
-                "events": [event_json(e) for e in history]}
+        view = self.payloads
+        return {"workflow": summary_json(summary, view), "steps": [step_json(s, view) for s in steps(history)],
+                "events": [event_json(e, view) for e in history]}
 
     def signal(self, workflow_id: str, name: str, data: Any = None) -> Json:
         if not name:
@@ -79,29 +81,33 @@ class VisibilityService:
             self.refresh()
 
 
-def summary_json(s: WorkflowSummary) -> Json:
+def summary_json(s: WorkflowSummary, view: View | None = None) -> Json:
+    view = view or payload
     return {"workflow_id": s.workflow_id, "workflow_name": s.workflow_name, "status": s.status,
             "started_at": iso(s.started_at_ms), "closed_at": iso(s.closed_at_ms),
             "started_at_ms": s.started_at_ms, "closed_at_ms": s.closed_at_ms,
             "duration_ms": None if s.closed_at_ms is None or s.started_at_ms is None
             else s.closed_at_ms - s.started_at_ms,
-            "parent_id": s.parent_id, "tags": list(s.tags), "result": payload(s.result),
+            "parent_id": s.parent_id, "tags": list(s.tags), "result": view(s.result),
             "error": error_json(s.error), "events": s.events}
 
 
-def step_json(s: Step) -> Json:
-    attempts = [{**asdict(a), "error": error_json(a.error), "started_at": iso(a.started_at_ms)} for a in s.attempts]
+def step_json(s: Step, view: View | None = None) -> Json:
+    view = view or payload
+    attempts = [{**asdict(a), "error": error_json(a.error), "started_at": iso(a.started_at_ms),
+                 "heartbeat": view(a.heartbeat)} for a in s.attempts]
     return {"position": s.position, "kind": s.kind, "name": s.name, "outcome": s.outcome,
             "issued_at": iso(s.issued_at_ms), "issued_at_ms": s.issued_at_ms, "closed_at_ms": s.closed_at_ms,
             "duration_ms": s.duration_ms, "due_at": iso(s.due_at_ms), "related_id": s.related_id,
-            "value": payload(s.data), "error": error_json(s.error), "attempts": attempts}
+            "value": view(s.data), "error": error_json(s.error), "attempts": attempts}
 
 
-def event_json(e: WorkflowEvent) -> Json:
+def event_json(e: WorkflowEvent, view: View | None = None) -> Json:
+    view = view or payload
     return {"event_id": e.event_id, "type": e.type, "at": iso(e.at_ms), "at_ms": e.at_ms, "source": e.source,
             "status": e.status, "position": e.position, "name": e.name, "attempt": e.attempt,
             "related_id": e.related_id, "due_at": iso(e.due_at_ms), "duration_ms": e.duration_ms,
-            "data": payload(e.data), "error": error_json(e.error), "tags": None if e.tags is None else list(e.tags)}
+            "data": view(e.data), "error": error_json(e.error), "tags": None if e.tags is None else list(e.tags)}
 
 
 def error_json(error: ErrorInfo | None) -> Json | None:
@@ -112,14 +118,9 @@ def error_json(error: ErrorInfo | None) -> Json | None:
 
 
 def payload(data: bytes | None) -> Any:
-    """A payload for display: the JSON value when it is JSON (one-element lists unwrapped), else base64."""
-    if data is None:
-        return None
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return {"base64": base64.b64encode(data).decode()}
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
+    """A payload for display without codecs: the JSON value when it is JSON (one-element lists unwrapped),
+    else base64; encoded ones (compressed, encrypted, kept in a store) as :class:`PayloadView` shows them."""
+    return PayloadView()(data)
 
 
 def iso(ms: int | None) -> str | None:

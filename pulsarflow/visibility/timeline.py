@@ -14,6 +14,10 @@ from pulsarflow.messages.events import WorkflowEvent
 # Event type -> (step kind, what it does to the step).
 ISSUE = {ev.TASK_DISPATCHED: "task", ev.TIMER_SET: "timer", ev.SIGNAL_AWAITED: "signal",
          ev.CHILD_STARTED: "child", ev.SIDE_EFFECT_RECORDED: "side effect"}
+# The last ``pulsarflow.heartbeat(details)`` of an attempt, in the event's ``data``: the
+# TaskRetried of a failed attempt, and TaskHeartbeat (an event the executor may send while an
+# attempt runs). The executor does not put them there yet; see docs/visibility.md.
+HEARTBEAT = "TaskHeartbeat"
 OUTCOME = {ev.TASK_COMPLETED: "completed", ev.TASK_FAILED: "failed", ev.TASK_TIMED_OUT: "timed out",
            ev.TIMER_FIRED: "fired", ev.SIGNAL_RECEIVED: "received", ev.SIGNAL_TIMED_OUT: "timed out",
            ev.CHILD_COMPLETED: "completed", ev.CHILD_FAILED: "failed", ev.SIDE_EFFECT_RECORDED: "recorded",
@@ -27,6 +31,7 @@ class Attempt:
     duration_ms: int | None = None
     error: ErrorInfo | None = None
     retry_at_ms: int | None = None
+    heartbeat: bytes | None = None  # the details it last reported with pulsarflow.heartbeat()
 
 
 @dataclass
@@ -68,14 +73,17 @@ def steps(history: list[WorkflowEvent]) -> list[Step]:
 
 
 def _apply(step: Step, event: WorkflowEvent) -> None:
-    if event.type == ev.TASK_STARTED:
-        step.attempts.append(Attempt(event.attempt, event.at_ms, event.duration_ms))
-    elif event.type == ev.TASK_RETRIED:
+    if event.type in (ev.TASK_STARTED, ev.TASK_RETRIED, HEARTBEAT):
         attempt = next((a for a in reversed(step.attempts) if a.number == event.attempt), None)
         if attempt is None:
             attempt = Attempt(event.attempt, event.at_ms)
             step.attempts.append(attempt)
-        attempt.error, attempt.retry_at_ms = event.error, event.due_at_ms
+        if event.type == ev.TASK_STARTED:
+            attempt.started_at_ms, attempt.duration_ms = event.at_ms, event.duration_ms
+        elif event.type == ev.TASK_RETRIED:
+            attempt.error, attempt.retry_at_ms = event.error, event.due_at_ms
+        attempt.heartbeat = event.data if event.type != ev.TASK_STARTED and event.data is not None \
+            else attempt.heartbeat
     outcome = OUTCOME.get(event.type)
     if outcome is not None:
         step.outcome, step.closed_at_ms = outcome, event.at_ms

@@ -27,6 +27,10 @@ function duration(ms) {
 
 function show(value) {
   if (value === null || value === undefined) return "";
+  // a payload the dashboard's codecs cannot read (encrypted, kept in a store, a wrong key): why, not bytes
+  if (typeof value === "object" && Object.keys(value).length === 1 && "undecoded" in value) {
+    return "<" + value.undecoded + ">";
+  }
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
@@ -128,7 +132,8 @@ function stepRows(step) {
     rows.push(el("tr", {class: "attempt"}, el("td"), el("td"), el("td", {}, "attempt " + a.number),
       el("td", {}, a.error ? "failed" : ""), el("td", {}, a.started_at), el("td", {}, duration(a.duration_ms)),
       el("td", {}, a.retry_at_ms ? "retry at " + new Date(a.retry_at_ms).toISOString() : ""),
-      el("td", {}, errorBlock(a.error))));
+      el("td", {}, errorBlock(a.error) || "", a.heartbeat !== null && a.heartbeat !== undefined
+        ? el("div", {class: "heartbeat"}, "last heartbeat ", el("code", {}, show(a.heartbeat))) : "")));
   }
   return rows;
 }
