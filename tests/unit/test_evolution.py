@@ -77,9 +77,9 @@ def test_new_optional_field_with_default_is_compatible_both_ways(tmp_path: Path)
 def test_new_field_without_default_is_refused_naming_schema_and_field(tmp_path: Path) -> None:
     root = _copy(tmp_path)
     _edit(root, "ExecuteTask", lambda s: s["fields"].append(
-        {"name": "priority", "type": "int", "doc": "no default"}))
+        {"name": "urgency", "type": "int", "doc": "no default"}))
     [problem] = evolution.problems(CURRENT.named, schemas.load_folder(root))
-    assert problem.startswith("pulsarflow.ExecuteTask.priority: required by the reader (no default)")
+    assert problem.startswith("pulsarflow.ExecuteTask.urgency: required by the reader (no default)")
 
 
 def test_removed_field_without_default_breaks_old_readers(tmp_path: Path) -> None:
