@@ -117,6 +117,12 @@ def _worker_parser(sub: Any) -> None:
     worker.add_argument("--batch", type=int, default=200, help="messages handled together, with --engine")
     worker.add_argument("--redis-url", default=None, help="state store of the workflow and tag engines")
     worker.add_argument("--retention-ms", type=int, default=None, help="keep finished workflows this long")
+    worker.add_argument("--max-concurrent", action="append", default=[], metavar="SERVICE=N",
+                        help="at most N attempts of SERVICE running across all its workers and Functions "
+                             "(repeatable; leases shared in --redis-url; docs/flow-control.md)")
+    worker.add_argument("--max-starts-per-second", action="append", default=[], metavar="SERVICE=N",
+                        help="at most N attempts of SERVICE started per second, across all its workers "
+                             "(repeatable; needs --redis-url)")
 
 
 def _deploy_parser(sub: Any) -> None:
@@ -323,18 +329,22 @@ def worker_main(args: argparse.Namespace) -> int:
     config = connection.from_args(args)
     metrics = cli_visibility.start_metrics(args.metrics_port)
     topics = Topics(args.tenant, args.namespace, args.app)
-    if args.engine is None:
+    from pulsarflow.runtime.flow import limits_from_flags
+
+    flow = limits_from_flags(args.max_concurrent, args.max_starts_per_second)
+    if args.engine is None and not flow:
         run_worker(config, args.modules.split(","), topics, stop, metrics=metrics)
         return 0
     from pulsarflow.pulsar.engine_worker import run_engine
     from pulsarflow.storage.redis import RedisStateStore, key_prefix
 
+    engine = args.engine or "executor"  # limits: the executors of run_worker, on shared leases
     store = None
-    if args.redis_url and args.engine != "executor":
-        store = RedisStateStore.from_url(args.redis_url, prefix=key_prefix(topics, args.engine),
-                                         retention_ms=args.retention_ms if args.engine == "workflow" else None)
-    run_engine(config, args.engine, args.modules.split(","), topics, stop, store=store,
-               batch=args.batch, metrics=metrics)
+    if args.redis_url:
+        store = RedisStateStore.from_url(args.redis_url, prefix=key_prefix(topics, engine),
+                                         retention_ms=args.retention_ms if engine == "workflow" else None)
+    run_engine(config, engine, args.modules.split(","), topics, stop, store=store,
+               batch=args.batch if args.engine else 1, metrics=metrics, flow=flow)
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +76,25 @@ def test_apply_names_a_missing_module_and_where_before_contacting_anything(
     assert cli.main(["deploy", "apply", "--manifest", str(manifest), "--admin-url", "http://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
     assert f"'missing_app.flows' not found: looked for missing_app/ and missing_app.py in {tmp_path}" in err
+
+
+def test_worker_flow_flags_reach_the_executors_and_bad_ones_are_refused_before_connecting(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import signal
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(signal, "signal", lambda *_: None)
+    monkeypatch.setattr("pulsarflow.pulsar.engine_worker.run_engine",
+                        lambda config, engine, modules, topics, stop, **kw: seen.update(engine=engine, **kw))
+    worker = ["worker", "--modules", "tests.e2e.flows", "--service-url", "pulsar://127.0.0.1:1"]
+    assert cli.main([*worker, "--max-concurrent", "payments=0"]) == 2
+    assert "--max-concurrent payments must be a whole number of at least 1" in capsys.readouterr().err
+    assert cli.main([*worker, "--max-starts-per-second", "payments"]) == 2
+    assert "takes SERVICE=N" in capsys.readouterr().err
+    assert seen == {}
+    assert cli.main([*worker, "--redis-url", "redis://127.0.0.1:1/0", "--max-concurrent", "payments=3",
+                 "--max-starts-per-second", "payments=10", "--max-concurrent", "shipping=1"]) == 0
+    assert seen["engine"] == "executor" and seen["batch"] == 1
+    limits = seen["flow"]
+    assert (limits["payments"].max_concurrent, limits["payments"].max_starts_per_second) == (3, 10)
+    assert limits["shipping"].max_concurrent == 1 and seen["store"] is not None
