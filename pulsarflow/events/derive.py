@@ -211,7 +211,8 @@ def executor_events(envelope: Any, decision: Decision[Any], now_ms: int, end_ms:
         if type(retry).__name__ == "ExecuteTask" and retry.attempt > task.attempt:
             events.append(b.make(ev.TASK_RETRIED, task.position, at_ms=end_ms, name=task.task_name,
                                  attempt=task.attempt, related_id=task.task_id, due_at_ms=out.deliver_at_ms,
-                                 error=errors[0] if errors else None))
+                                 error=errors[0] if errors else None,
+                                 data=retry.heartbeat_details or None))  # what it last heartbeated
     return events
 
 

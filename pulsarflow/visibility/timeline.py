@@ -15,8 +15,8 @@ from pulsarflow.messages.events import WorkflowEvent
 ISSUE = {ev.TASK_DISPATCHED: "task", ev.TIMER_SET: "timer", ev.SIGNAL_AWAITED: "signal",
          ev.CHILD_STARTED: "child", ev.SIDE_EFFECT_RECORDED: "side effect"}
 # The last ``pulsarflow.heartbeat(details)`` of an attempt, in the event's ``data``: the
-# TaskRetried of a failed attempt, and TaskHeartbeat (an event the executor may send while an
-# attempt runs). The executor does not put them there yet; see docs/visibility.md.
+# TaskRetried of a failed attempt (the details its retry starts from), and TaskHeartbeat (an
+# event an executor may send while an attempt runs; none does yet, see docs/visibility.md).
 HEARTBEAT = "TaskHeartbeat"
 OUTCOME = {ev.TASK_COMPLETED: "completed", ev.TASK_FAILED: "failed", ev.TASK_TIMED_OUT: "timed out",
            ev.TIMER_FIRED: "fired", ev.SIGNAL_RECEIVED: "received", ev.SIGNAL_TIMED_OUT: "timed out",
