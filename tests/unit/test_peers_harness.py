@@ -123,7 +123,7 @@ def test_run_system_reports_a_skip_with_its_reason_or_tags_rows(monkeypatch: pyt
     reason: list[str | None] = ["not here: install it"]
     fake.unavailable = lambda settings, variant: reason[0]  # type: ignore[attr-defined]
     fake.versions = lambda settings, variant: {"fake": variant}  # type: ignore[attr-defined]
-    fake.run = lambda cases, concurrency, settings, variant: [{"case": c, "n": n} for c, n in cases]  # type: ignore
+    fake.run = lambda cases, concurrency, settings, variant: [{"case": c, "n": n} for c, n in cases]  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "bench.peers.systems.fake", fake)
     monkeypatch.setitem(harness.SYSTEMS, "fake", harness.System("fake", harness.PEERS, "fake", "a fake", "v1"))
     settings = harness.Settings()
