@@ -128,6 +128,12 @@ class ControlHandlers:
                                 "(send a new update)", workflow_id=workflow_id)
             return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
                             unchanged=True)
+        recorded = state is not None and any(a.update is not None and a.update.update_id == call_id
+                                             for a in state.arrivals)
+        if recorded:  # a duplicate, even once the run has closed: answer again from the history, change nothing
+            assert state is not None
+            outcome = queries.update_outcome(state, call_id, self.registry, self.converter, self.topics)
+            return Decision(state, [self._answer(msg, workflow_id, outcome, now)], unchanged=True)
         if state is None or state.status != status.RUNNING:
             why = f"no workflow {workflow_id!r}" if state is None else f"workflow {workflow_id!r} is {state.status}"
             refused = ErrorInfo(queries.REJECTED, f"{why}; only a running workflow takes updates",
@@ -141,15 +147,11 @@ class ControlHandlers:
                                 "the run resumes", workflow_id=workflow_id)
             return self._refuse(state, call_id, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused),
                                                                now)])
-        recorded = any(a.update is not None and a.update.update_id == call_id for a in state.arrivals)
-        if not recorded and call_id in state.update_ids:  # applied in an earlier run: its answer is gone
+        if call_id in state.update_ids:  # applied in an earlier run: its answer is gone
             refused = ErrorInfo(queries.REJECTED, f"update {call_id!r} was already applied, in an earlier run of "
                                 f"workflow {workflow_id!r}", workflow_id=workflow_id)
             return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
                             unchanged=True)
-        if recorded:  # a duplicate: answer again from the history, change nothing
-            outcome = queries.update_outcome(state, call_id, self.registry, self.converter, self.topics)
-            return Decision(state, [self._answer(msg, workflow_id, outcome, now)], unchanged=True)
         candidate = replace(state, arrivals=state.arrivals + (Arrival(-1, now, update=msg.call),),
                             update_ids=(state.update_ids + (call_id,))[-MAX_UPDATE_IDS:])
         outcomes: dict[str, Arrival] = {}

@@ -201,6 +201,9 @@ class WorkflowEngine(ControlHandlers):
         if state is not None and msg.signal_id in state.refused_ids:
             reason = f"signal {msg.name!r} ({msg.signal_id}) was refused before; it is not delivered now"
             return Decision(state, self._not_found(workflow_id, msg.reply, now, reason), unchanged=True)
+        ack = [out.to_client(msg.reply, workflow_id, SignalAccepted(msg.signal_id), now)] if msg.reply else []
+        if state is not None and msg.signal_id in state.signal_ids:  # a duplicate, even once the run has closed
+            return Decision(state, ack, unchanged=True)
         if state is None or state.status != status.RUNNING:
             reason = (f"no running workflow {workflow_id!r} to receive signal {msg.name!r}: check the id, or start "
                       "the workflow first" if state is None
@@ -209,9 +212,6 @@ class WorkflowEngine(ControlHandlers):
             answer = self._not_found(workflow_id, msg.reply, now, reason)
             return Decision(state, answer, unchanged=True) if state is None else \
                 Decision(refusing(state, msg.signal_id), answer)
-        ack = [out.to_client(msg.reply, workflow_id, SignalAccepted(msg.signal_id), now)] if msg.reply else []
-        if msg.signal_id in state.signal_ids:
-            return Decision(state, ack, unchanged=True)
         received = Arrival(-1, now, signal=BufferedSignal(msg.signal_id, msg.name, msg.data))
         state = replace(state, signal_ids=state.signal_ids + (msg.signal_id,), arrivals=state.arrivals + (received,))
         return self._run(state, now, ack)
