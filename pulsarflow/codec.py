@@ -89,6 +89,15 @@ class Codec:
 
     def wire_schema_of(self, payload: bytes) -> dict[str, Any] | None:
         """The wire schema of the record and release whose identity leads ``payload`` (None: none, or unknown)."""
+        found = self._writer_of(payload)
+        return found[0].wire_schema(found[1]) if found else None
+
+    def record_name_of(self, payload: bytes) -> str | None:
+        """The short name of the record whose identity leads ``payload`` (``WorkflowEvent``); None if unknown."""
+        found = self._writer_of(payload)
+        return found[1].rsplit(".", 1)[-1] if found else None
+
+    def _writer_of(self, payload: bytes) -> tuple[Codec, str] | None:
         if payload[:2] != MARKER or len(payload) < HEADER_SIZE:
             return None
         if self._by_fingerprint is None:
@@ -98,8 +107,7 @@ class Codec:
                     if schema.get("type") == "record":
                         index.setdefault(codec.fingerprint(name), (codec, name))
             self._by_fingerprint = index
-        found = self._by_fingerprint.get(bytes(payload[2:HEADER_SIZE]))
-        return found[0].wire_schema(found[1]) if found else None
+        return self._by_fingerprint.get(bytes(payload[2:HEADER_SIZE]))
 
     def encode(self, obj: Any) -> bytes:
         """The record's bytes, led by the identity of the schema that wrote them."""

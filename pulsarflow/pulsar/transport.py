@@ -1,9 +1,14 @@
 """Pulsar transport: producers per topic, sends acknowledged before ``flush`` returns.
 
 Used by the engines inside Pulsar Functions (with the function's own client) and by
-clients and workers (with a client of their own). Producers are created without
-batching so that each message keeps its own key (Key_Shared consumers route by key).
-Delays use Pulsar delayed delivery (``deliver_at``). Import needs ``pulsarflow[pulsar]``.
+clients and workers (with a client of their own). Producers of the engines' and the
+executors' topics are created without batching so that each message keeps its own key
+(Key_Shared consumers route by key) and its own acknowledgement. Records named in
+``BATCHED_RECORDS`` (the workflow events, read in order by a Failover consumer and by
+readers, never by key) go through a batching producer instead: the events a flush
+carries leave as a few broker entries instead of one each, and ``flush`` sends the open
+batches at once instead of waiting for the batching delay. Delays use Pulsar delayed
+delivery (``deliver_at``). Import needs ``pulsarflow[pulsar]``.
 
 Each producer attaches the Avro schema of what it sends (``Codec.wire_schema``: the
 record behind the writer identity that leads the payload, as the registry stores it), so
@@ -35,6 +40,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 TOPIC_REFUSALS = tuple(getattr(pulsar.exceptions, name) for name in (
     "InvalidTopicName", "TopicNotFound", "NotAllowedError", "AuthorizationError", "TopicTerminated"))
 
+# Records sent through a batching producer (their readers neither route by key nor ack one by one).
+BATCHED_RECORDS = frozenset({"WorkflowEvent"})
+BATCH_MAX_MESSAGES = 1000
+BATCH_MAX_DELAY_MS = 50  # a cap only: ``flush`` sends the open batches at once
+
 
 class WireSchema(pulsar.schema.Schema):
     """An Avro schema for the registry over bytes the codec already wrote (sent as they are)."""
@@ -56,11 +66,15 @@ def schema_for(codec: Codec, payload: bytes) -> Any:
 
 
 class PulsarTransport:
-    def __init__(self, client: Any, codec: Codec | None = None, send_timeout_ms: int = 30_000) -> None:
+    def __init__(self, client: Any, codec: Codec | None = None, send_timeout_ms: int = 30_000,
+                 batched_records: frozenset[str] | None = None) -> None:
         self.client = client
         self.codec = codec or Codec()
         self.send_timeout_ms = send_timeout_ms
+        self.batched_records = BATCHED_RECORDS if batched_records is None else batched_records
         self._producers: dict[tuple[str, bytes], Any] = {}  # by topic and writer identity
+        self._batched_producers: set[Any] = set()
+        self._batching: dict[Any, str] = {}  # batching producers sent to since the last flush, their topics
         self._lock = threading.Condition()
         self._pending = 0
         self._errors: list[str] = []
@@ -82,6 +96,7 @@ class PulsarTransport:
 
     def flush(self) -> None:
         """Wait until the broker acknowledged every message sent so far."""
+        self._send_batches()
         with self._lock:
             if not self._lock.wait_for(lambda: self._pending == 0, timeout=self.send_timeout_ms / 1000):
                 raise BackendError(f"{self._pending} message(s) not acknowledged by Pulsar in time")
@@ -96,18 +111,40 @@ class PulsarTransport:
         for producer in self._producers.values():
             producer.close()
         self._producers.clear()
+        self._batched_producers.clear()
+        self._batching.clear()
+
+    def _send_batches(self) -> None:
+        """Hand the open batches to the broker now (their acks then arrive as for any message)."""
+        batching, self._batching = self._batching, {}
+        for producer, topic in batching.items():
+            flush = getattr(producer, "flush", None)  # a stand-in producer may not batch at all
+            try:
+                if flush is not None:
+                    flush()
+            except Exception as exc:
+                raise _translate(exc, f"cannot publish a batch to {topic}") from exc
 
     def _producer(self, topic: str, payload: bytes) -> Any:
         writer = bytes(payload[:HEADER_SIZE])
         producer = self._producers.get((topic, writer))
         if producer is None:
+            batched = self.codec.record_name_of(payload) in self.batched_records
+            options: dict[str, Any] = {"batching_enabled": batched}
+            if batched:
+                options.update(batching_max_messages=BATCH_MAX_MESSAGES,
+                               batching_max_publish_delay_ms=BATCH_MAX_DELAY_MS)
             try:
                 producer = self.client.create_producer(
-                    topic, schema=schema_for(self.codec, payload), batching_enabled=False,
-                    block_if_queue_full=True, send_timeout_millis=self.send_timeout_ms)
+                    topic, schema=schema_for(self.codec, payload), block_if_queue_full=True,
+                    send_timeout_millis=self.send_timeout_ms, **options)
             except Exception as exc:
                 raise _translate(exc, f"cannot create a producer for {topic}") from exc
             self._producers[(topic, writer)] = producer
+            if batched:
+                self._batched_producers.add(producer)
+        if producer in self._batched_producers:
+            self._batching[producer] = topic
         return producer
 
     def _on_sent(self, result: Any, _message_id: Any) -> None:
