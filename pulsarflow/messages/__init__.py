@@ -38,6 +38,7 @@ from pulsarflow.messages.workflow import (
     CompleteTask,
     GetWorkflowResult,
     GetWorkflowStatus,
+    HistoryChunk,
     QueryWorkflow,
     RetryTask,
     RetryWorkflow,
@@ -67,7 +68,7 @@ RECORD_CLASSES: dict[str, type] = {
         QueryAnswer, TagIds, CustomIdAnswer,
         AddTag, RemoveTag, TagOperation, ListTagIds, StartByCustomId, TagEngineMessage, TagState,
         ClientMessage,
-        Command, Arrival, BufferedSignal, Blocked, WorkflowState,
+        Command, Arrival, BufferedSignal, Blocked, WorkflowState, HistoryChunk,
         WorkflowEvent,
     )
 }
@@ -75,7 +76,8 @@ RECORD_CLASSES: dict[str, type] = {
 __all__ = [
     "AddTag", "Arrival", "Blocked", "BufferedSignal", "CancelTask", "CancelWorkflow", "ChildCompleted",
     "ChildFailed", "ClientMessage", "Command", "CompleteTask", "ControlAnswer", "CustomIdAnswer", "DeadLetter",
-    "ErrorInfo", "ExecuteTask", "GetWorkflowResult", "GetWorkflowStatus", "ListTagIds", "NAMESPACE", "ParentRef",
+    "ErrorInfo", "ExecuteTask", "GetWorkflowResult", "GetWorkflowStatus", "HistoryChunk", "ListTagIds", "NAMESPACE",
+    "ParentRef",
     "QueryAnswer", "QueryWorkflow", "RECORD_CLASSES", "RemoveTag", "ReplyTo", "RetrySpec", "RetryTask",
     "RetryWorkflow", "SendSignal", "SignalAccepted", "SignalWithStart", "StartByCustomId", "StartWorkflow",
     "TagEngineMessage", "TagIds", "TagOperation", "TagState", "TaskCompleted", "TaskExecutorMessage", "TaskFailed",

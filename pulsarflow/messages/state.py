@@ -96,6 +96,12 @@ class WorkflowState:
     blocked: Blocked | None = None
     refused_ids: tuple[str, ...] = ()  # requests refused lately: a redelivered copy stays refused
     trace: str | None = None  # W3C traceparent of the start: the run's spans join its trace
+    # Where the sealed history is (runtime/history.py): set by the runtime that stores the state, which
+    # hands the engine the whole history; commands and arrivals of a stored head are only the tail.
+    history_epoch: int = 0
+    history_chunks: int = 0
+    history_commands: int = 0
+    history_arrivals: int = 0
 
 
 MAX_REFUSED_IDS = 256

@@ -8,7 +8,7 @@ from typing import Union
 from pulsarflow.errors import ErrorInfo
 from pulsarflow.messages.common import ParentRef, ReplyTo
 from pulsarflow.messages.executor import ExecuteTask
-from pulsarflow.messages.state import UpdateCall
+from pulsarflow.messages.state import Arrival, Command, UpdateCall
 
 # Values of the Avro enum TimerPurpose.
 SLEEP = "SLEEP"
@@ -165,3 +165,11 @@ class WorkflowEngineMessage:
     workflow_id: str
     sent_at_ms: int
     message: WorkflowInput
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryChunk:
+    """A sealed piece of a workflow's history, stored beside its state (runtime/history.py)."""
+
+    commands: tuple[Command, ...] = ()
+    arrivals: tuple[Arrival, ...] = ()

@@ -16,6 +16,15 @@ on meanwhile) reads again, so a reader never sees a mix of two writes. ``delete`
 the chunks of the current value; those of an earlier large value stay until the slot is
 reused or the function is deleted.
 
+Parts (``PartStore``) are values of their own under ``<key>\x1fh<name>`` (names are
+``<epoch>.<index>``, so the key of a part has a shape no state may take:
+``storage.is_part_key``), each written like any value (a large one in chunks). With no
+transaction across keys, ``put_parts`` writes the parts first, then the value that names
+them, then clears the dropped ones: a crash in between leaves the old value and an unnamed
+part (overwritten by the next write of that name) or a dropped part not yet cleared.
+``delete`` cannot list a key's parts and leaves them, like the chunks of earlier large
+values.
+
 What it cannot do (reported as "not applicable" by the contract checks): detect a stale
 write (no compare-and-set), and expire finished values (the table service has no TTL),
 so ``retention_ms`` is always None and ``finished`` is ignored; finished workflows stay
@@ -26,10 +35,11 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pulsarflow.errors import BackendError
-from pulsarflow.storage import Versioned
+from pulsarflow.storage import PART_KEY_MARK, Parts, PartWrite, Versioned
 
 PARALLEL_CALLS = 16  # state calls in flight at once for a batch (they wait on the table service)
 CHUNK_BYTES = 512 * 1024  # about 700,000 base64 characters per state value
@@ -79,6 +89,30 @@ class FunctionStateStore:
         list(self._pool().map(lambda w: self.put(*w), writes))
         return []
 
+    def put_parts(self, key: str, value: bytes, expected_version: int, parts: Parts,
+                  finished: bool = False) -> int:
+        """The parts, then the value naming them, then the dropped parts cleared (one writer per key)."""
+        for name, data in parts.write:
+            self.put(part_key(key, name), data, 0)
+        version = self.put(key, value, expected_version, finished)
+        for name in parts.drop:
+            self.delete(part_key(key, name))
+        return version
+
+    def put_parts_many(self, writes: list[PartWrite]) -> list[str]:
+        list(self._pool().map(lambda w: self.put_parts(w[0], w[1], w[2], w[4], w[3]), writes))
+        return []
+
+    def get_parts(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, dict[str, bytes]]:
+        """Every named part of every key, the reads overlapping."""
+        asked = [(key, name) for key, names in wanted.items() for name in names]
+        values = self._pool().map(lambda kn: self.get(part_key(*kn)), asked) if asked else iter(())
+        found: dict[str, dict[str, bytes]] = {key: {} for key in wanted}
+        for (key, name), value in zip(asked, values, strict=True):
+            if value is not None:
+                found[key][name] = value.value
+        return found
+
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._threads is None:
             self._threads = concurrent.futures.ThreadPoolExecutor(PARALLEL_CALLS, "pulsarflow-state")
@@ -122,6 +156,11 @@ def _short(exc: Exception) -> str:
     """The cause, without the (possibly MiB long) value the state client puts in its messages."""
     text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= 300 else text[:300] + "..."
+
+
+def part_key(key: str, name: str) -> str:
+    """The key of part ``name`` of ``key``'s value."""
+    return f"{key}{PART_KEY_MARK}{name}"
 
 
 def _chunk_key(state_key: str, version: int, index: int) -> str:

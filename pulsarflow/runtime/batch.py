@@ -5,7 +5,8 @@ round trip and two state round trips per message. The batch does the same steps 
 same order, once for the whole batch:
 
 1. decode and admit every message (one at fault is dead-lettered with the reason);
-2. group them by key, keeping their order, and read every key's state in one call;
+2. group them by key, keeping their order, and read every key's state in one call (and the
+   history chunks of those not already at hand in one more);
 3. run the engine over each key's messages in order, threading its state;
 4. publish everything decided and wait for the broker's acks (one flush);
 5. write every changed state in one call (compare-and-set per key);
@@ -39,13 +40,13 @@ from pulsarflow.errors import (
     StateConflictError,
 )
 from pulsarflow.runtime import deadletters
-from pulsarflow.runtime.handler import MessageHandler, is_finished, unreadable_state_reason
-from pulsarflow.storage import StateStore, Versioned
+from pulsarflow.runtime.handler import MessageHandler, Prepared, unreadable_state_reason
+from pulsarflow.storage import Versioned
 
 log = logging.getLogger("pulsarflow.runtime")
 
 Item = tuple[int, str, bytes, Any]  # position in the batch, topic, payload, envelope
-Write = tuple[str, Any, int]  # key, new state, version read
+Write = tuple[str, Any, int, Any]  # key, new state, version read, state read
 FAILURES_BEFORE_GIVING_UP = 2  # keys read or written one by one after a failed batch call: stop after this many fail
 
 
@@ -113,9 +114,15 @@ class _Run:
         if store is None or not self.h.stateful or not by_key:
             return {}
         try:
-            return store.get_many(list(by_key))
+            heads = store.get_many(list(by_key))
         except BackendError as exc:
             log.warning("reading %d states at once failed (%s); reading them one by one", len(by_key), exc)
+        else:
+            try:
+                self.h.prefetch(heads)
+            except BackendError as exc:  # each key reads its own chunks then, and meets the outage alone
+                log.warning("reading the history chunks of %d states at once failed: %s", len(heads), exc)
+            return heads
         found: dict[str, Versioned] = {}
 
         def read(key: str) -> None:
@@ -147,8 +154,11 @@ class _Run:
         h = self.h
         try:
             state, version = h.loaded(key, stored)
-        except NewerWriterError as newer:  # a newer release wrote the state: retried, like an outage
+        except (NewerWriterError, BackendError) as newer:  # a newer release wrote the state, or an outage: retried
             self._defer(items, newer)
+            return None
+        except StateConflictError:  # the state moved on while its history chunks were read
+            self.alone.extend(items)
             return None
         except DecodeError as exc:
             reason = unreadable_state_reason(key, exc)
@@ -158,7 +168,7 @@ class _Run:
                 except BackendError as outage:
                     self._defer([item], outage)
             return None
-        changed = False
+        changed, before = False, state
         for item in items:
             try:
                 decision = h.decide(state, item[3])
@@ -173,40 +183,37 @@ class _Run:
             self.decided.append(item)
             if not decision.unchanged and decision.state is not None:
                 state, changed = decision.state, True
-        return (key, state, version) if changed else None
+        return (key, state, version, before) if changed else None
 
     def _write(self, writes: list[Write], by_key: dict[str, list[Item]]) -> None:
         store = self.h.store
         if not writes or store is None:
             return
-        encoded = {key: self.h.encode_state(key, state) for key, state, _ in writes}
-        rows = [(key, encoded[key], version, is_finished(state)) for key, state, version in writes]
+        prepared = [self.h.prepare(key, state, version, before) for key, state, version, before in writes]
         try:
-            conflicts = set(store.put_many(rows))
+            conflicts = set(self.h.put_many(prepared))
         except BackendError as exc:
-            log.warning("writing %d states at once failed (%s); writing them one by one", len(rows), exc)
-            conflicts = self._put_each(store, rows, by_key)
-        for key, state, _ in writes:
-            if key not in conflicts and not any(i in self.pending for i, *_ in by_key[key]):
-                self.h.remember(key, encoded[key], state)
+            log.warning("writing %d states at once failed (%s); writing them one by one", len(prepared), exc)
+            conflicts = self._put_each(prepared, by_key)
+        for p in prepared:
+            if p.key not in conflicts and not any(i in self.pending for i, *_ in by_key[p.key]):
+                self.h.remember(p.key, p.value, p.state)
         for key in conflicts:
             log.warning("state conflict on %s in a batch, handling its %d message(s) again one by one",
                         key, len(by_key[key]))
             self.alone.extend(by_key[key])
 
-    def _put_each(self, store: StateStore, rows: list[tuple[str, bytes, int, bool]],
-                  by_key: dict[str, list[Item]]) -> set[str]:
+    def _put_each(self, prepared: list[Prepared], by_key: dict[str, list[Item]]) -> set[str]:
         conflicts: set[str] = set()
-        row_of = {row[0]: row for row in rows}
+        of_key = {p.key: p for p in prepared}
 
         def put(key: str) -> None:
-            _, value, version, finished = row_of[key]
             try:
-                store.put(key, value, version, finished=finished)
+                self.h.put(of_key[key])
             except StateConflictError:
                 conflicts.add(key)
 
-        for key in self._each(list(row_of), put):
+        for key in self._each(list(of_key), put):
             self._defer(by_key[key], self.cause or BackendError("state write failed"))
         return conflicts
 

@@ -10,11 +10,16 @@ that do not decode, a key over a limit, a reply topic the app does not own, an e
 that fails on it every attempt) goes to the dead-letter topic with the reason and is
 acknowledged; an outage (``BackendError``) is raised for the caller to deliver the
 message again later.
+
+The workflow engine's state is stored as a head and sealed history chunks
+(``runtime/history.py``): the handler joins them into the whole state the engine sees and
+splits the engine's new state again, so that a save writes what the step added.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pulsarflow import tracing
@@ -29,10 +34,12 @@ from pulsarflow.errors import (
     StateConflictError,
     TopicRefusedError,
 )
+from pulsarflow.messages import WorkflowState
 from pulsarflow.runtime import deadletters, policy
 from pulsarflow.runtime.admission import Admission
 from pulsarflow.runtime.explain import explain_undecodable
-from pulsarflow.storage import StateStore, Versioned
+from pulsarflow.runtime.history import CHUNK_ENTRIES, HistoryChunks, MissingChunkError
+from pulsarflow.storage import Parts, StateStore, Versioned, is_part_key, part_store
 from pulsarflow.topics import Topics
 from pulsarflow.transport import Transport
 
@@ -41,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pulsarflow.runtime")
 
-HISTORY_WARNING_STEPS = 2_000  # warn each time a run's history grows past another multiple of this
+HISTORY_WARNING_STEPS = 10_000  # warn each time a run's history grows past another multiple of this
 MAX_CONFLICT_RETRIES = 5
 STATE_CACHE_SIZE = 10_000
 
@@ -69,12 +76,27 @@ class Engine(Protocol[S, M]):
     def handle(self, state: S | None, envelope: M, now_ms: int) -> Decision[S]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A state ready to write: its bytes (a head, for a chunked history), its parts, and the whole state."""
+
+    key: str
+    value: bytes
+    version: int  # the version it was decided from
+    finished: bool
+    parts: Parts | None  # None: the store keeps no parts, the value is the whole state
+    state: Any
+
+    def row(self) -> tuple[str, bytes, int, bool, Parts]:
+        return self.key, self.value, self.version, self.finished, self.parts or Parts()
+
+
 class MessageHandler:
     """Runs one engine (or executor) over incoming bytes. Shared by every deployment."""
 
     def __init__(self, engine: Engine[Any, Any], codec: Codec, transport: Transport, clock: Clock,
                  store: StateStore | None, dead_letter_topic: str, observer: Observer | None = None,
-                 admission: Admission | None = None) -> None:
+                 admission: Admission | None = None, history_chunk_entries: int = CHUNK_ENTRIES) -> None:
         self.engine = engine
         self.codec = codec
         self.transport = transport
@@ -89,6 +111,9 @@ class MessageHandler:
         # Decoded state by key, reused only while the stored bytes are identical: the
         # store stays the truth, the cache only saves a decode.
         self._cache: dict[str, tuple[bytes, Any]] = {}
+        # A workflow's history in chunks beside its state, when the store keeps parts (all of pulsarflow's do).
+        self.parts = part_store(store) if engine.state_type is WorkflowState else None
+        self.history = HistoryChunks(codec, history_chunk_entries) if self.parts is not None else None
 
     def handle(self, topic: str, payload: bytes) -> None:
         """Handle one message, or dead-letter it; raises BackendError when it must come back later."""
@@ -138,6 +163,9 @@ class MessageHandler:
             return None
         try:
             self.admission.check_input(key, envelope)
+            if self.history is not None and is_part_key(key):
+                raise MessageRefusedError(f"the key {key[:200]!r} has the shape of a history chunk's key "
+                                          "(<id>\\x1fh<epoch>.<index>), which no workflow id may take")
         except MessageRefusedError as exc:
             self.dead_letter(topic, payload, str(exc), deadletters.REFUSED, key=key)
             return None
@@ -164,7 +192,7 @@ class MessageHandler:
         decision = self.decide(state, envelope)
         self.transport.flush()
         if self.stateful and not decision.unchanged and decision.state is not None:
-            self.save(key, decision.state, version)
+            self.save(key, decision.state, version, before=state)
 
     @property
     def stateful(self) -> bool:
@@ -217,29 +245,95 @@ class MessageHandler:
                 key, kind, lambda: self.engine.handle(state, envelope, now))
             return decision
 
-    def encode_state(self, key: str, state: Any) -> bytes:
-        encoded = self.codec.encode(state)
+    def prepare(self, key: str, state: Any, version: int, before: Any = None) -> Prepared:
+        """``state`` encoded for the store; ``before`` is the stored state it was decided from (its chunks)."""
         self._cache.pop(key, None)
-        return encoded
+        if self.history is None:
+            return Prepared(key, self.codec.encode(state), version, is_finished(state), None, state)
+        encoded = self.history.encode(state, before)
+        return Prepared(key, encoded.head, version, is_finished(state), encoded.parts, encoded.state)
 
-    def save(self, key: str, state: Any, version: int) -> None:
+    def put(self, prepared: Prepared) -> None:
+        """Write one prepared state (compare-and-set where the store has it)."""
         assert self.store is not None
-        encoded = self.encode_state(key, state)
-        self.store.put(key, encoded, version, finished=is_finished(state))
-        self.remember(key, encoded, state)
+        p = prepared
+        if p.parts and self.parts is not None:  # a step that seals no chunk is a plain put
+            self.parts.put_parts(p.key, p.value, p.version, p.parts, finished=p.finished)
+        else:
+            self.store.put(p.key, p.value, p.version, finished=p.finished)
+
+    def put_many(self, prepared: list[Prepared]) -> list[str]:
+        """Write prepared states in one call; the keys whose version was stale (left unchanged)."""
+        assert self.store is not None
+        if self.parts is not None and any(p.parts for p in prepared):
+            return self.parts.put_parts_many([p.row() for p in prepared])
+        return self.store.put_many([(p.key, p.value, p.version, p.finished) for p in prepared])
+
+    def save(self, key: str, state: Any, version: int, before: Any = None) -> None:
+        prepared = self.prepare(key, state, version, before)
+        self.put(prepared)
+        self.remember(key, prepared.value, prepared.state)
+
+    def prefetch(self, stored: dict[str, Versioned]) -> None:
+        """Join the histories of many stored states with one read of their chunks (a batch's states).
+
+        Only saves round trips: a state that cannot be read here is read again, and its
+        failure handled, when its messages are.
+        """
+        if self.history is None or self.parts is None:
+            return
+        heads: dict[str, tuple[bytes, Any, Any]] = {}
+        for key, versioned in stored.items():
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == versioned.value:
+                continue
+            try:
+                head = self._decode_head(versioned.value)
+            except DecodeError:
+                continue
+            if head.history_chunks:
+                heads[key] = (versioned.value, head, cached[1] if cached is not None else None)
+        wanted = {key: self.history.wanted(head, known) for key, (_, head, known) in heads.items()}
+        if not any(wanted.values()):
+            return
+        found = self.parts.get_parts(wanted)
+        for key, (value, head, known) in heads.items():
+            try:
+                self.remember(key, value, self.history.join(head, found.get(key, {}), known))
+            except DecodeError:
+                continue
 
     def _decode_state(self, key: str, value: bytes) -> Any:
         cached = self._cache.get(key)
         if cached is not None and cached[0] == value:
             return cached[1]
+        state = self._decode_head(value)
+        if self.history is not None and self.parts is not None and state.history_chunks:
+            state = self._joined(key, value, state, cached[1] if cached is not None else None)
+        self.remember(key, value, state)
+        return state
+
+    def _decode_head(self, value: bytes) -> Any:
         state = self.codec.decode(self.engine.state_type, value)  # type: ignore[arg-type]
         readable = getattr(self.engine, "state_version", 0)  # each engine's own layout version
         if getattr(state, "schema_version", 0) > readable:
             raise DecodeError(self.engine.state_type.__name__, len(value),  # type: ignore[union-attr]
                               f"state layout version {state.schema_version} is newer than this release reads "
                               f"({readable}); upgrade pulsarflow on every engine")
-        self.remember(key, value, state)
         return state
+
+    def _joined(self, key: str, value: bytes, head: WorkflowState, known: WorkflowState | None) -> WorkflowState:
+        """The whole state of ``head``: its chunks read (those ``known`` lacks) and joined."""
+        assert self.history is not None and self.parts is not None
+        names = self.history.wanted(head, known)
+        found = self.parts.get_parts({key: names}).get(key, {}) if names else {}
+        try:
+            return self.history.join(head, found, known)
+        except MissingChunkError:
+            again = self.parts.get(key)
+            if again is not None and again.value != value:  # it moved on meanwhile: decide again from the new one
+                raise StateConflictError(f"state {key!r} changed while its history was read") from None
+            raise
 
     def remember(self, key: str, value: bytes, state: Any) -> None:
         if len(self._cache) >= STATE_CACHE_SIZE:
@@ -283,6 +377,7 @@ def is_finished(state: Any) -> bool:
 def _warn_on_long_history(before: Any, after: Any) -> None:
     steps_before, steps_after = len(getattr(before, "commands", ())), len(getattr(after, "commands", ()))
     if steps_before // HISTORY_WARNING_STEPS != steps_after // HISTORY_WARNING_STEPS and steps_after > steps_before:
-        log.warning("workflow %r (%s) has %d steps in its history; every step replays them all, so call "
-                    "ctx.continue_as_new(...) every few hundred steps (see docs/workflows.md)",
+        log.warning("workflow %r (%s) has %d steps in its history; a step stores only what it adds, but a replay "
+                    "from the history (a restart, a workflow evicted from the cache, a query) goes through them "
+                    "all: consider ctx.continue_as_new(...) (see docs/workflows.md)",
                     after.workflow_id, after.workflow_name, steps_after)

@@ -4,10 +4,17 @@ Backends: ``memory.InMemoryStateStore`` (embedded runtime and tests),
 ``redis.RedisStateStore`` (``pulsarflow[redis]``) and ``function_state.FunctionStateStore``
 (Pulsar function state). ``contract`` holds the checks every backend must pass; see
 docs/state.md.
+
+Every backend also keeps *parts* (:class:`PartStore`): immutable byte strings stored beside
+a key's value, written with it in one versioned write. The workflow engine keeps a run's
+settled history in them (``runtime/history.py``), so a step writes what it adds, not the
+whole history.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -67,6 +74,62 @@ class StateStore(Protocol):
     def put_many(self, writes: list[tuple[str, bytes, int, bool]]) -> list[str]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What a versioned write does to the parts of its key: parts written, then parts dropped."""
+
+    write: tuple[tuple[str, bytes], ...] = ()
+    drop: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.write or self.drop)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(value) for _, value in self.write)
+
+
+PartWrite = tuple[str, bytes, int, bool, Parts]  # key, value, expected version, finished, parts
+
+# Function state keeps a part under "<key>\x1fh<name>": a key of that shape is reserved (refused as an id).
+PART_KEY_MARK = "\x1fh"
+_PART_KEY = re.compile(r"\x1fh\d+\.\d+(?:\x00|$)")
+
+
+def is_part_key(key: str) -> bool:
+    """Whether ``key`` has the shape of a part's key (``<key>\\x1fh<epoch>.<index>``), which no state may take."""
+    return PART_KEY_MARK in key and _PART_KEY.search(key) is not None
+
+
+class PartStore(StateStore, Protocol):
+    """A StateStore that keeps parts beside a key's value.
+
+    - ``put_parts`` is ``put`` that, when the write is accepted, also stores each part of
+      ``parts.write`` under (key, name) and removes those named in ``parts.drop``. A
+      refused write leaves the parts as they were. On a store with compare-and-set the
+      whole write is atomic; function state (one writer per key) writes the parts first,
+      then the value, then drops, so the value never names a part not yet written.
+    - A part belongs to its key: it expires with the key's finished value, and ``delete``
+      removes it (function state, which cannot list them, leaves them: docs/state.md).
+      ``put`` without parts leaves the parts as they are.
+    - ``get_parts({key: names})`` returns, for each key, the named parts that exist, in one
+      round trip where the backend allows it; missing ones are left out.
+    - ``put_parts_many`` is ``put_many`` with parts: the keys whose expected version was stale.
+    """
+
+    def put_parts(self, key: str, value: bytes, expected_version: int, parts: Parts,
+                  finished: bool = False) -> int: ...
+
+    def put_parts_many(self, writes: list[PartWrite]) -> list[str]: ...
+
+    def get_parts(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, dict[str, bytes]]: ...
+
+
+def part_store(store: StateStore | None) -> PartStore | None:
+    """``store`` when it keeps parts (every backend of pulsarflow does), else None (a store of one's own)."""
+    return store if store is not None and callable(getattr(store, "put_parts", None)) else None  # type: ignore[return-value]
+
+
 class BatchByKey:
     """``get_many`` and ``put_many`` of a StateStore as one ``get`` or ``put`` per key."""
 
@@ -87,6 +150,25 @@ class BatchByKey:
         for key, value, version, finished in writes:
             try:
                 self.put(key, value, version, finished=finished)
+            except StateConflictError:
+                conflicts.append(key)
+        return conflicts
+
+
+class PartsByKey(BatchByKey):
+    """``put_parts_many`` of a PartStore as one ``put_parts`` per key (and BatchByKey's loops)."""
+
+    def put_parts(self, key: str, value: bytes, expected_version: int, parts: Parts,
+                  finished: bool = False) -> int:
+        raise NotImplementedError
+
+    def put_parts_many(self, writes: list[PartWrite]) -> list[str]:
+        from pulsarflow.errors import StateConflictError
+
+        conflicts = []
+        for key, value, version, finished, parts in writes:
+            try:
+                self.put_parts(key, value, version, parts, finished=finished)
             except StateConflictError:
                 conflicts.append(key)
         return conflicts

@@ -263,6 +263,15 @@ CHECKS: dict[str, Callable[[Subject], None]] = {
 }
 
 
+def _with_part_checks() -> None:
+    from pulsarflow.storage.contract_parts import PART_CHECKS
+
+    CHECKS.update(PART_CHECKS)
+
+
+_with_part_checks()
+
+
 def run_check(name: str, subject: Subject) -> Outcome:
     """Run one check and clean up its keys; exceptions become a failed outcome."""
     try:

@@ -7,6 +7,10 @@ and, only if they match, stores the value with the next version and sets or clea
 key's expiry, all atomically. Finished values get ``PEXPIRE retention_ms``; any other
 write clears a previous expiry (``PERSIST``).
 
+A key's parts (``PartStore``) are fields ``p:<name>`` of the same hash, written and dropped
+by the same script as the value: one key per state still, so the parts expire and are
+deleted with it, and a refused write touches none of them.
+
 Connection problems are retried briefly (a restart of Redis is ridden through), then
 raised as BackendError; the message being handled is not acknowledged, so it comes back
 once Redis does.
@@ -15,20 +19,25 @@ once Redis does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pulsarflow.errors import BackendError, DefinitionError, StateConflictError
 from pulsarflow.redaction import redact
-from pulsarflow.storage import Versioned, check_retention
+from pulsarflow.storage import Parts, PartWrite, Versioned, check_retention
 from pulsarflow.topics import Topics
 
 log = logging.getLogger("pulsarflow.storage.redis")
 
-# KEYS[1] = key; ARGV = expected version, value, expiry in ms ('' = keep for good).
+# KEYS[1] = key; ARGV = expected version, value, expiry in ms ('' = keep for good), then
+# optionally the number n of parts to write, n (name, bytes) pairs and the names of parts to drop.
 # Returns {1, new version} or {0, current version} when the expected version is stale.
 _PUT = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0
 if current ~= tonumber(ARGV[1]) then return {0, current} end
+local n = tonumber(ARGV[4]) or 0
+for i = 0, n - 1 do redis.call('HSET', KEYS[1], 'p:' .. ARGV[5 + 2 * i], ARGV[6 + 2 * i]) end
+for i = 5 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], 'p:' .. ARGV[i]) end
 redis.call('HSET', KEYS[1], 'v', current + 1, 'd', ARGV[2])
 if ARGV[3] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return {1, current + 1}
@@ -80,9 +89,12 @@ class RedisStateStore:
         return Versioned(bytes(value), int(version))
 
     def put(self, key: str, value: bytes, expected_version: int, finished: bool = False) -> int:
-        expiry = self.retention_ms if finished and self.retention_ms is not None else ""
+        return self.put_parts(key, value, expected_version, Parts(), finished=finished)
+
+    def put_parts(self, key: str, value: bytes, expected_version: int, parts: Parts,
+                  finished: bool = False) -> int:
         ok, version = self._call("write", key, self._put, keys=[self.prefix + key],
-                                 args=[expected_version, bytes(value), expiry])
+                                 args=self._args(value, expected_version, finished, parts))
         if not ok:
             raise StateConflictError(
                 f"state {key!r} is at version {version}, the write expected {expected_version}")
@@ -103,12 +115,40 @@ class RedisStateStore:
         Each write is atomic on its own key, as ``put``; returns the keys whose expected
         version was stale (those were left unchanged).
         """
+        return self.put_parts_many([(key, value, expected, finished, Parts())
+                                    for key, value, expected, finished in writes])
+
+    def put_parts_many(self, writes: list[PartWrite]) -> list[str]:
+        """``put_many`` with each key's parts, in one round trip."""
         pipe = self.client.pipeline(transaction=False)
-        for key, value, expected, finished in writes:
-            expiry = self.retention_ms if finished and self.retention_ms is not None else ""
-            self._put(keys=[self.prefix + key], args=[expected, bytes(value), expiry], client=pipe)
+        for key, value, expected, finished, parts in writes:
+            self._put(keys=[self.prefix + key], args=self._args(value, expected, finished, parts), client=pipe)
         results = self._call("write", f"{len(writes)} keys", pipe.execute)
         return [key for (key, *_), (ok, _) in zip(writes, results, strict=True) if not ok]
+
+    def get_parts(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, dict[str, bytes]]:
+        """The named parts of every key, in one round trip (missing ones left out)."""
+        asked = [(key, list(names)) for key, names in wanted.items() if names]
+        found: dict[str, dict[str, bytes]] = {key: {} for key in wanted}
+        if not asked:
+            return found
+        pipe = self.client.pipeline(transaction=False)
+        for key, names in asked:
+            pipe.hmget(self.prefix + key, [f"p:{name}" for name in names])
+        rows = self._call("read", f"parts of {len(asked)} keys", pipe.execute)
+        for (key, names), values in zip(asked, rows, strict=True):
+            found[key] = {name: bytes(value) for name, value in zip(names, values, strict=True) if value is not None}
+        return found
+
+    def _args(self, value: bytes, expected: int, finished: bool, parts: Parts) -> list[Any]:
+        expiry = self.retention_ms if finished and self.retention_ms is not None else ""
+        args: list[Any] = [expected, bytes(value), expiry]
+        if parts.write or parts.drop:
+            args.append(len(parts.write))
+            for name, data in parts.write:
+                args.extend((name, bytes(data)))
+            args.extend(parts.drop)
+        return args
 
     def delete(self, key: str) -> None:
         self._call("delete", key, self.client.delete, self.prefix + key)
