@@ -44,6 +44,9 @@ TOPIC_REFUSALS = tuple(getattr(pulsar.exceptions, name) for name in (
 BATCHED_RECORDS = frozenset({"WorkflowEvent"})
 BATCH_MAX_MESSAGES = 1000
 BATCH_MAX_DELAY_MS = 50  # a cap only: ``flush`` sends the open batches at once
+# Messages built with the native client directly: the wrapper's send_async type-checks ten
+# arguments and runs the schema's encode (the identity here) for every message.
+FAST_SEND = True
 
 
 class WireSchema(pulsar.schema.Schema):
@@ -74,6 +77,8 @@ class PulsarTransport:
         self.batched_records = BATCHED_RECORDS if batched_records is None else batched_records
         self._producers: dict[tuple[str, bytes], Any] = {}  # by topic and writer identity
         self._batched_producers: set[Any] = set()
+        self.fast_send = FAST_SEND
+        self._native: dict[Any, Any] = {}  # producer -> the native producer under it (pulsar.Producer only)
         self._batching: dict[Any, str] = {}  # batching producers sent to since the last flush, their topics
         self._lock = threading.Condition()
         self._pending = 0
@@ -82,13 +87,19 @@ class PulsarTransport:
 
     def send(self, topic: str, key: str, payload: bytes, deliver_at_ms: int | None = None) -> None:
         producer = self._producer(topic, payload)
-        options: dict[str, Any] = {"partition_key": key}
-        if deliver_at_ms is not None:
-            options["deliver_at"] = deliver_at_ms
         with self._lock:
             self._pending += 1
         try:
-            producer.send_async(payload, self._on_sent, **options)
+            native = self._native.get(producer) if self.fast_send else None
+            if native is not None:
+                builder = _pulsar.MessageBuilder().content(payload).partition_key(key)
+                if deliver_at_ms is not None:
+                    builder.deliver_at(deliver_at_ms)
+                native.send_async(builder.build(), self._on_sent)
+            elif deliver_at_ms is not None:
+                producer.send_async(payload, self._on_sent, partition_key=key, deliver_at=deliver_at_ms)
+            else:
+                producer.send_async(payload, self._on_sent, partition_key=key)
         except Exception as exc:
             self._done(None)
             raise _translate(exc, f"cannot publish {len(payload):,} bytes to {topic}") from exc
@@ -111,6 +122,7 @@ class PulsarTransport:
         for producer in self._producers.values():
             producer.close()
         self._producers.clear()
+        self._native.clear()
         self._batched_producers.clear()
         self._batching.clear()
 
@@ -141,6 +153,8 @@ class PulsarTransport:
             except Exception as exc:
                 raise _translate(exc, f"cannot create a producer for {topic}") from exc
             self._producers[(topic, writer)] = producer
+            if type(producer) is pulsar.Producer and hasattr(producer, "_producer"):
+                self._native[producer] = producer._producer
             if batched:
                 self._batched_producers.add(producer)
         if producer in self._batched_producers:
@@ -155,7 +169,8 @@ class PulsarTransport:
             self._pending -= 1
             if error:
                 self._errors.append(error)
-            self._lock.notify_all()
+            if self._pending == 0:  # ``flush`` waits for nothing else: no wake-up per acknowledgement
+                self._lock.notify_all()
 
 
 def _translate(exc: Exception, what: str) -> PulsarflowError:
