@@ -10,18 +10,14 @@ virtual clock: moving to it at once), and ``run_until_idle()`` runs what is due 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pulsarflow.clock import Clock, SystemClock, VirtualClock, WallTimer
 from pulsarflow.codec import Codec
 from pulsarflow.converter import JsonConverter, PayloadConverter
 from pulsarflow.engines.outgoing import Decision
-from pulsarflow.engines.tag import TagEngine
-from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import BackendError, PartialBatchError, WorkflowBlockedError
 from pulsarflow.events import EventSink, Observer
 from pulsarflow.events.memory import InMemoryEventStore
@@ -30,12 +26,15 @@ from pulsarflow.events.recorder import recorder_for
 from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import DeadLetter
 from pulsarflow.runtime.batch import BatchHandler
+from pulsarflow.runtime.builder import build_engine, build_handler
+from pulsarflow.runtime.config import ENGINES, RuntimeConfig
 from pulsarflow.runtime.executor import TaskExecutor
 from pulsarflow.runtime.flow import FlowLimit, whole_number
-from pulsarflow.runtime.flow_gate import gate_for
+from pulsarflow.runtime.flow_gate import FlowGate, gate_for
 from pulsarflow.runtime.flow_leases import FlowLeases
 from pulsarflow.runtime.flow_pool import ExecutorThreads, LockedQueue, settled
 from pulsarflow.runtime.handler import MessageHandler
+from pulsarflow.runtime.waits import WaitEnd
 from pulsarflow.sdk.client import Client
 from pulsarflow.storage import StateStore
 from pulsarflow.storage.memory import InMemoryStateStore
@@ -108,18 +107,19 @@ class EmbeddedEnvironment:
             None if isinstance(events, bool) else events)
         self.metrics = metrics
         # Live workflows kept between messages (engines/live.py): None the default size, 0 off.
-        self.workflow_engine = engine = WorkflowEngine(self.registry, self.converter, self.topics, workflow_cache)
+        configs = {kind: RuntimeConfig(kind, self.topics, workflow_cache=workflow_cache) for kind in ENGINES}
+        self.workflow_engine = engine = self._build(configs["workflow"])
         self.flow = gate_for(flow, flow_leases, self.topics, self.clock)
-        self._executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock, flow=self.flow)
+        self._executor: TaskExecutor = self._build(configs["executor"], gate=self.flow)
         observer = recorder_for(self.clock, self.events, metrics)
         self._alarm = BlockedRunAlarm(observer) if fail_fast and raise_on_blocked else None
-        self._workflows = self._handler(engine, self.store, self._alarm or observer)
-        self._tasks = self._handler(self._executor, None, observer)
+        self._workflows = self._handler(configs["workflow"], engine, self.store, self._alarm or observer)
+        self._tasks = self._handler(configs["executor"], self._executor, None, observer)
         self._pool = ExecutorThreads(threads, lambda: self._thread_runner(observer)) if threads > 1 else None
         # Tag buckets are kept apart from workflow states (a workflow id may look like a tag key);
         # beside them in Redis when the states are in Redis (transport/choice.py).
         self.tag_store = tag_store_for(tag_store, self.store)
-        self._tags = self._handler(TagEngine(self.topics), self.tag_store, None)
+        self._tags = self._handler(configs["tag"], self._build(configs["tag"]), self.tag_store, None)
         self._listeners: dict[str, Callable[[bytes], None]] = {}
         # batch_size > 1 handles up to that many ready messages per engine at once, as a
         # worker process does (runtime/batch.py); 1 handles them one by one, as a Function.
@@ -157,8 +157,9 @@ class EmbeddedEnvironment:
             and delivery.topic != self.topics.cancellations
 
     def _thread_runner(self, observer: Observer | None) -> Callable[[Delivered], None]:
-        handler = self._handler(TaskExecutor(self.registry, self.converter, self.topics, self.clock, flow=self.flow,
-                                             cancellations=self._executor.cancellations), None, observer)
+        executor = TaskExecutor(self.registry, self.converter, self.topics, self.clock, flow=self.flow,
+                                cancellations=self._executor.cancellations)  # one set of cancellations for all
+        handler = self._handler(RuntimeConfig("executor", self.topics), executor, None, observer)
         return lambda delivery: self._deliver(delivery, handler.handle)
 
     def _step_batch(self) -> bool:
@@ -293,9 +294,12 @@ class EmbeddedEnvironment:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _handler(self, engine: Any, store: StateStore | None, observer: Observer | None) -> MessageHandler:
-        return MessageHandler(engine, self.codec, self.transport, self.clock, store, self.topics.dead_letters,
-                              observer)
+    def _build(self, config: RuntimeConfig, gate: FlowGate | None = None) -> Any:
+        return build_engine(config, self.registry, self.converter, self.clock, gate=gate)
+
+    def _handler(self, config: RuntimeConfig, engine: Any, store: StateStore | None,
+                 observer: Observer | None) -> MessageHandler:
+        return build_handler(config, engine, self.codec, self.transport, self.clock, store, observer)
 
     def _route(self, topic: str) -> Callable[[str, bytes], None]:
         engine = self._engine_for(topic)
@@ -322,57 +326,6 @@ class EmbeddedEnvironment:
         self.dead_letters.append(letter)
         if self.fail_fast:
             raise RuntimeError(f"message from {letter.topic} dead-lettered: {letter.reason}")
-
-
-@dataclass(frozen=True)
-class WaitEnd:
-    """How a wait of the embedded loop ended: with its answer (``done``), or why not."""
-
-    done: bool
-    stuck: bool  # nothing was left to run in this process: no ready message, no pending timer
-    timeout_s: float | None
-    elapsed_s: float  # real seconds the wait took
-    moved_s: float  # how far the environment's clock moved meanwhile
-    virtual: bool  # the clock is a VirtualClock, which skips ahead to each timer
-
-    def describe(self) -> str:
-        """Why there was no answer, as words that follow "no answer about workflow 'x'"."""
-        if self.stuck:
-            return self._stuck()
-        if self.virtual:
-            return self._timed_out_virtual()
-        return (f" within {_seconds(self._limit_s())}: the workflow is still waiting on something "
-                "(a timer, a task, a signal or an update); wait longer, or check its status")
-
-    def _stuck(self) -> str:
-        when = "at once" if self.elapsed_s < 0.001 else f"after {_seconds(self.elapsed_s)}"
-        limit = "" if self.timeout_s is None else f", before its {_seconds(self.timeout_s)} timeout"
-        return (f": gave up {when}{limit}, because nothing is left to run in this "
-                "process (no message is ready and no timer is pending), so the workflow is waiting on something "
-                "only a client can give, such as a signal or an update: send it, then wait for the answer")
-
-    def _limit_s(self) -> float:
-        return self.elapsed_s if self.timeout_s is None else self.timeout_s
-
-    def _timed_out_virtual(self) -> str:
-        head = (f" within {_seconds(self._limit_s())} of real time (on a virtual clock the timeout counts "
-                "wall-clock seconds)")
-        if self.moved_s > 0:
-            return (f"{head}; meanwhile the virtual clock moved {_span(self.moved_s)} ahead and timers kept firing "
-                    "without bringing it (a schedule, or a loop of sleeps?): pass a larger timeout, or check "
-                    "the workflow with client.status()")
-        return (f"{head}, while messages kept coming at the same virtual time (a loop that never waits?): "
-                "check the workflow with client.status()")
-
-
-def _seconds(seconds: float) -> str:
-    """``0.3s``, ``10s``, ``3600s``: at most three decimals, none trailing."""
-    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
-
-
-def _span(seconds: float) -> str:
-    """A duration for people: ``45s``, ``1:00:00``, ``30 days, 0:00:00``."""
-    return f"{seconds:g}s" if seconds < 60 else str(dt.timedelta(seconds=round(seconds)))
 
 
 def _nobody_listens(topic: str, payload: bytes) -> None:

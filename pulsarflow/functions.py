@@ -11,11 +11,11 @@ from pulsarflow.pulsar.function import (
     build_handler as build_handler,
 )
 from pulsarflow.pulsar.function import (
-    max_message_bytes as max_message_bytes,
-)
-from pulsarflow.pulsar.function import (
     state_store_for as state_store_for,
 )
-from pulsarflow.pulsar.function import (
+from pulsarflow.runtime.config import (
+    max_message_bytes as max_message_bytes,
+)
+from pulsarflow.runtime.config import (
     workflow_cache_size as workflow_cache_size,
 )

@@ -38,6 +38,7 @@ from pulsarflow.events.metrics import Metrics
 from pulsarflow.pulsar.connection import ConnectionConfig, as_config
 from pulsarflow.pulsar.function import build_handler
 from pulsarflow.runtime.batch import BatchHandler
+from pulsarflow.runtime.config import RuntimeConfig
 from pulsarflow.runtime.flow import FlowLimit, checked_limits
 from pulsarflow.runtime.flow_leases import FlowLeases
 from pulsarflow.runtime.loop import BatchLoop
@@ -81,8 +82,9 @@ def run_engine(service_url: str | ConnectionConfig, engine: str, modules: list[s
                               "(Pulsar function state is only reachable from inside a Function)")
     sources = engine_topics(engine, topics, modules, services)
     leases = worker_leases(engine, checked_limits(flow), store, topics, flow_leases)
-    config = {"engine": engine, "modules": ",".join(modules), "tenant": topics.tenant,
-              "namespace": topics.namespace, "app": topics.app, "events": events}
+    if events not in ("topic", "off"):
+        raise DefinitionError(f"events must be 'topic' or 'off', got {events!r}")
+    config = RuntimeConfig(engine, topics, tuple(modules), events=events == "topic", batch=batch)
     connection = as_config(service_url)
     client = connection.client(logger=client_logger())
     try:

@@ -14,8 +14,11 @@ A function's ``userConfig`` (see functions.yaml) says what it runs::
     service: payments                 the service an executor serves (its flow-control limits are that service's)
     max_concurrent / max_starts_per_second   an executor's limits across all its instances (docs/flow-control.md;
                                       flow_store: function | redis, flow_lease_ms, flow_retry_ms)
+    batch: 100                        messages handled together (the deploy tool then turns autoAck off)
 
-The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
+The userConfig is read and checked once, as a ``pulsarflow.runtime.config.RuntimeConfig``, and
+the runtime is built from it by ``pulsarflow.runtime.builder``, as the embedded runtime and the
+worker processes build theirs. The entry points in ``functions/`` subclass :class:`EngineFunction` and add nothing.
 """
 
 from __future__ import annotations
@@ -28,8 +31,6 @@ from typing import Any
 
 from pulsarflow.clock import SystemClock
 from pulsarflow.codec import Codec
-from pulsarflow.engines.tag import TagEngine
-from pulsarflow.engines.workflow import WorkflowEngine
 from pulsarflow.errors import DefinitionError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.events.recorder import recorder_for
@@ -39,21 +40,20 @@ from pulsarflow.pulsar.cancellations import follow as follow_cancellations
 from pulsarflow.pulsar.deadletters import retain as retain_dead_letters
 from pulsarflow.pulsar.registry import registry_writers
 from pulsarflow.pulsar.transport import PulsarTransport
-from pulsarflow.runtime.admission import Admission
 from pulsarflow.runtime.batch import BatchHandler
-from pulsarflow.runtime.executor import TaskExecutor
-from pulsarflow.runtime.flow import FlowLimit, limit_from_config, store_from_config
+from pulsarflow.runtime.builder import build_engine
+from pulsarflow.runtime.builder import build_handler as runtime_handler
+from pulsarflow.runtime.config import RuntimeConfig, as_runtime_config
+from pulsarflow.runtime.flow import FlowLimit, store_from_config
 from pulsarflow.runtime.flow_counters import ContextCounters, CounterFlowLeases
 from pulsarflow.runtime.flow_gate import FlowGate
 from pulsarflow.runtime.flow_leases import FlowLeases
 from pulsarflow.runtime.handler import MessageHandler
-from pulsarflow.runtime.limits import DEFAULT_MAX_MESSAGE_BYTES
 from pulsarflow.runtime.loop import BatchLoop
 from pulsarflow.runtime.outcomes import Outcomes, OutcomeStore, WatchedTransport
 from pulsarflow.runtime.policy import call_with_backoff
 from pulsarflow.storage import StateStore
 from pulsarflow.storage.outcomes import outcome_store_from_config
-from pulsarflow.topics import Topics
 from pulsarflow.usercode import load_registry
 
 log = logging.getLogger("pulsarflow.pulsar.function")
@@ -74,110 +74,63 @@ class RawBytesSerDe(SerDe):
         return bytes(input_bytes)
 
 
-def build_handler(config: dict[str, Any], client: Any, state_store: StateStore | None,
+def build_handler(config: RuntimeConfig | Mapping[str, Any], client: Any, state_store: StateStore | None,
                   metrics: Metrics | None = None, outcomes: OutcomeStore | None = None,
                   secret: Callable[[str], str | None] | None = None, flow_leases: FlowLeases | None = None,
                   flow: Mapping[str, FlowLimit] | None = None) -> MessageHandler:
-    """The MessageHandler a function (or a test) runs, from a function's user config."""
-    topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
-                    config.get("app", "pulsarflow"))
-    registry = load_registry(str(config.get("modules", "")).split(","))
-    converter, clock = chain_from_config(config, secret), SystemClock()
-    kind = config.get("engine")
-    engine: Any
-    recorder = None
-    if kind == "workflow":
-        engine = WorkflowEngine(registry, converter, topics, workflow_cache_size(config))
-    elif kind == "tag":
-        engine = TagEngine(topics)
-    elif kind == "executor":
+    """The MessageHandler a function, a worker (or a test) runs, from its RuntimeConfig or userConfig."""
+    config = as_runtime_config(config)
+    topics, clock = config.topics, SystemClock()
+    registry = load_registry(list(config.modules))
+    recorder = gate = None
+    if config.engine == "executor":
         if outcomes is not None:
-            recorder = Outcomes(outcomes, check_after_ms=int(config.get("outcome_check_after_ms", 1000)),
-                                always=config.get("outcome_lookups") == "always")
-        gate = flow_gate(config, topics, flow_leases, flow)
-        engine, state_store = TaskExecutor(registry, converter, topics, clock, recorder, gate), None
+            recorder = Outcomes(outcomes, check_after_ms=config.outcome_check_after_ms,
+                                always=config.outcome_lookups_always)
+        gate = flow_gate(config, flow_leases, flow)
+    engine = build_engine(config, registry, chain_from_config(config.raw, secret), clock, recorder, gate)
+    if config.engine == "executor":
         follow_cancellations(client, topics.cancellations, Codec(), engine.cancellations)
-    else:
-        raise DefinitionError(f"userConfig.engine must be 'workflow', 'tag' or 'executor', got {kind!r}")
     # Writer identities no frozen release knows (a newer release wrote them) are looked up in the registry.
     codec = Codec(writers=registry_writers(client, topics, {t.service for t in registry.tasks.values()}))
     transport: Any = PulsarTransport(client, codec)
     if recorder is not None:  # markers are written once the broker acknowledged the outcomes
         transport = WatchedTransport(transport, recorder)
-    events = config.get("events", "topic")
-    if events not in ("topic", "off"):
-        raise DefinitionError(f"userConfig.events must be 'topic' or 'off', got {events!r}")
     # The tag index is bookkeeping: the workflows' own events already say what it records.
-    sink = TopicEventSink(transport, codec, topics.events) if events == "topic" and kind != "tag" else None
-    admission = Admission(topics, max_message_bytes(config))
+    sink = TopicEventSink(transport, codec, topics.events) if config.events and config.engine != "tag" else None
     retain_dead_letters(client, topics.dead_letters)
-    return MessageHandler(engine, codec, transport, clock, state_store, topics.dead_letters,
-                          recorder_for(clock, sink, metrics), admission)
+    return runtime_handler(config, engine, codec, transport, clock, state_store, recorder_for(clock, sink, metrics))
 
 
-def flow_gate(config: dict[str, Any], topics: Topics, leases: FlowLeases | None,
+def flow_gate(config: RuntimeConfig, leases: FlowLeases | None,
               flow: Mapping[str, FlowLimit] | None) -> FlowGate | None:
     """An executor's flow gate: the limits given (a worker's), or those of its userConfig for its service."""
     limits = dict(flow or {})
-    limit = limit_from_config(config)
-    if limit is not None:
-        if not config.get("service"):
-            raise DefinitionError("userConfig sets flow-control limits but not the executor's service: add "
-                                  "service: <name> (the deploy tool writes it from functions.yaml)")
-        limits[str(config["service"])] = limit
+    if config.flow is not None and config.service:
+        limits[config.service] = config.flow
     if not limits:
         return None
     if leases is None:
         raise DefinitionError("flow-control limits need leases shared by the executors (function state or Redis)")
-    gate = FlowGate(leases, limits, topics, SystemClock())
+    gate = FlowGate(leases, limits, config.topics, SystemClock())
     if getattr(leases, "clearer", False):
         gate.start()  # the clearer resets old counters even while no attempt of its own runs
     return gate
 
 
-def flow_leases_for(config: dict[str, Any], context: Any) -> FlowLeases | None:
+def flow_leases_for(config: RuntimeConfig, context: Any) -> FlowLeases | None:
     """Where an executor Function keeps its leases: its own state (counters), or Redis (``flow_store``)."""
-    if limit_from_config(config) is None:
+    if config.flow is None:
         return None
-    if store_from_config(config) == "redis":
+    if store_from_config(config.raw) == "redis":
         from pulsarflow.runtime.flow_redis import RedisFlowLeases
 
         url = context.get_secret("redis_url") if hasattr(context, "get_secret") else None
         if not url:
             raise DefinitionError("flow_store: redis needs the function secret redis_url (set redis_url or "
                                   "redis_url_secret at the top of functions.yaml)")
-        topics = Topics(config.get("tenant", "public"), config.get("namespace", "default"),
-                        config.get("app", "pulsarflow"))
-        return RedisFlowLeases.from_url(url, topics)
+        return RedisFlowLeases.from_url(url, config.topics)
     return CounterFlowLeases(ContextCounters(context), SystemClock(), clearer=context.get_instance_id() == 0)
-
-
-def workflow_cache_size(config: dict[str, Any]) -> int | None:
-    """How many live workflows the engine keeps between messages (userConfig ``workflow_cache``; 0: off)."""
-    value = config.get("workflow_cache")
-    if value is None:
-        return None
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = -1
-    if size < 0:
-        raise DefinitionError(f"userConfig.workflow_cache must be a whole number of live workflows kept between "
-                              f"messages (0 turns the cache off), got {value!r}")
-    return size
-
-
-def max_message_bytes(config: dict[str, Any]) -> int:
-    """The broker's maxMessageSize, as userConfig ``max_message_bytes`` says (5 MiB by default)."""
-    value = config.get("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES)
-    try:
-        size = int(value)
-    except (TypeError, ValueError):
-        size = 0
-    if size < 64 * 1024:
-        raise DefinitionError(f"userConfig.max_message_bytes must be the broker's maxMessageSize in bytes "
-                              f"(at least 65536; default {DEFAULT_MAX_MESSAGE_BYTES}), got {value!r}")
-    return size
 
 
 def state_store_for(config: dict[str, Any], context: Any) -> StateStore:
@@ -204,16 +157,17 @@ class EngineFunction(Function):
 
     def process(self, input: bytes, context: Any) -> None:
         if self._handler is None:
-            config = dict(context.get_user_config_map())
-            store = state_store_for(config, context) if config.get("engine") in ("workflow", "tag") else None
-            outcomes = outcome_store_from_config(config, context) if config.get("engine") == "executor" else None
+            raw = dict(context.get_user_config_map())
+            config = RuntimeConfig.from_user_config(raw)
+            store = state_store_for(raw, context) if config.stateful else None
+            executor = config.engine == "executor"
+            outcomes = outcome_store_from_config(raw, context) if executor else None
             metrics = Metrics(reporter=context.record_metric)  # per-function latencies in the function's stats
-            leases = flow_leases_for(config, context) if config.get("engine") == "executor" else None
+            leases = flow_leases_for(config, context) if executor else None
             self._handler = build_handler(config, context.get_pulsar_client(), store, metrics, outcomes,
                                           secret=getattr(context, "get_secret", None), flow_leases=leases)
-            batch = int(config.get("batch", 1))
-            if batch > 1:
-                self._batcher = _Batcher(self._handler, context, batch)
+            if config.batch > 1:
+                self._batcher = _Batcher(self._handler, context, config.batch)
         topic = context.get_current_message_topic_name()
         if self._batcher is not None:
             self._batcher.put(topic, input, context.get_message_id())
