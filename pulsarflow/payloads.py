@@ -5,7 +5,7 @@ payload converter (JSON by default); a :class:`CodecChain` then passes those byt
 its codecs in order (compression, encryption, a claim check for large payloads) and undoes
 them in reverse on the way back. It is a PayloadConverter itself, so it goes wherever a
 converter goes (``EmbeddedEnvironment(converter=)``, ``Client(converter=)``,
-``pulsarflow.worker.connect(converter=)``). Every process that reads a workflow's payloads
+``pulsarflow.pulsar.worker.connect(converter=)``). Every process that reads a workflow's payloads
 (engines, executors, clients) needs the same chain, or at least the codecs it used.
 
 An encoded payload records the codecs that made it::
@@ -291,8 +291,9 @@ def chain_from_config(config: Mapping[str, Any], secret: Any = None) -> PayloadC
     ``payload_codecs: zlib,aesgcm,claim`` (in that order of application); ``aesgcm`` reads
     the function secret ``payload_keys`` (JSON ``{"current": "k1", "keys": {"k1": "<base64
     of 32 bytes>"}}``); ``claim`` keeps payloads of ``payload_claim_bytes`` (default 256 KiB)
-    or more in ``payload_store``: ``folder:/shared/path`` or ``redis`` (the app's Redis URL,
-    the function secret ``redis_url``). ``secret(name)`` reads a function secret.
+    or more in ``payload_store``: ``folder:/shared/path``, ``redis`` (the app's Redis URL,
+    the function secret ``redis_url``) or ``s3://bucket/prefix/?endpoint_url=...&region=...``
+    (pulsarflow.payload_s3; credentials as boto3 finds them). ``secret(name)`` reads a function secret.
     """
     import base64
     import json
@@ -328,9 +329,13 @@ def chain_from_config(config: Mapping[str, Any], secret: Any = None) -> PayloadC
                 if not url:
                     raise DefinitionError("payload_store: redis needs the app's Redis URL (the secret 'redis_url')")
                 store = RedisPayloadStore(str(url))
+            elif where.startswith("s3://"):
+                from pulsarflow.payload_s3 import store_from_url  # boto3: the s3 extra
+
+                store = store_from_url(where)
             else:
-                raise DefinitionError(f"payload_codecs has claim: set payload_store to folder:/path or redis, got "
-                                      f"{where!r}")
+                raise DefinitionError(f"payload_codecs has claim: set payload_store to folder:/path, redis or "
+                                      f"s3://bucket/prefix/, got {where!r}")
             codecs.append(ClaimCheck(store, int(config.get("payload_claim_bytes", 256 * 1024))))
         else:
             raise DefinitionError(f"unknown payload codec {name!r} in payload_codecs (known: zlib, aesgcm, claim)")

@@ -184,3 +184,20 @@ def test_a_store_from_a_url() -> None:
     for bad in ("s3:///prefix", "folder:/x", "s3://b/p?secret=1"):
         with pytest.raises(DefinitionError):
             store_from_url(bad)
+
+
+def test_a_functions_userconfig_names_an_s3_store(endpoint: str, store: Any) -> None:
+    """``payload_store: s3://...`` in a function's userConfig: large payloads go to the bucket and come back."""
+    from pulsarflow.payloads import chain_from_config
+
+    chain = chain_from_config({"payload_codecs": "claim", "payload_claim_bytes": 1024,
+                               "payload_store": f"s3://{BUCKET}/it/?endpoint_url={endpoint}"})
+    def keys() -> set[str]:
+        listed = store.client.list_objects_v2(Bucket=BUCKET, Prefix="it/").get("Contents", [])
+        return {str(o["Key"]) for o in listed}
+
+    before, big = keys(), os.urandom(20_000).hex()
+    encoded = chain.encode([big])
+    assert len(encoded) < 1024, "the payload travelled whole instead of as a claim check"
+    assert len(keys() - before) == 1, "the payload was not put in the bucket"
+    assert chain.decode(encoded, [str]) == [big]
