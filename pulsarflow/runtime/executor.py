@@ -98,7 +98,8 @@ class TaskExecutor:
             args = self.converter.decode(task.input, defn.arg_hints)
             previous = decode_one(self.converter, task.heartbeat_details) if task.heartbeat_details else None
             attempt = TaskInfo(task.workflow_id, task.task_id, task.task_name, task.attempt, task.generation,
-                               self.cancellations, position=task.position, heartbeat_details=previous)
+                               self.cancellations, position=task.position, heartbeat_details=previous,
+                               encode=self.converter.encode)
             token = _current.set(attempt)
             try:
                 with tracing.span(f"pulsarflow.task {task.task_name}", task.trace, "CONSUMER",
@@ -119,13 +120,8 @@ class TaskExecutor:
 
     def _with_details(self, task: ExecuteTask, attempt: TaskInfo | None) -> ExecuteTask:
         """The task with the details its attempt last reported, for the next attempt (if it reported any)."""
-        reported, details = attempt.reported if attempt is not None else (False, None)
-        if not reported:
-            return task
-        try:
-            return replace(task, heartbeat_details=self.converter.encode([details]))
-        except Exception:  # details the converter refuses: the next attempt starts without them
-            return task
+        encoded = attempt.reported_bytes if attempt is not None else None
+        return task if encoded is None else replace(task, heartbeat_details=encoded)  # encoded at the call
 
     def _call(self, defn: TaskDefinition, args: list[Any], task: ExecuteTask) -> Any:
         timeout = task.attempt_timeout_ms / 1000 if task.attempt_timeout_ms is not None else None

@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pulsarflow.completion import CompletionToken
-from pulsarflow.errors import NotInTaskError
+from pulsarflow.errors import NotInTaskError, SerializationError
 from pulsarflow.runtime.cancellations import Cancellations, cancellation_key
 
 
@@ -30,7 +31,9 @@ class TaskInfo:
     position: int = -1
     heartbeat_details: Any = None  # what the previous attempt last passed to pulsarflow.heartbeat()
     _beats: list[float] = field(default_factory=lambda: [time.monotonic()], repr=False, compare=False)
-    _reported: list[Any] = field(default_factory=list, repr=False, compare=False)  # [details] once heartbeated
+    # How details are encoded for the next attempt (the executor's converter): checked at the call.
+    encode: Callable[[list[Any]], bytes] | None = field(default=None, repr=False, compare=False)
+    _reported: list[Any] = field(default_factory=list, repr=False, compare=False)  # [details, bytes] once heartbeated
     _stopped: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
@@ -48,8 +51,15 @@ class TaskInfo:
     def heartbeat(self, details: Any = None) -> None:
         """This attempt is alive (see ``pulsarflow.heartbeat``); ``details`` reach the next attempt."""
         self._beats[0] = time.monotonic()
-        if details is not None:
-            self._reported[:] = [details]
+        if details is None:
+            return
+        try:
+            encoded = self.encode([details]) if self.encode is not None else b""
+        except Exception as exc:
+            raise SerializationError(f"heartbeat details {type(details).__name__} cannot be encoded by the payload "
+                                     f"converter ({type(exc).__name__}: {exc}); pass what it encodes (JSON values, "
+                                     "dataclasses, pydantic models). The details reported before are kept") from exc
+        self._reported[:] = [details, encoded]
 
     @property
     def last_heartbeat(self) -> float:
@@ -60,6 +70,11 @@ class TaskInfo:
     def reported(self) -> tuple[bool, Any]:
         """Whether this attempt reported heartbeat details, and the last ones."""
         return (True, self._reported[0]) if self._reported else (False, None)
+
+    @property
+    def reported_bytes(self) -> bytes | None:
+        """The last details as encoded at the call (None: none reported, or no encoder given)."""
+        return self._reported[1] if self._reported and self.encode is not None else None
 
     def stop(self) -> None:
         """This attempt is over for the executor (it timed out): ``cancelled`` reads True from now on."""

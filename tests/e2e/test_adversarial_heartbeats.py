@@ -100,9 +100,6 @@ def test_details_under_the_bound_reach_the_next_attempt(kit: TestEnvironment) ->
     assert result == f"attempt 2 resumed from {MAX_HEARTBEAT_DETAILS_BYTES // 2} characters"
 
 
-@pytest.mark.xfail(strict=True, reason="pulsarflow/runtime/task_info.py: heartbeat() keeps details without encoding "
-                   "them; the executor encodes them only when the attempt fails and, if the converter refuses them, "
-                   "drops every detail of the attempt without a word (here the good {'progress': 3} too)")
 def test_details_the_converter_refuses_are_refused_at_the_call(kit: TestEnvironment) -> None:
     assert kit.client().start(run_task, "odd").result(timeout=60) == "attempt 2 details {'progress': 3}"
     assert SEEN == ["refused at the call"]
