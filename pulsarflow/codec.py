@@ -67,6 +67,10 @@ class Codec:
         self._fingerprints: dict[str, bytes] = {}
         self._writers: dict[str, dict[bytes, tuple[str, Any]]] = {}  # record -> fingerprint -> (release, schema)
         self._by_fingerprint: dict[bytes, tuple[Codec, str]] | None = None  # any record of any release
+        # By message class: what encode needs (identity, parsed schema, converter) and decode
+        # needs (record name, reader schema, identity), so a hot call is one dict lookup.
+        self._encoders: dict[type, tuple[bytes, Any, Convert]] = {}
+        self._decoders: dict[type | str, tuple[str, Any, bytes]] = {}
 
     def schema_json(self, name: str) -> dict[str, Any]:
         """The self-contained JSON schema of a record (what the schema registry stores)."""
@@ -111,11 +115,14 @@ class Codec:
 
     def encode(self, obj: Any) -> bytes:
         """The record's bytes, led by the identity of the schema that wrote them."""
-        name = f"{NAMESPACE}.{type(obj).__name__}"
+        plan = self._encoders.get(type(obj))
+        if plan is None:
+            name = self._fullname(type(obj).__name__)
+            plan = self._encoders[type(obj)] = (MARKER + self.fingerprint(name), self._schema(name), self._writer(name))
+        header, schema, convert = plan
         buf = io.BytesIO()
-        buf.write(MARKER)
-        buf.write(self.fingerprint(name))
-        fastavro.schemaless_writer(buf, self._schema(name), self._writer(name)(obj))
+        buf.write(header)
+        fastavro.schemaless_writer(buf, schema, convert(obj))
         return buf.getvalue()
 
     def encode_legacy(self, obj: Any) -> bytes:
@@ -150,14 +157,17 @@ class Codec:
 
     def decode(self, cls: type | str, data: bytes, writer: Codec | None = None) -> Any:
         """Decode ``data`` with the schema that wrote it (its identity, or ``writer``'s schemas) as the writer."""
-        name = self._fullname(cls if isinstance(cls, str) else cls.__name__)
-        reader_schema = self._schema(name)
+        plan = self._decoders.get(cls)
+        if plan is None:
+            name = self._fullname(cls if isinstance(cls, str) else cls.__name__)
+            plan = self._decoders[cls] = (name, self._schema(name), self.fingerprint(name))
+        name, reader_schema, own = plan
         start = 0
         if data[:2] == MARKER and len(data) >= HEADER_SIZE:
             start = HEADER_SIZE
             if writer is not None:
                 writer_schema = writer._schema(name)
-            elif data[2:HEADER_SIZE] == (self._fingerprints.get(name) or self.fingerprint(name)):
+            elif data[2:HEADER_SIZE] == own:
                 writer_schema = reader_schema
             else:
                 writer_schema = self._writer_schema(name, data[2:HEADER_SIZE], len(data))
