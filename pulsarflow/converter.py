@@ -44,7 +44,8 @@ class JsonConverter:
         try:
             values = json.loads(data)
         except ValueError as exc:
-            raise SerializationError(f"payload is not valid JSON ({len(data)} bytes): {exc}") from exc
+            raise SerializationError(f"payload is not valid JSON ({len(data)} bytes): {exc}"
+                                     f"{_codec_hint(data)}") from exc
         if not isinstance(values, list):
             raise SerializationError(f"payload must be a JSON list of values, got {type(values).__name__}")
         if not hints:
@@ -113,3 +114,18 @@ def _from_json_type(value: Any, hint: type) -> Any:
     if hint is uuid.UUID and isinstance(value, str):
         return uuid.UUID(value)
     return value
+
+
+# The first bytes of a payload a CodecChain wrote (pulsarflow.payloads): its codec names follow.
+CODEC_MARKER = b"\xffPFC"
+
+
+def _codec_hint(data: bytes) -> str:
+    """Why JSON cannot read it, when a codec chain wrote it: the codecs this process lacks."""
+    if bytes(data[:len(CODEC_MARKER)]) != CODEC_MARKER:
+        return ""
+    size = data[len(CODEC_MARKER)] if len(data) > len(CODEC_MARKER) else 0
+    names = bytes(data[len(CODEC_MARKER) + 1:len(CODEC_MARKER) + 1 + size]).decode("ascii", errors="replace")
+    return (f". It was written through a payload codec chain ({names or 'codecs unnamed'}): give this process "
+            "the same codecs (CodecChain, or payload_codecs in the userConfig, --payload-codecs in the CLI)")
+

@@ -40,11 +40,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from pulsarflow.converter import JsonConverter, PayloadConverter
+from pulsarflow.converter import CODEC_MARKER, JsonConverter, PayloadConverter
 from pulsarflow.errors import DefinitionError, SerializationError
 from pulsarflow.interpreter import sandbox
 
-MARKER = b"\xffPFC"
+MARKER = CODEC_MARKER
 REFERENCE = re.compile(r"[0-9a-f]{64}")  # a ClaimCheck reference: the SHA-256 of the payload, in hex
 
 
