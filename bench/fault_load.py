@@ -55,7 +55,7 @@ def deployed(args: argparse.Namespace, work: Path, redis_url: str | None = None,
         client.start(fault_flows.chain, str(work / "warmup.jsonl"), 1, 0.0).result(timeout=120)
         yield manifest, client
     finally:
-        client.connection.close()
+        client.close()
         for spec in manifest.functions:
             try:
                 admin.delete_function(manifest.topics.tenant, manifest.topics.namespace, spec.name)

@@ -42,7 +42,7 @@ def workers(service_url: str, redis_url: str, engines: int, executors: int, batc
         client = connect(service_url, modules=["bench.workloads"], topics=topics)
         run_case(client, "sequential-1", 20, 4)  # warm-up: subscriptions and producers connect
         yield client
-        client.connection.close()
+        client.close()
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)

@@ -68,7 +68,7 @@ def scaled(admin_url: str, service_url: str, redis_url: str, count: int) -> Iter
                 run_case(client, "sequential-1", 5, 1)  # warm-up: instances start, producers connect
             yield client, [t.workflow_engine, t.executor("bench"), t.events]
         finally:
-            client.connection.close()
+            client.close()
     finally:
         for spec in manifest.functions:
             admin.delete_function(t.tenant, t.namespace, spec.name)

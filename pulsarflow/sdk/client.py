@@ -300,6 +300,18 @@ class Client(TagRequests):
         answer = self._expect(self._await(reply.request_id, workflow_id, timeout), WorkflowStatusReply)
         return WorkflowDescription(workflow_id, answer.workflow_name, answer.status, answer.steps, answer.blocked)
 
+    def close(self) -> None:
+        """Release what the connection holds (a Pulsar client's producers and consumers); embedded: nothing."""
+        close = getattr(self.connection, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _with_start_id(workflow_id: object, call: str) -> None:
     if workflow_id is None:

@@ -75,14 +75,13 @@ def deployment(pulsar_admin, tmp_path_factory):  # type: ignore[no-untyped-def]
 @contextmanager
 def connected(topics: Any, modules: tuple[str, ...] = ("tests.e2e.flows",)) -> Iterator[Any]:
     """A pulsarflow client over Pulsar for the app of ``topics``, closed afterwards."""
-    from pulsarflow.pulsar.worker import PulsarConnection, connect
+    from pulsarflow.pulsar.worker import connect
 
     client = connect(CONNECTION, modules=list(modules), topics=topics)
     try:
         yield client
     finally:
-        assert isinstance(client.connection, PulsarConnection)  # what connect() makes; it has close()
-        client.connection.close()
+        client.close()
 
 
 @pytest.fixture(scope="session")
