@@ -32,8 +32,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from pulsarflow import __version__, cli_access, cli_deadletters, cli_visibility, connection, evolution, schemas
+from pulsarflow import __version__, cli_access, cli_deadletters, cli_visibility, evolution, schemas
 from pulsarflow.errors import BackendError, DecodeError, DefinitionError, PulsarflowError, SearchError
+from pulsarflow.pulsar import connection
 
 USAGE_ERRORS = (DefinitionError, SearchError, DecodeError)  # the command or its input is wrong: exit 2
 # Help for the arguments many commands share, where a command registers one without its own.
