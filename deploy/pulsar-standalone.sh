@@ -226,21 +226,6 @@ write_conf() {
     "$DIST_DIR/conf/functions_worker.yml" >"$WORKER_CONF_FILE"
 }
 
-# Each Python function instance serves gRPC (for the worker, which connects to
-# 127.0.0.1) and Prometheus metrics on ports of its own, on all interfaces: no setting
-# changes that, so bind both to 127.0.0.1 in the instance's own files. Idempotent.
-confine_python_instance() {
-  local dir="$DIST_DIR/instances/python-instance"
-  [[ -d "$dir" ]] || return 0
-  sed -i "s|add_insecure_port('\[::\]:%d' % port)|add_insecure_port('127.0.0.1:%d' % port)|" "$dir/server.py"
-  sed -i "s|^def start_http_server(port, addr=''|def start_http_server(port, addr='127.0.0.1'|" \
-    "$dir/prometheus_client_fix.py"
-  grep -q "add_insecure_port('127.0.0.1:%d' % port)" "$dir/server.py" \
-    || die "cannot bind the function instances' gRPC port to 127.0.0.1: $dir/server.py changed"
-  grep -q "^def start_http_server(port, addr='127.0.0.1'" "$dir/prometheus_client_fix.py" \
-    || die "cannot bind the function instances' metrics port to 127.0.0.1: $dir/prometheus_client_fix.py changed"
-}
-
 # Ports our processes listen on at an address other than loopback.
 # (/proc/net/tcp{,6}: field 4 is the state, 0A = LISTEN; field 2 the hex address:port;
 # field 10 the socket inode, matched against the sockets our processes hold.)
@@ -331,7 +316,7 @@ cmd_start() {
   done
   mkdir -p "$RUN_DIR" "$DATA_DIR"
   write_conf
-  confine_python_instance
+  confine_python_instance_in "$DIST_DIR/instances/python-instance"  # gRPC and metrics on 127.0.0.1 (lib.sh)
 
   default_java_home
   # One JVM runs ZooKeeper, a bookie, the table service, the broker and the
