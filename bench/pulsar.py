@@ -34,16 +34,15 @@ def run_case(client, case: str, workflows: int, concurrency: int,  # type: ignor
     wf, tasks, _ = workloads.CASES[case]
     started: dict[str, float] = {}
     latencies: list[float] = []
-    done = threading.Semaphore(0)
+    slots = threading.Semaphore(concurrency)
 
     def on_answer(answer) -> None:  # type: ignore[no-untyped-def]
         t0 = started.pop(answer.request_id, None)
         if t0 is not None:
             latencies.append((time.perf_counter() - t0) * 1000)
-            done.release()
+            slots.release()  # the closed loop: an answer lets the next workflow start
 
     client.add_answer_listener(on_answer)
-    slots = threading.Semaphore(concurrency)
     before = client.connection.transport.sent
     t0 = time.perf_counter()
     for _ in range(workflows):
@@ -51,7 +50,6 @@ def run_case(client, case: str, workflows: int, concurrency: int,  # type: ignor
         request_id = uuid.uuid4().hex
         started[request_id] = time.perf_counter()
         client.start_with_request_id(wf, tasks, request_id=request_id)
-        threading.Thread(target=lambda: (done.acquire(), slots.release()), daemon=True).start()
     while len(latencies) < workflows and time.perf_counter() - t0 < 600:
         time.sleep(0.01)
     seconds = time.perf_counter() - t0
@@ -64,29 +62,42 @@ def run_case(client, case: str, workflows: int, concurrency: int,  # type: ignor
 
 
 @contextlib.contextmanager
-def deployed(admin_url: str, service_url: str, state: dict[str, Any] | None = None,
-             engines: int = 1, executors: int = 1, batch: int = 1, events: str = "topic") -> Iterator[Any]:
-    """Deploy the engine and the 'bench' executor under a fresh app name; yield a warmed-up client.
+def deployment(admin_url: str, service_url: str, state: dict[str, Any] | None = None, engines: int = 1,
+               executors: int = 1, batch: int = 1, events: str = "topic", namespace: str = "default",
+               extra_modules: tuple[str, ...] = (), config: dict[str, Any] | None = None,
+               prefix: str = "bench") -> Iterator[tuple[mf.Manifest, Any]]:
+    """Deploy the engine and the 'bench' executor under a fresh app name; yield the manifest and a warmed-up client.
 
     ``state`` holds manifest settings of the state backend, e.g. ``{"state": "redis", "redis_url": ...}``;
-    ``engines`` and ``executors`` are the parallelism of the two functions.
+    ``engines`` and ``executors`` are the parallelism of the two functions; ``extra_modules`` are
+    packaged and imported by the functions only (``bench.state_counter``); ``config`` is added to
+    both functions' userConfig.
     """
-    app = f"bench{uuid.uuid4().hex[:6]}"
-    manifest = mf.parse({"app": app, "modules": ["bench.workloads"], "bundle_library": False, **(state or {}),
-                         "functions": [
+    app = f"{prefix}{uuid.uuid4().hex[:6]}"
+    user = {"events": events, **(config or {})}
+    manifest = mf.parse({"app": app, "namespace": namespace, "modules": ["bench.workloads", *extra_modules],
+                         "bundle_library": False, **(state or {}), "functions": [
         {"name": f"{app}-workflow-engine", "engine": "workflow", "parallelism": engines, "batch": batch,
-         "config": {"events": events}},
+         "config": user},
         {"name": f"{app}-executor-bench", "engine": "executor", "service": "bench", "parallelism": executors,
-         "batch": batch, "config": {"events": events}}]})
+         "batch": batch, "config": user}]})
     admin = PulsarAdmin(admin_url)
-    tool.apply(admin, manifest, Path(tempfile.mkdtemp()))
     try:
+        tool.apply(admin, manifest, Path(tempfile.mkdtemp()))
         client = connect(service_url, modules=["bench.workloads"], topics=manifest.topics)
         run_case(client, "sequential-1", 5, 1)  # warm-up: functions start, producers connect
-        yield client
+        yield manifest, client
     finally:
         for spec in manifest.functions:
             admin.delete_function(manifest.topics.tenant, manifest.topics.namespace, spec.name)
+
+
+@contextlib.contextmanager
+def deployed(admin_url: str, service_url: str, state: dict[str, Any] | None = None,
+             engines: int = 1, executors: int = 1, batch: int = 1, events: str = "topic") -> Iterator[Any]:
+    """``deployment`` in the default namespace, yielding the client only."""
+    with deployment(admin_url, service_url, state, engines, executors, batch, events) as (_, client):
+        yield client
 
 
 def main() -> None:
