@@ -29,6 +29,7 @@ from pulsarflow.events.memory import InMemoryEventStore
 from pulsarflow.interpreter.registry import Registry
 from pulsarflow.messages import WorkflowState
 from pulsarflow.messages.events import WorkflowEvent
+from pulsarflow.runtime.history import whole_state
 
 
 class TestEnvironment(EmbeddedEnvironment):
@@ -78,8 +79,9 @@ class TestEnvironment(EmbeddedEnvironment):
         return count + self.run_until_idle()
 
     def state(self, workflow_id: str) -> WorkflowState | None:
+        """The whole stored state of a workflow (its history chunks joined), None if it has none."""
         stored = self.store.get(workflow_id)
-        return None if stored is None else self.codec.decode(WorkflowState, stored.value)
+        return None if stored is None else whole_state(self.store, self.codec, workflow_id, stored)
 
     def events_of(self, workflow_id: str) -> list[WorkflowEvent]:
         """The events recorded for one workflow, oldest first, from the default in-memory event store."""

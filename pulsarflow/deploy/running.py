@@ -31,6 +31,7 @@ from pulsarflow.errors import BackendError, DecodeError
 from pulsarflow.messages import WorkflowState
 from pulsarflow.messages import client as status
 from pulsarflow.messages.events import WorkflowEvent
+from pulsarflow.runtime.history import whole_state
 from pulsarflow.storage import StateStore, Versioned
 
 CLOSED = (status.COMPLETED, status.FAILED, status.CANCELLED)
@@ -147,20 +148,19 @@ def collect(index: WorkflowIndex, store: StateStore, codec: Codec | None = None,
         for workflow_id in page:
             stored = found.get(workflow_id)
             if stored is not None:
-                _add(runs, workflow_id, stored, codec)
+                _add(runs, workflow_id, stored, codec, store)
             if sample is not None and len(runs.states) + len(runs.unreadable) >= sample:
                 return runs
     return runs
 
 
-def _add(runs: LiveRuns, workflow_id: str, stored: Versioned, codec: Codec) -> None:
+def _add(runs: LiveRuns, workflow_id: str, stored: Versioned, codec: Codec, store: StateStore) -> None:
     try:
-        state = codec.decode(WorkflowState, stored.value)
-    except DecodeError as exc:
+        head = codec.decode(WorkflowState, stored.value)
+        if head.status == status.RUNNING:  # its history chunks, only for the runs replayed
+            runs.states.append(whole_state(store, codec, workflow_id, stored))
+    except (DecodeError, BackendError) as exc:
         runs.unreadable.append((workflow_id, str(exc)))
-        return
-    if state.status == status.RUNNING:
-        runs.states.append(state)
 
 
 def _read_page(runs: LiveRuns, store: StateStore, keys: list[str]) -> dict[str, Versioned]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pulsarflow.codec import Codec
 from pulsarflow.errors import DecodeError
 from pulsarflow.messages import Arrival, Command, HistoryChunk, WorkflowState
-from pulsarflow.storage import Parts, PartStore, Versioned
+from pulsarflow.storage import Parts, PartStore, StateStore, Versioned, part_store
 
 CHUNK_ENTRIES = 64  # commands and arrivals per sealed chunk
 READ_ATTEMPTS = 3
@@ -199,3 +199,13 @@ def read_whole(store: PartStore, codec: Codec, keys: Sequence[str]) -> dict[str,
     """The whole stored states of ``keys`` (absent ones left out): for tools that read states beside the engine."""
     chunks = HistoryChunks(codec)
     return {key: chunks.read(store, key, stored) for key, stored in store.get_many(list(keys)).items()}
+
+
+def whole_state(store: StateStore, codec: Codec, key: str, stored: Versioned) -> WorkflowState:
+    """The whole state of one stored head, its chunks joined (a store without parts holds whole states)."""
+    parts = part_store(store)
+    if parts is None:
+        whole: WorkflowState = codec.decode(WorkflowState, stored.value)
+        return whole
+    return HistoryChunks(codec).read(parts, key, stored)
+
