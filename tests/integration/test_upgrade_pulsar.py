@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 UPGRADE = Path(__file__).resolve().parent / "upgrade"
 # The releases upgraded from, by commit (a clean checkout may have no tags).
 RELEASES = {"0.1.0": "3017bb4c2cc280a96b0fc4cba548b4c1556271ee",  # tag v0.1.0
-            "0.2.0": "a7b1a7c90d829cc9443b5c5ddd32971a87b3c16e"}  # tag v0.2.0
+            "0.2.0": "a7b1a7c90d829cc9443b5c5ddd32971a87b3c16e",  # tag v0.2.0
+            "0.3.0": "3f26db29fafee0fc8b38195ac26373484e190d54"}  # tag v0.3.0 (whole states, before history chunks)
 # Clients of 0.1.0 publish without a schema, which a namespace with schemaValidationEnforced
 # (what `deploy apply` sets by default) refuses: the upgrade runs in a namespace of its own,
 # deployed with validation off, as an operator with 0.1.0 clients left would.
@@ -65,7 +66,8 @@ def dead_letters(admin: Any, app: str) -> int:
     return 0 if response.status_code == 404 else int(response.json().get("msgInCounter", 0))
 
 
-@pytest.mark.parametrize(("release", "state"), [("0.1.0", "function"), ("0.1.0", "redis"), ("0.2.0", "function")])
+@pytest.mark.parametrize(("release", "state"), [("0.1.0", "function"), ("0.1.0", "redis"), ("0.2.0", "function"),
+                                               ("0.3.0", "function"), ("0.3.0", "redis")])
 def test_runs_in_flight_finish_after_the_current_code_is_deployed_over_an_earlier_release(
         pulsar_admin: Any, tmp_path: Path, release: str, state: str) -> None:
     if state == "redis" and not os.environ.get("REDIS_URL"):
