@@ -17,6 +17,7 @@ Why these numbers (docs/reliability.md):
 from __future__ import annotations
 
 from pulsarflow.errors import LimitExceededError
+from pulsarflow.storage import is_part_key
 
 MAX_ID_CHARS = 1_000
 MAX_KEY_CHARS = 2 * MAX_ID_CHARS
@@ -35,6 +36,9 @@ def check_id(what: str, value: object, limit: int = MAX_ID_CHARS) -> str:
             f"as keys): use a shorter id, e.g. a hash of the long one ({value[:40]!r}...)")
     if "\0" in value:
         raise LimitExceededError(f"{what} {value[:40]!r} contains a NUL character, which ids may not hold")
+    if is_part_key(value):
+        raise LimitExceededError(f"{what} {value[:60]!r} ends like the key of a history chunk (\\x1fh<epoch>."
+                                 "<index>), which function state reserves: use another id")
     try:
         value.encode()
     except UnicodeEncodeError as exc:

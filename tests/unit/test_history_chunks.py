@@ -174,3 +174,19 @@ def test_a_missing_chunk_is_an_unreadable_state() -> None:
 def test_keys_shaped_like_a_chunk_key_are_reserved() -> None:
     assert is_part_key("order\x1fh0.3") and is_part_key("a\x1fh12.40\x001\x000")
     assert not any(is_part_key(k) for k in ("order", "order\x1fh", "order\x1fhx.1", "h0.3", "a\x1fh1.2b"))
+
+
+def test_clients_and_engines_refuse_an_id_shaped_like_a_chunk_key() -> None:
+    import pulsarflow as pf
+    from pulsarflow.errors import LimitExceededError
+    from pulsarflow.runtime.limits import check_id
+
+    with pytest.raises(LimitExceededError, match="reserves: use another id"):
+        check_id("workflow id", "order\x1fh0.3")
+
+    @pf.workflow
+    async def noop(ctx: pf.WorkflowContext) -> None:
+        return None
+
+    with pytest.raises(LimitExceededError, match="history chunk"):
+        pf.EmbeddedEnvironment(noop).client().start(noop, id="order\x1fh1.2")
