@@ -11,7 +11,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="pulsarflow",
-    version="0.3.0",
+    version="0.4.0",
     description="Durable workflows as plain Python code, with engines running as Apache Pulsar Functions",
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

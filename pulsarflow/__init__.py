@@ -38,7 +38,7 @@ from pulsarflow.interpreter.definitions import RetryPolicy, task, workflow
 from pulsarflow.runtime.task_info import TaskInfo, heartbeat, task_info
 from pulsarflow.sdk.client import Client, WorkflowDescription, WorkflowHandle
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "ApplicationError", "ChildWorkflowFailedError", "Client", "ControlRefusedError", "DefinitionError",
