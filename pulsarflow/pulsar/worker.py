@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from pulsarflow.codec import Codec
+from pulsarflow.converter import PayloadConverter
 from pulsarflow.errors import DefinitionError
 from pulsarflow.events.metrics import Metrics
 from pulsarflow.pulsar.connection import ConnectionConfig, as_config
@@ -76,16 +77,17 @@ class PulsarConnection:
 
 
 def connect(service_url: str | ConnectionConfig, modules: Iterable[str] = (), topics: Topics | None = None,
-            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Client:
+            max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, converter: PayloadConverter | None = None) -> Client:
     """A Client over Pulsar (a broker URL or a ConnectionConfig). ``modules`` checks workflow names, decodes results.
 
     ``max_message_bytes`` is the broker's ``maxMessageSize``: a request that would not fit
-    is refused before it is sent (LimitExceededError).
+    is refused before it is sent (LimitExceededError). ``converter``: the payload converter
+    (JSON by default), e.g. the same ``CodecChain`` the engines' ``payload_codecs`` build.
     """
     pulsar_client = as_config(service_url).client(logger=client_logger())
     registry = load_registry(modules) if modules else None
     codec = Codec()
-    return Client(PulsarConnection(pulsar_client, codec), codec, topics or Topics(), registry=registry,
+    return Client(PulsarConnection(pulsar_client, codec), codec, topics or Topics(), converter, registry=registry,
                   max_message_bytes=max_message_bytes)
 
 
