@@ -7,7 +7,7 @@ Pulsar), and matches answers to requests by request id (see ``sdk/base.py``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pulsarflow import tracing
@@ -116,7 +116,7 @@ class Client(TagRequests):
         return WorkflowHandle(self, workflow_id, defn, start.reply.request_id)
 
     def update_with_start(self, workflow: Callable[..., Any] | str, *args: Any, id: str, update: str,
-                          update_args: tuple[Any, ...] = (), update_id: str | None = None,
+                          update_args: Sequence[Any] = (), update_id: str | None = None,
                           timeout: Duration | None = None, tags: Iterable[str] = (), wait: float | None = 30.0,
                           **kwargs: Any) -> tuple[WorkflowHandle, Any]:
         """Start workflow ``id`` unless it runs already, and run its update handler ``update``, atomically.

@@ -25,7 +25,12 @@ async def named(ctx: pf.WorkflowContext, name: str) -> str:
 @pf.workflow
 async def with_handlers(ctx: pf.WorkflowContext) -> str:
     seen: list[str] = []
-    ctx.on_update("note", lambda text: seen.append(text) or len(seen))
+
+    def note(text: str) -> int:
+        seen.append(text)
+        return len(seen)
+
+    ctx.on_update("note", note)
     ctx.on_query("notes", lambda: list(seen))
     return str(await ctx.wait_signal("done"))
 
@@ -100,7 +105,7 @@ def test_with_start_without_an_id_is_refused(kit: TestEnvironment) -> None:
 def test_update_args_given_as_a_string_are_refused_rather_than_spread(kit: TestEnvironment) -> None:
     client = kit.client()
     with pytest.raises(pf.DefinitionError, match=r"write update_args=\('apple',\)"):
-        client.update_with_start(with_handlers, id="wh2", update="note", update_args="apple")  # type: ignore[arg-type]
+        client.update_with_start(with_handlers, id="wh2", update="note", update_args="apple")
     handle, count = client.update_with_start(with_handlers, id="wh2", update="note", update_args=["apple"])
     assert count == 1 and client.query("wh2", "notes") == ["apple"]
     client.signal(handle.id, "done", "ok")

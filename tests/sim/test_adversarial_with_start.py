@@ -39,7 +39,12 @@ WID = "mailbox"
 @pf.workflow(name="mailbox")
 async def mailbox(ctx: pf.WorkflowContext, owner: str) -> dict[str, Any]:
     added: list[str] = []
-    ctx.on_update("add", lambda item: added.append(item) or len(added))
+
+    def add(item: str) -> int:
+        added.append(item)
+        return len(added)
+
+    ctx.on_update("add", add)
     got: list[str] = []
     while True:
         value = await ctx.wait_signal("m")

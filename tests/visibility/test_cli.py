@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from tests.e2e import flows
 
 
 @pytest.fixture
-def env() -> TestEnvironment:
+def env() -> Iterator[TestEnvironment]:
     flows.FLAKY.clear()
     environment = TestEnvironment(*flows.ALL)
     yield environment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ CODEC = Codec()
 
 
 @pytest.fixture(params=[False, True], ids=["once", "twice"])
-def env(request: pytest.FixtureRequest) -> TestEnvironment:
+def env(request: pytest.FixtureRequest) -> Iterator[TestEnvironment]:
     flows.CALLS.clear()
     flows.FLAKY.clear()
     environment = TestEnvironment(*flows.ALL, duplicate_messages=request.param, events=InMemoryEventStore())
