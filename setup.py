@@ -33,7 +33,7 @@ setup(
         "test": ["pytest>=8", "hypothesis>=6.100", "pydantic>=2", "selenium>=4.20", "cryptography>=42",
                  "opentelemetry-api>=1.20", "opentelemetry-sdk>=1.20",
                  "boto3>=1.28", "moto[server]>=5"],  # S3Store's tests run moto's S3 server on 127.0.0.1
-        "dev": ["ruff>=0.6", "mypy>=1.10"],
+        "dev": ["ruff>=0.6", "mypy>=1.10", "py-spy>=0.4"],  # py-spy: bench.profile_pulsar
     },
     entry_points={"console_scripts": ["pulsarflow=pulsarflow.cli:run"]},
     classifiers=[
