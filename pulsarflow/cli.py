@@ -161,9 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), 2)
     except PulsarflowError as exc:
         return _fail(str(exc), 1)
-    except ImportError as exc:
-        return _fail(f"{exc}; the command needs an optional dependency: pip install 'pulsarflow[pulsar]' "
-                     "(or [redis])", 1)
+    except ImportError as exc:  # our own messages name the extra; a bare one ("No module named x") does not
+        hint = "" if "pip install" in str(exc) else ("; the command needs an optional dependency: pip install "
+                                                     "'pulsarflow[pulsar]' (or [redis])")
+        return _fail(f"{exc}{hint}", 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:
