@@ -69,7 +69,7 @@ def run_case(name: str, limit: FlowLimit | None, args: argparse.Namespace) -> di
     SEEN.task_s = args.task_ms / 1000
     leases = None
     if args.leases == "redis" and limit is not None:
-        from pulsarflow.runtime.flow_redis import RedisFlowLeases
+        from pulsarflow.storage.flow_redis import RedisFlowLeases
 
         leases = RedisFlowLeases.from_url(args.redis_url, Topics(app=f"bench-flow-{uuid.uuid4().hex[:8]}"))
     env = pf.EmbeddedEnvironment(fanout, work, executor_threads=args.threads, flow_leases=leases,

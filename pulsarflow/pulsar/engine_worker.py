@@ -126,7 +126,7 @@ def worker_leases(engine: str, limits: Mapping[str, FlowLimit], store: StateStor
     if not isinstance(store, RedisStateStore):
         raise DefinitionError(f"limits for {sorted(limits)} must hold across every worker of the service: pass "
                               "--redis-url, where the workers share their leases")
-    from pulsarflow.runtime.flow_redis import RedisFlowLeases
+    from pulsarflow.storage.flow_redis import RedisFlowLeases
 
     return RedisFlowLeases(store.client, topics, store.where)
 

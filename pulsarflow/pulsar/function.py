@@ -38,6 +38,7 @@ from pulsarflow.events.topic import TopicEventSink
 from pulsarflow.payloads import chain_from_config
 from pulsarflow.pulsar.cancellations import follow as follow_cancellations
 from pulsarflow.pulsar.deadletters import retain as retain_dead_letters
+from pulsarflow.pulsar.function_state import ContextCounters
 from pulsarflow.pulsar.registry import registry_writers
 from pulsarflow.pulsar.transport import PulsarTransport
 from pulsarflow.runtime.batch import BatchHandler
@@ -45,7 +46,7 @@ from pulsarflow.runtime.builder import build_engine
 from pulsarflow.runtime.builder import build_handler as runtime_handler
 from pulsarflow.runtime.config import RuntimeConfig, as_runtime_config
 from pulsarflow.runtime.flow import FlowLimit, store_from_config
-from pulsarflow.runtime.flow_counters import ContextCounters, CounterFlowLeases
+from pulsarflow.runtime.flow_counters import CounterFlowLeases
 from pulsarflow.runtime.flow_gate import FlowGate
 from pulsarflow.runtime.flow_leases import FlowLeases
 from pulsarflow.runtime.handler import MessageHandler
@@ -123,7 +124,7 @@ def flow_leases_for(config: RuntimeConfig, context: Any) -> FlowLeases | None:
     if config.flow is None:
         return None
     if store_from_config(config.raw) == "redis":
-        from pulsarflow.runtime.flow_redis import RedisFlowLeases
+        from pulsarflow.storage.flow_redis import RedisFlowLeases
 
         url = context.get_secret("redis_url") if hasattr(context, "get_secret") else None
         if not url:

@@ -166,3 +166,23 @@ def part_key(key: str, name: str) -> str:
 def _chunk_key(state_key: str, version: int, index: int) -> str:
     # Two alternating slots: a new write never overwrites the chunks of the value it replaces.
     return f"{state_key}\0{version % 2}\0{index}"
+
+
+class ContextCounters:
+    """A Pulsar Function's own counters (``context.incr_counter`` / ``get_counter``)."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    def incr(self, key: str, amount: int) -> None:
+        self._call(key, self.context.incr_counter, key, amount)
+
+    def get(self, key: str) -> int:
+        return int(self._call(key, self.context.get_counter, key) or 0)
+
+    @staticmethod
+    def _call(key: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:  # gRPC errors of the table service: an outage, retried later
+            raise BackendError(f"function state counter {key!r} failed: {type(exc).__name__}: {exc}") from exc

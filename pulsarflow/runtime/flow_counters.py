@@ -35,10 +35,9 @@ No priorities among waiting attempts here: a counter cannot tell who waits.
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Protocol
 
 from pulsarflow.clock import Clock
-from pulsarflow.errors import BackendError
 from pulsarflow.runtime.flow import FlowLimit
 from pulsarflow.runtime.flow_leases import Grant
 
@@ -51,26 +50,6 @@ class Counters(Protocol):
     def incr(self, key: str, amount: int) -> None: ...
 
     def get(self, key: str) -> int: ...
-
-
-class ContextCounters:
-    """A Pulsar Function's own counters (``context.incr_counter`` / ``get_counter``)."""
-
-    def __init__(self, context: Any) -> None:
-        self.context = context
-
-    def incr(self, key: str, amount: int) -> None:
-        self._call(key, self.context.incr_counter, key, amount)
-
-    def get(self, key: str) -> int:
-        return int(self._call(key, self.context.get_counter, key) or 0)
-
-    @staticmethod
-    def _call(key: str, fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except Exception as exc:  # gRPC errors of the table service: an outage, retried later
-            raise BackendError(f"function state counter {key!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
 class CounterFlowLeases:

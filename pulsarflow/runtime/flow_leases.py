@@ -12,8 +12,9 @@ One decision per attempt that wants to start (``acquire``), for a service and it
    noted as waiting (with its priority, until it comes back or ``wait_ms`` passes) and
    told when to try again.
 
-The Redis backend (``flow_redis.py``) runs the same steps in one Lua script on the
-server's clock; the function-state backend (``flow_counters.py``) has only counters and
+The Redis backend (``pulsarflow/storage/flow_redis.py``) runs the same steps in one Lua script on the
+server's clock; the function-state backend (``flow_counters.py``, over
+``pulsarflow.pulsar.function_state.ContextCounters``) has only counters and
 offers concurrency and rate without priorities among waiting attempts.
 """
 

@@ -162,11 +162,9 @@ class RedisStateStore:
         try:
             return fn(*args, **kwargs)
         except redis.RedisError as exc:
-            message = (f"Redis {what} of state {key!r} at {self.where} failed: {type(exc).__name__}: "
-                       f"{redact(str(exc)).rstrip('.')}. {_advice(exc)} The engine leaves its message "
-                       "unacknowledged, so it is handled again later.")
-            log.error(message)
-            raise BackendError(message) from exc
+            raise redis_failure(f"{what} of state {key!r}", self.where, exc,
+                                f". {_advice(exc)} The engine leaves its message unacknowledged, so it is "
+                                "handled again later.") from exc
 
 
 def _advice(exc: Exception) -> str:
@@ -182,3 +180,11 @@ def _advice(exc: Exception) -> str:
         return ("The TLS connection failed: for rediss:// give the CA that signed the server's certificate "
                 "(rediss://host:6380/0?ssl_ca_certs=/path/ca.pem).")
     return "Is redis-server running and reachable (deploy/redis.sh status)?"
+
+
+def redis_failure(what: str, where: str, exc: Exception, then: str) -> BackendError:
+    """A Redis error as the BackendError the runtime retries (logged): what failed, where, and what happens now."""
+    message = f"Redis {what} at {where} failed: {type(exc).__name__}: {redact(str(exc)).rstrip('.')}{then}"
+    log.error(message)
+    return BackendError(message)
+

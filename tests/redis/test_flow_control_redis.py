@@ -11,7 +11,7 @@ import pytest
 
 import pulsarflow as pf
 from pulsarflow.runtime.flow import FlowLimit
-from pulsarflow.runtime.flow_redis import RedisFlowLeases
+from pulsarflow.storage.flow_redis import RedisFlowLeases
 from pulsarflow.topics import Topics
 
 

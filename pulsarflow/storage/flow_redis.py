@@ -16,10 +16,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pulsarflow.errors import BackendError, DefinitionError
+from pulsarflow.errors import DefinitionError
 from pulsarflow.redaction import redact
 from pulsarflow.runtime.flow import FlowLimit
 from pulsarflow.runtime.flow_leases import Grant, wait_ms
+from pulsarflow.storage.redis import redis_failure
 from pulsarflow.topics import Topics
 
 log = logging.getLogger("pulsarflow.flow")
@@ -140,8 +141,5 @@ class RedisFlowLeases:
         try:
             return fn(*args, **kwargs)
         except redis.RedisError as exc:
-            message = (f"Redis {what} of the flow-control leases of service {service!r} at {self.where} failed: "
-                       f"{type(exc).__name__}: {redact(str(exc)).rstrip('.')}; the attempt is not run now and "
-                       "its message comes back later")
-            log.error(message)
-            raise BackendError(message) from exc
+            raise redis_failure(f"{what} of the flow-control leases of service {service!r}", self.where, exc,
+                                "; the attempt is not run now and its message comes back later") from exc
