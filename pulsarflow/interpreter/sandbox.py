@@ -2,7 +2,9 @@
 
 Detected: ``time.time``/``time_ns``/``sleep``, the module-level functions of ``random``,
 ``uuid.uuid1``/``uuid4``, and (through an audit hook) sockets, subprocesses and files
-opened for writing. Not detected (documented in docs/workflows.md): ``datetime.now()``,
+opened for writing. Allowed: the standard library's logging (it reads the clock and may
+open a log file) and finalizers that garbage collection runs meanwhile. Not detected
+(documented in docs/workflows.md): ``datetime.now()``,
 names imported before the guard was installed (``from time import time``), module-level
 state, threads and C extensions doing I/O. Outside workflow code every guard delegates
 to the original function, so tasks and the rest of the process are unaffected.
@@ -61,7 +63,7 @@ def install() -> None:
 def _guard(original: Callable[..., Any], label: str, advice: str) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         current = _in_workflow.get()
-        if current is not None:
+        if current is not None and not _on_behalf_of_the_process(sys._getframe(1)):
             _violate(current, f"workflow {current[0]!r} called {label}(), which differs on every replay: "
                               f"{advice}, or move the code into a task")
         return original(*args, **kwargs)
@@ -76,6 +78,24 @@ def _violate(current: tuple[str, Report], message: str) -> None:
     raise error
 
 
+# Code that runs inside workflow code without being the workflow's decision: the standard
+# library's logging (a record's timestamp, a log file opened on first use), and finalizers
+# (``__del__``, weakref callbacks) that garbage collection happens to run at that moment.
+_PROCESS_MODULES = ("logging", "weakref")
+_FRAMES_LOOKED_AT = 40
+
+
+def _on_behalf_of_the_process(frame: Any) -> bool:
+    for _ in range(_FRAMES_LOOKED_AT):
+        if frame is None:
+            return False
+        module = str(frame.f_globals.get("__name__", ""))
+        if frame.f_code.co_name == "__del__" or module.split(".", 1)[0] in _PROCESS_MODULES:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _audit(event: str, args: tuple[Any, ...]) -> None:
     current = _in_workflow.get()
     if current is None:
@@ -83,7 +103,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     what = _AUDITED.get(event)
     if what is None and event == "open" and len(args) > 1 and isinstance(args[1], str) and set(args[1]) & set("wax+"):
         what = "a file write"
-    if what is not None:
+    if what is not None and not _on_behalf_of_the_process(sys._getframe(1)):
         _violate(current, f"workflow {current[0]!r} attempted {what} ({event}); "
                           "I/O belongs in a task: call it with await ctx.task(...)")
 
