@@ -32,15 +32,16 @@ return n
 """
 
 
-def _redis() -> Any:
+def _redis(url: str = REDIS_URL) -> Any:
     import redis
 
-    return redis.Redis.from_url(REDIS_URL)
+    return redis.Redis.from_url(url)
 
 
 @pf.task(service="flowctl")
-def hold(key: str) -> int:
-    client = _redis()
+def hold(url: str, key: str) -> int:
+    """(The Redis URL comes with the call: the Function instances do not share the test's environment.)"""
+    client = _redis(url)
     client.eval(_ENTER, 3, f"{key}:now", f"{key}:most", f"{key}:pids", os.getpid())
     time.sleep(0.3)
     client.decr(f"{key}:now")
@@ -48,8 +49,8 @@ def hold(key: str) -> int:
 
 
 @pf.workflow(name="flowctl-fanout")
-async def hold_all(ctx: pf.WorkflowContext, key: str, n: int) -> int:
-    return len(await ctx.all(*[ctx.task(hold, key) for _ in range(n)]))
+async def hold_all(ctx: pf.WorkflowContext, url: str, key: str, n: int) -> int:
+    return len(await ctx.all(*[ctx.task(hold, url, key) for _ in range(n)]))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,7 @@ def test_one_slot_holds_across_two_executor_instances(app, pulsar_admin) -> None
     running_status(pulsar_admin, app.topics, app.functions[2].name, 2)
     key = f"flowctl-test:{uuid.uuid4().hex[:8]}"
     with connected(app.topics, modules=("tests.integration.test_flow_control_pulsar",)) as client:
-        handles = [client.start(hold_all, key, TASKS // 2) for _ in range(2)]
+        handles = [client.start(hold_all, REDIS_URL, key, TASKS // 2) for _ in range(2)]
         assert [h.result(timeout=180) for h in handles] == [TASKS // 2] * 2
     redis = _redis()
     assert int(redis.get(f"{key}:most")) == 1  # never two attempts at once
