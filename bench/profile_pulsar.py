@@ -39,6 +39,7 @@ import requests
 
 from bench import spy, state_counter
 from bench.pulsar import deployment, run_case
+from tests.integration.conftest import instance_pids
 
 # Steps of a batch in the batch thread (function name, file part), for the wall-clock shares.
 WALL_MARKS = {
@@ -85,22 +86,6 @@ def topic_counters(admin_url: str, tenant: str, namespace: str, app: str) -> dic
             label = short.removeprefix(app + "-")
             found["client" if label.startswith("client-") else label] = counters
     return found
-
-
-def instance_pids(function_name: str) -> list[int]:
-    """Pids of the Python instance processes of one function (by their command line)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(a.endswith(b"python_instance_main.py") for a in args) and b"--logging_file" in args[:-1] \
-                and args[args.index(b"--logging_file") + 1] == function_name.encode():
-            pids.append(int(entry.name))
-    return pids
 
 
 def cpu_seconds(pid: int) -> float:

@@ -18,6 +18,7 @@ from pulsarflow.pulsar.function_state import FunctionStateStore
 from pulsarflow.runtime.history import CHUNK_ENTRIES, read_whole
 from pulsarflow.storage import PartStore
 from pulsarflow.storage.memory import InMemoryStateStore
+from tests.contract.test_function_state_layout import DictContext
 from tests.redis.support import require_redis, unique_prefix
 
 CODEC = Codec()
@@ -45,17 +46,6 @@ async def rounds(ctx: pf.WorkflowContext, left: int, per_round: int, total: int)
     if left > 1:
         ctx.continue_as_new(left - 1, per_round, total)
     return total
-
-
-class DictContext:
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-
-    def get_state(self, key: str) -> bytes | None:
-        return self.data.get(key)
-
-    def put_state(self, key: str, value: str) -> None:
-        self.data[key] = value.encode()
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis), "function"])
