@@ -16,11 +16,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pulsarflow.errors import DefinitionError
 from pulsarflow.redaction import redact
 from pulsarflow.runtime.flow import FlowLimit
 from pulsarflow.runtime.flow_leases import Grant, wait_ms
-from pulsarflow.storage.redis import redis_failure
+from pulsarflow.storage.redis import redis_client, redis_failure
 from pulsarflow.topics import Topics
 
 log = logging.getLogger("pulsarflow.flow")
@@ -94,18 +93,7 @@ class RedisFlowLeases:
     @classmethod
     def from_url(cls, url: str, topics: Topics, timeout_s: float = 5.0) -> RedisFlowLeases:
         """Leases over a new connection pool; ``url`` like ``redis://127.0.0.1:6379/0``."""
-        try:
-            import redis
-            from redis.backoff import ExponentialBackoff
-            from redis.retry import Retry
-        except ImportError as exc:
-            raise DefinitionError("flow control in Redis needs redis-py: pip install 'pulsarflow[redis]'") from exc
-        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-            raise DefinitionError(f"the Redis URL of the flow-control leases must look like redis://host:6379/0, "
-                                  f"got {redact(str(url))!r}")
-        client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                      retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 4),
-                                      retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+        client = redis_client(url, timeout_s, "flow control in Redis", "the Redis URL of the flow-control leases")
         return cls(client, topics, redact(url))
 
     def keys(self, service: str) -> list[str]:

@@ -64,22 +64,7 @@ class RedisStateStore:
     def from_url(cls, url: str, prefix: str = "pulsarflow:", retention_ms: int | None = None,
                  timeout_s: float = 5.0) -> RedisStateStore:
         """A store over a new connection pool; ``url`` like ``redis://127.0.0.1:6379/0``."""
-        try:
-            import redis
-            from redis.backoff import ExponentialBackoff
-            from redis.retry import Retry
-        except ImportError as exc:
-            raise DefinitionError("the Redis state backend needs redis-py: pip install 'pulsarflow[redis]'") from exc
-        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
-            raise DefinitionError(f"redis_url must look like redis://host:6379/0 (or rediss://, unix://), "
-                                  f"got {redact(str(url))!r}")
-        try:
-            client = redis.Redis.from_url(
-                url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 4),
-                retry_on_error=[redis.ConnectionError, redis.TimeoutError])
-        except ValueError as exc:
-            raise DefinitionError(f"invalid redis_url {redact(url)!r}: {exc}") from exc
+        client = redis_client(url, timeout_s, "the Redis state backend", "redis_url")
         return cls(client, prefix, retention_ms, where=redact(url))
 
     def get(self, key: str) -> Versioned | None:
@@ -187,4 +172,24 @@ def redis_failure(what: str, where: str, exc: Exception, then: str) -> BackendEr
     message = f"Redis {what} at {where} failed: {type(exc).__name__}: {redact(str(exc)).rstrip('.')}{then}"
     log.error(message)
     return BackendError(message)
+
+
+def redis_client(url: str, timeout_s: float, who: str, setting: str) -> Any:
+    """A client on a new connection pool that retries a dropped connection briefly; ``who`` and
+    ``setting`` name the user of the URL in the errors (redis-py missing, a URL that is none)."""
+    try:
+        import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+    except ImportError as exc:
+        raise DefinitionError(f"{who} needs redis-py: pip install 'pulsarflow[redis]'") from exc
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        raise DefinitionError(f"{setting} must look like redis://host:6379/0 (or rediss://, unix://), "
+                              f"got {redact(str(url))!r}")
+    try:
+        return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                    retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 4),
+                                    retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+    except ValueError as exc:
+        raise DefinitionError(f"invalid {setting} {redact(url)!r}: {exc}") from exc
 
