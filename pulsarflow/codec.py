@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -336,7 +337,7 @@ class _ConverterBuilder:
 
         if self.to_avro:
             def convert(value: Any) -> Any:
-                out = {f: getattr(value, f) for f in plain}
+                out = dict(zip(plain, read_plain(value))) if read_plain is not None else {}
                 for f, c in nested:
                     out[f] = c(getattr(value, f))
                 return out
@@ -346,6 +347,7 @@ class _ConverterBuilder:
                     value[f] = c(value[f])
                 return cls(**value)
 
+        read_plain: Callable[[Any], Any] | None = None  # every plain field in one call (set below)
         self.cache[name] = convert  # registered before its fields, for recursive records
         for f in self.named[name]["fields"]:
             conv = self.of(f["type"])
@@ -353,6 +355,9 @@ class _ConverterBuilder:
                 plain.append(f["name"])
             else:
                 nested.append((f["name"], conv))
+        if plain:
+            getter = attrgetter(*plain)
+            read_plain = getter if len(plain) > 1 else (lambda value: (getter(value),))
         return convert
 
     def of(self, schema: schemas.Schema) -> Convert | None:

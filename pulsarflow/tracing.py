@@ -123,12 +123,25 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+_NO_SPAN = contextlib.nullcontext()
+
+
+def span(name: str, parent: str | None = None, kind: str = "INTERNAL",
+         **attributes: Any) -> contextlib.AbstractContextManager[None]:
+    """A span named ``name``, child of the ``parent`` traceparent (else of the current span).
+
+    With no tracer provider set and no parent given, a span would be a non-recording one
+    carrying the current context on: the same as no span, so none is made (the API's
+    no-op path costs a tenth of a message's handling).
+    """
+    if _trace is None or (parent is None and isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider)):
+        return _NO_SPAN
+    return _recorded(name, parent, kind, attributes)
+
+
 @contextlib.contextmanager
-def span(name: str, parent: str | None = None, kind: str = "INTERNAL", **attributes: Any) -> Iterator[None]:
-    """A span named ``name``, child of the ``parent`` traceparent (else of the current span)."""
-    if _trace is None:
-        yield
-        return
+def _recorded(name: str, parent: str | None, kind: str, attributes: dict[str, Any]) -> Iterator[None]:
+    assert _trace is not None
     context = TraceContextTextMapPropagator().extract({"traceparent": parent}) if parent else None
     tracer = _trace.get_tracer("pulsarflow")
     clean = {k: v for k, v in attributes.items() if isinstance(v, (str, int, float, bool))}

@@ -6,8 +6,6 @@ in ``engines/lifecycle.py`` (cancel, retry) and ``engines/queries.py`` (query, u
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import lifecycle, queries
 from pulsarflow.engines import messages_out as out
@@ -28,6 +26,7 @@ from pulsarflow.messages import (
     WorkflowState,
 )
 from pulsarflow.messages import client as status
+from pulsarflow.messages.evolve import evolve
 from pulsarflow.messages.state import refusing
 from pulsarflow.topics import Topics
 
@@ -70,7 +69,7 @@ class ControlHandlers:
                                                  "cancellation already requested"), unchanged=True)
         cancelled, notices = lifecycle.cancel(state, msg.reason, self.topics, now)
         if request_id is not None:
-            cancelled = replace(cancelled, cancel_ids=(state.cancel_ids + (request_id,))[-MAX_RETRY_IDS:])
+            cancelled = evolve(cancelled, cancel_ids=(state.cancel_ids + (request_id,))[-MAX_RETRY_IDS:])
         ack = self._control(workflow_id, msg.reply, now, "cancel", True, "cancellation requested")
         return self._run(cancelled, now, ack + notices)
 
@@ -91,7 +90,7 @@ class ControlHandlers:
         except (ControlRefusedError, DefinitionError) as exc:
             return self._refuse(state, msg.retry_id, self._control(workflow_id, msg.reply, now, "retry", False,
                                                                    str(exc)))
-        reopened = replace(reopened, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
+        reopened = evolve(reopened, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
         ack = self._control(workflow_id, msg.reply, now, "retry", True,
                             f"run {reopened.generation} resumes at step {len(reopened.commands) - 1}")
         # Back under its tags; not under a custom id, which another start may hold by now.
@@ -105,7 +104,7 @@ class ControlHandlers:
         except ControlRefusedError as exc:
             return self._refuse(state, msg.retry_id, self._control(workflow_id, msg.reply, now, "retry", False,
                                                                    str(exc)))
-        again = replace(again, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
+        again = evolve(again, retry_ids=(state.retry_ids + (msg.retry_id,))[-MAX_RETRY_IDS:])
         decision = self._run(again, now, [])
         after = decision.state
         blocked = after.blocked if after is not None else None
@@ -152,7 +151,7 @@ class ControlHandlers:
                                 f"workflow {workflow_id!r}", workflow_id=workflow_id)
             return Decision(state, [out.to_client(msg.reply, workflow_id, QueryAnswer(error=refused), now)],
                             unchanged=True)
-        candidate = replace(state, arrivals=state.arrivals + (Arrival(-1, now, update=msg.call),),
+        candidate = evolve(state, arrivals=state.arrivals + (Arrival(-1, now, update=msg.call),),
                             update_ids=(state.update_ids + (call_id,))[-MAX_UPDATE_IDS:])
         outcomes: dict[str, Arrival] = {}
         decision = self._run(candidate, now, [], outcomes)  # one replay: it applies the update and runs on

@@ -19,8 +19,6 @@ to stop, children are cancelled unless they were started with ``abandon=True``.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pulsarflow.converter import NO_VALUE, PayloadConverter
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Outgoing
@@ -40,6 +38,7 @@ from pulsarflow.messages import (
 from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import workflow as purposes
+from pulsarflow.messages.evolve import evolve
 from pulsarflow.topics import Topics
 
 
@@ -74,7 +73,7 @@ def cancel(state: WorkflowState, reason: str, topics: Topics, now: int) -> tuple
     arrivals = tuple(Arrival(position, now, error=error) for position in pending)
     # abandoned children too: a cancel is passed on, closing is not
     notices = [out.stop_step(topics, state, position, error.message, now) for position in pending]
-    cancelled = replace(state, cancel_requested=True, arrivals=state.arrivals + arrivals)
+    cancelled = evolve(state, cancel_requested=True, arrivals=state.arrivals + arrivals)
     return cancelled, [n for n in notices if n is not None]
 
 
@@ -103,7 +102,7 @@ def replay_again(state: WorkflowState) -> WorkflowState:
     if state.status == status.RUNNING and state.blocked is not None:
         return state
     if state.status == status.FAILED and was_blocking_ending(state.error):
-        return replace(state, status=status.RUNNING, closed_at_ms=None, result=None, error=None)
+        return evolve(state, status=status.RUNNING, closed_at_ms=None, result=None, error=None)
     raise ControlRefusedError(f"workflow {wid!r} is {state.status} and not blocked; retry resumes a FAILED workflow "
                               "or replays a blocked one")
 
@@ -133,7 +132,7 @@ def reopen(state: WorkflowState, positions: tuple[int, ...], definition: Workflo
         raise ControlRefusedError(f"workflow {wid!r} has no failed task or child {which} to retry "
                                   f"(it failed with {state.error.describe() if state.error else 'no error'})")
     kept, dropped = state.arrivals[:failed[0]], state.arrivals[failed[0]:]
-    reopened = replace(state, status=status.RUNNING, arrivals=kept, closed_at_ms=None,
+    reopened = evolve(state, status=status.RUNNING, arrivals=kept, closed_at_ms=None,
                        result=None, error=None, generation=state.generation + 1)
     dispatcher = StepDispatcher(topics, converter, reopened)
     replay = Replay(reopened, definition, converter, dispatcher.on_new_step, partial_history=True)
@@ -141,7 +140,7 @@ def reopen(state: WorkflowState, positions: tuple[int, ...], definition: Workflo
     if replay.fatal is not None:
         raise ControlRefusedError(f"workflow {wid!r} cannot be retried: {replay.fatal}")
     reached = min(len(replay.steps), len(state.commands))
-    reopened = replace(reopened, commands=state.commands[:reached], arrivals=kept + _client_arrivals(state, dropped))
+    reopened = evolve(reopened, commands=state.commands[:reached], arrivals=kept + _client_arrivals(state, dropped))
     resend = StepDispatcher(topics, converter, reopened)
     for position in open_positions(reopened):
         resend.redispatch(position, replay.steps[position][1], replay.issued_at[position], now)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pulsarflow.interpreter.replay import Replay
-from pulsarflow.messages import WorkflowState
+from pulsarflow.messages import Arrival, WorkflowState
 
 DEFAULT_SIZE = 1_000  # live workflows per engine instance; 0 turns the cache off
 
@@ -73,9 +73,60 @@ class LiveWorkflows:
 
 
 def _continues(after: WorkflowState, state: WorkflowState) -> bool:
-    """Whether ``state`` is ``after`` plus arrivals at the end (tuples compare by identity first: cheap)."""
-    known = len(after.arrivals)
-    return (state.generation == after.generation and state.runs == after.runs and state.blocked is None
-            and state.workflow_name == after.workflow_name and state.input == after.input
-            and state.started_at_ms == after.started_at_ms and state.commands == after.commands
-            and len(state.arrivals) >= known and state.arrivals[:known] == after.arrivals)
+    """Whether ``state`` is ``after`` plus arrivals at the end.
+
+    Within one run (same ``generation`` and ``runs``) a history only grows at its end, so
+    the state a message brings from the one the cache left holds the same tuples or the
+    same entries at the same places: identity of the last known entry settles it in
+    O(1). A state read back from the store (new objects) is compared entry by entry.
+    """
+    if (state.generation != after.generation or state.runs != after.runs or state.blocked is not None
+            or state.workflow_name != after.workflow_name or state.started_at_ms != after.started_at_ms
+            or not (state.input is after.input or state.input == after.input)):
+        return False
+    return _same(after.commands, state.commands, whole=True) and _same(after.arrivals, state.arrivals, whole=False)
+
+
+def _same(known: tuple[object, ...], now: tuple[object, ...], whole: bool) -> bool:
+    """Whether ``now`` is ``known`` (``whole``) or starts with it."""
+    if now is known:
+        return True
+    n = len(known)
+    if len(now) < n or (whole and len(now) != n):
+        return False
+    if n == 0 or now[n - 1] is known[n - 1]:
+        return True
+    return now[:n] == known
+
+
+class ArrivedPositions:
+    """The positions of a workflow's steps that have their outcome, kept as its arrivals grow.
+
+    The set of every arrival's position, built afresh for each message, is O(history) per
+    step; kept per workflow (bounded like the cache) and extended by what a message adds,
+    it is O(1). A history that did not just grow (another run, a state read back from the
+    store) is counted again.
+    """
+
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.size = size
+        self._known: dict[str, tuple[int, int, tuple[Arrival, ...], set[int]]] = {}
+
+    def of(self, state: WorkflowState) -> set[int]:
+        """The positions that have arrived in ``state`` (do not change the set returned)."""
+        arrivals = state.arrivals
+        entry = self._known.pop(state.workflow_id, None)
+        if entry is not None and entry[0] == state.generation and entry[1] == state.runs \
+                and _same(entry[2], arrivals, whole=False):
+            positions = entry[3]
+            positions.update(a.position for a in arrivals[len(entry[2]):])
+        else:
+            positions = {a.position for a in arrivals}
+        if self.size:
+            self._known[state.workflow_id] = (state.generation, state.runs, arrivals, positions)
+            while len(self._known) > self.size:
+                try:
+                    del self._known[next(iter(self._known))]
+                except (KeyError, StopIteration, RuntimeError):  # another thread changed it meanwhile
+                    break
+        return positions

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pulsarflow.converter import PayloadConverter
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.outgoing import Outgoing
@@ -30,6 +28,7 @@ from pulsarflow.messages import (
     WorkflowState,
 )
 from pulsarflow.messages import workflow as purposes
+from pulsarflow.messages.evolve import evolve
 from pulsarflow.messages.state import child_workflow_id
 from pulsarflow.topics import Topics
 
@@ -113,7 +112,7 @@ class StepDispatcher:
         """``step.cancel()``: the step's outcome is a cancellation; its task or child is told to stop."""
         target = request.target
         wid = self.state.workflow_id
-        issued = replace(self.state, commands=self.state.commands + tuple(self.commands))  # the target may be new
+        issued = evolve(self.state, commands=self.state.commands + tuple(self.commands))  # the target may be new
         error = ErrorInfo(STEP_CANCELLED, f"step {target} ({issued.commands[target].describe()}) was cancelled by "
                           "the workflow", workflow_id=wid)
         notice = out.stop_step(self.topics, issued, target, error.message, now)

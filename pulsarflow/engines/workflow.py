@@ -18,15 +18,14 @@ and is replayed again on its own backoff timer, on every message, and on ``retry
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from pulsarflow.converter import NO_VALUE, PayloadConverter, decode_one
 from pulsarflow.engines import live
 from pulsarflow.engines import messages_out as out
 from pulsarflow.engines.controls import MAX_RETRY_IDS, ControlHandlers
-from pulsarflow.engines.lifecycle import arrived_positions, release, unborn
-from pulsarflow.engines.live import LiveWorkflows
+from pulsarflow.engines.lifecycle import release, unborn
+from pulsarflow.engines.live import ArrivedPositions, LiveWorkflows
 from pulsarflow.engines.outgoing import Decision, Outgoing
 from pulsarflow.engines.steps import StepDispatcher
 from pulsarflow.errors import DefinitionError, ErrorInfo
@@ -68,6 +67,7 @@ from pulsarflow.messages import client as status
 from pulsarflow.messages import state as kinds
 from pulsarflow.messages import tags as tags_messages
 from pulsarflow.messages import workflow as purposes
+from pulsarflow.messages.evolve import evolve
 from pulsarflow.messages.state import STATE_SCHEMA_VERSION, refusing
 from pulsarflow.topics import Topics
 
@@ -94,6 +94,7 @@ class WorkflowEngine(ControlHandlers):
         self.topics = topics
         # Live workflows between messages (engines/live.py); None: the default size, 0: off.
         self.live = LiveWorkflows(live.DEFAULT_SIZE if cache_size is None else cache_size)
+        self.arrived = ArrivedPositions(self.live.size)
         self._handlers: dict[type, Callable[[State, str, Any, int], Result]] = {
             StartWorkflow: self._on_start,
             TaskCompleted: lambda s, w, m, now: self._on_task(s, m, now, value=m.result),
@@ -152,14 +153,14 @@ class WorkflowEngine(ControlHandlers):
     def _attach(self, state: WorkflowState, msg: StartWorkflow, now: int) -> Result:
         updated = False
         if msg.parent is not None and state.parent is not None and msg.parent.generation > state.parent.generation:
-            state, updated = replace(state, parent=msg.parent), True  # the parent was retried: answer its new run
+            state, updated = evolve(state, parent=msg.parent), True  # the parent was retried: answer its new run
         if state.status != status.RUNNING:
             replies = [msg.reply] if msg.reply else []
             answers = out.closed(self.topics, state, replies, now, notify_parent=bool(msg.parent))
             return Decision(state, answers, unchanged=not updated)
         if msg.reply is None or msg.reply in state.waiters:
             return Decision(state, unchanged=not updated)
-        return Decision(replace(state, waiters=state.waiters + (msg.reply,)))
+        return Decision(evolve(state, waiters=state.waiters + (msg.reply,)))
 
     def _on_task(self, state: State, msg: TaskCompleted | TaskFailed, now: int,
                  value: bytes | None = None, error: ErrorInfo | None = None) -> Result:
@@ -175,10 +176,10 @@ class WorkflowEngine(ControlHandlers):
 
     def _on_outcome(self, state: State, position: int, kind: str, now: int,
                     value: bytes | None = None, error: ErrorInfo | None = None) -> Result:
-        if state is None or not _is_open(state, position, kind):
+        if state is None or not self._is_open(state, position, kind):
             return Decision(state, unchanged=True)
         arrival = Arrival(position=position, at_ms=now, value=value, error=error)
-        return self._run(replace(state, arrivals=state.arrivals + (arrival,)), now, [])
+        return self._run(evolve(state, arrivals=state.arrivals + (arrival,)), now, [])
 
     def _on_timer(self, state: State, workflow_id: str, msg: TimerFired, now: int) -> Result:
         if state is not None and msg.generation < state.generation:  # armed by a run before a retry
@@ -192,7 +193,7 @@ class WorkflowEngine(ControlHandlers):
                                                       f"{state.timeout_ms} ms", workflow_id=workflow_id)
             return self._close(state, now, [], error=error)
         kind = _TIMER_KINDS[msg.purpose]
-        if state is None or not _is_open(state, msg.position, kind):
+        if state is None or not self._is_open(state, msg.position, kind):
             return Decision(state, unchanged=True)
         timed_out = None if msg.purpose == purposes.SLEEP else _timeout_error(state, msg)
         return self._on_outcome(state, msg.position, kind, now, error=timed_out)
@@ -213,7 +214,7 @@ class WorkflowEngine(ControlHandlers):
             return Decision(state, answer, unchanged=True) if state is None else \
                 Decision(refusing(state, msg.signal_id), answer)
         received = Arrival(-1, now, signal=BufferedSignal(msg.signal_id, msg.name, msg.data))
-        state = replace(state, signal_ids=state.signal_ids + (msg.signal_id,), arrivals=state.arrivals + (received,))
+        state = evolve(state, signal_ids=state.signal_ids + (msg.signal_id,), arrivals=state.arrivals + (received,))
         return self._run(state, now, ack)
 
     def _on_complete_task(self, state: State, workflow_id: str, msg: CompleteTask, now: int) -> Result:
@@ -229,7 +230,7 @@ class WorkflowEngine(ControlHandlers):
         elif msg.position >= len(state.commands) or state.commands[msg.position].kind != kinds.TASK \
                 or state.commands[msg.position].name != msg.task_name:
             why_not = f"step {msg.position} of workflow {workflow_id!r} is not task {msg.task_name!r}"
-        elif not _is_open(state, msg.position, kinds.TASK):
+        elif not self._is_open(state, msg.position, kinds.TASK):
             why_not = f"step {msg.position} ({msg.task_name!r}) of workflow {workflow_id!r} is already done"
         elif msg.error is None and msg.result:
             why_not = self._unreadable_result(msg.task_name, msg.result)
@@ -263,7 +264,7 @@ class WorkflowEngine(ControlHandlers):
     def _on_retry_task(self, state: State, workflow_id: str, msg: RetryTask, now: int) -> Result:
         """The next attempt of a task, after its backoff: sent on only while the run still waits for it."""
         task = msg.task
-        if state is None or task.generation != state.generation or not _is_open(state, task.position, kinds.TASK) \
+        if state is None or task.generation != state.generation or not self._is_open(state, task.position, kinds.TASK) \
                 or state.commands[task.position].name != task.task_name:
             return Decision(state, unchanged=True)
         return Decision(state, [out.to_executor(self.topics, task, now)], unchanged=True)
@@ -327,7 +328,7 @@ class WorkflowEngine(ControlHandlers):
         if update_outcomes is not None:
             update_outcomes.update(replay.update_outcomes)
         issued_from = len(state.commands)
-        state = replace(state, commands=state.commands + tuple(dispatcher.commands),
+        state = evolve(state, commands=state.commands + tuple(dispatcher.commands),
                         arrivals=state.arrivals + tuple(replay.new_arrivals), blocked=None)
         if not replay.finished:
             self.live.keep(state, replay)
@@ -344,9 +345,9 @@ class WorkflowEngine(ControlHandlers):
         """Keep the run open and what arrived, with the reason; the first time, arm the backoff timer."""
         reason = error_info(exc, workflow_id=state.workflow_id)
         if state.blocked is not None:
-            blocked = replace(state.blocked, reason=reason, position=position)
-            return Decision(replace(state, blocked=blocked), outgoing, errors=(reason,))
-        blocked_state = replace(state, blocked=Blocked(reason, position, now))
+            blocked = evolve(state.blocked, reason=reason, position=position)
+            return Decision(evolve(state, blocked=blocked), outgoing, errors=(reason,))
+        blocked_state = evolve(state, blocked=Blocked(reason, position, now))
         return Decision(blocked_state, outgoing + [self._unblock_timer(blocked_state, now)], errors=(reason,))
 
     def _on_unblock(self, state: State, now: int) -> Result:
@@ -356,7 +357,7 @@ class WorkflowEngine(ControlHandlers):
         after = decision.state
         if after is None or after.blocked is None:
             return decision
-        again = replace(after, blocked=replace(after.blocked, attempts=after.blocked.attempts + 1))
+        again = evolve(after, blocked=evolve(after.blocked, attempts=after.blocked.attempts + 1))
         return Decision(again, decision.outgoing + [self._unblock_timer(again, now)], errors=decision.errors)
 
     def _unblock_timer(self, state: WorkflowState, now: int) -> Outgoing:
@@ -396,7 +397,7 @@ class WorkflowEngine(ControlHandlers):
             ending = status.CANCELLED
         else:
             ending = status.FAILED
-        closed = replace(state, status=ending, closed_at_ms=now,
+        closed = evolve(state, status=ending, closed_at_ms=now,
                          result=result, error=error, waiters=(), blocked=None)
         answers = out.closed(self.topics, closed, list(state.waiters), now, notify_parent=True)
         answers += release(state, f"it ended {ending}", self.topics, now, unsent_from)
@@ -415,13 +416,12 @@ class WorkflowEngine(ControlHandlers):
                            about=f"{state.workflow_id}:{state.generation}")
                 for tag in state.tags if concerned(tag)]
 
+    def _is_open(self, state: WorkflowState, position: int, kind: str) -> bool:
+        return (state.status == status.RUNNING and 0 <= position < len(state.commands)
+                and state.commands[position].kind == kind and position not in self.arrived.of(state))
+
     def _not_found(self, workflow_id: str, reply: ReplyTo | None, now: int, reason: str) -> list[Outgoing]:
         return [out.to_client(reply, workflow_id, WorkflowNotFound(reason), now)] if reply else []
-
-
-def _is_open(state: WorkflowState, position: int, kind: str) -> bool:
-    return (state.status == status.RUNNING and 0 <= position < len(state.commands)
-            and state.commands[position].kind == kind and position not in arrived_positions(state))
 
 
 def _timeout_error(state: WorkflowState, msg: TimerFired) -> ErrorInfo:

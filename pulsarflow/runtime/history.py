@@ -27,11 +27,12 @@ are read as they are and chunked by their next write. See docs/state.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pulsarflow.codec import Codec
 from pulsarflow.errors import DecodeError
 from pulsarflow.messages import Arrival, Command, HistoryChunk, WorkflowState
+from pulsarflow.messages.evolve import evolve
 from pulsarflow.storage import Parts, PartStore, StateStore, Versioned, part_store
 
 CHUNK_ENTRIES = 64  # commands and arrivals per sealed chunk
@@ -120,7 +121,7 @@ class HistoryChunks:
         write = tuple((part_name(new.epoch, layout.chunks + i), self.codec.encode(chunk))
                       for i, chunk in enumerate(chunks))
         whole = with_layout(state, new)
-        head = replace(whole, commands=state.commands[new.commands:], arrivals=state.arrivals[new.arrivals:])
+        head = evolve(whole, commands=state.commands[new.commands:], arrivals=state.arrivals[new.arrivals:])
         return Encoded(self.codec.encode(head), Parts(write, drop), whole)
 
     def wanted(self, head: WorkflowState, known: WorkflowState | None = None) -> list[str]:
@@ -153,7 +154,7 @@ class HistoryChunks:
             raise DecodeError("WorkflowState", 0, f"the history chunks of {head.workflow_id!r} hold {len(commands)} "
                               f"commands and {len(arrivals)} arrivals, its state says {layout.commands} and "
                               f"{layout.arrivals}")
-        return replace(head, commands=tuple(commands) + head.commands, arrivals=tuple(arrivals) + head.arrivals)
+        return evolve(head, commands=tuple(commands) + head.commands, arrivals=tuple(arrivals) + head.arrivals)
 
     def read(self, store: PartStore, key: str, stored: Versioned, known: WorkflowState | None = None,
              ) -> WorkflowState:
@@ -179,7 +180,7 @@ class HistoryChunks:
 def with_layout(state: WorkflowState, layout: Layout) -> WorkflowState:
     if Layout.of(state) == layout:
         return state
-    return replace(state, history_epoch=layout.epoch, history_chunks=layout.chunks,
+    return evolve(state, history_epoch=layout.epoch, history_chunks=layout.chunks,
                    history_commands=layout.commands, history_arrivals=layout.arrivals)
 
 
