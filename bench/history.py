@@ -32,7 +32,7 @@ from pulsarflow.storage import Parts, PartWrite
 from pulsarflow.storage.memory import InMemoryStateStore
 
 
-@pf.task(service="history")
+@pf.task(service="bench")  # the service of bench.pulsar's executor, so bench.history_pulsar can deploy it
 def step(n: int) -> int:
     return n + 1
 

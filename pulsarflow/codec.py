@@ -26,13 +26,12 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
 import fastavro
 
-from pulsarflow import schemas
+from pulsarflow import avro_writer, schemas
 from pulsarflow.errors import DecodeError, NewerWriterError, SchemaError
 from pulsarflow.messages import NAMESPACE, RECORD_CLASSES
 
@@ -62,7 +61,6 @@ class Codec:
         self.named = schemas.load_folder(self.folder)
         self._history: dict[str, Codec] = {}
         self._parsed: dict[str, Any] = {}
-        self._to_avro: dict[str, Convert] = {}
         self._from_avro: dict[str, Convert] = {}
         self._resolved: dict[tuple[int, str], Any] = {}
         self._fingerprints: dict[str, bytes] = {}
@@ -70,7 +68,7 @@ class Codec:
         self._by_fingerprint: dict[bytes, tuple[Codec, str]] | None = None  # any record of any release
         # By message class: what encode needs (identity, parsed schema, converter) and decode
         # needs (record name, reader schema, identity), so a hot call is one dict lookup.
-        self._encoders: dict[type, tuple[bytes, Any, Convert]] = {}
+        self._encoders: dict[type, tuple[bytes, Callable[[Any], bytes]]] = {}
         self._decoders: dict[type | str, tuple[str, Any, bytes]] = {}
 
     def schema_json(self, name: str) -> dict[str, Any]:
@@ -119,12 +117,9 @@ class Codec:
         plan = self._encoders.get(type(obj))
         if plan is None:
             name = self._fullname(type(obj).__name__)
-            plan = self._encoders[type(obj)] = (MARKER + self.fingerprint(name), self._schema(name), self._writer(name))
-        header, schema, convert = plan
-        buf = io.BytesIO()
-        buf.write(header)
-        fastavro.schemaless_writer(buf, schema, convert(obj))
-        return buf.getvalue()
+            plan = self._encoders[type(obj)] = (MARKER + self.fingerprint(name), self._compiled(name))
+        header, write = plan
+        return header + write(obj)
 
     def encode_legacy(self, obj: Any) -> bytes:
         """The record as release 0.1.0 wrote it (its schema, no identity), for readers of that release."""
@@ -287,21 +282,18 @@ class Codec:
             self._parsed[name] = parsed
         return parsed
 
-    def _writer(self, name: str) -> Convert:
-        conv = self._to_avro.get(name)
-        if conv is None:
-            conv = self._build(name, self._to_avro, to_avro=True)
-        return conv
+    def _compiled(self, name: str) -> Callable[[Any], bytes]:
+        self._schema(name)  # a schema fastavro refuses is refused here too (SchemaError)
+        try:
+            return avro_writer.compile_record(self.schema_json(name))
+        except ValueError as exc:
+            raise SchemaError(f"schema {name} has no writer: {exc}") from exc
 
     def _reader(self, name: str) -> Convert:
         conv = self._from_avro.get(name)
         if conv is None:
-            conv = self._build(name, self._from_avro, to_avro=False)
+            conv = _ConverterBuilder(self.named, self._from_avro).record(name)
         return conv
-
-    def _build(self, name: str, cache: dict[str, Convert], to_avro: bool) -> Convert:
-        builder = _ConverterBuilder(self.named, cache, to_avro)
-        return builder.record(name)
 
 
 def _identity(schema: dict[str, Any]) -> tuple[str, dict[str, Any], bytes]:
@@ -319,12 +311,11 @@ def _identity(schema: dict[str, Any]) -> tuple[str, dict[str, Any], bytes]:
 
 
 class _ConverterBuilder:
-    """Builds converters between dataclasses and fastavro's dicts, following a schema."""
+    """Builds converters from fastavro's dicts to the dataclasses, following a schema (writing: avro_writer)."""
 
-    def __init__(self, named: dict[str, dict[str, Any]], cache: dict[str, Convert], to_avro: bool) -> None:
+    def __init__(self, named: dict[str, dict[str, Any]], cache: dict[str, Convert]) -> None:
         self.named = named
         self.cache = cache
-        self.to_avro = to_avro
 
     def record(self, name: str) -> Convert:
         if name in self.cache:
@@ -332,32 +323,18 @@ class _ConverterBuilder:
         cls = RECORD_CLASSES.get(name)
         if cls is None:
             raise SchemaError(f"record {name} has no message class in pulsarflow.messages")
-        plain: list[str] = []
         nested: list[tuple[str, Convert]] = []
 
-        if self.to_avro:
-            def convert(value: Any) -> Any:
-                out = dict(zip(plain, read_plain(value))) if read_plain is not None else {}
-                for f, c in nested:
-                    out[f] = c(getattr(value, f))
-                return out
-        else:
-            def convert(value: Any) -> Any:
-                for f, c in nested:
-                    value[f] = c(value[f])
-                return cls(**value)
+        def convert(value: Any) -> Any:
+            for f, c in nested:
+                value[f] = c(value[f])
+            return cls(**value)
 
-        read_plain: Callable[[Any], Any] | None = None  # every plain field in one call (set below)
         self.cache[name] = convert  # registered before its fields, for recursive records
         for f in self.named[name]["fields"]:
             conv = self.of(f["type"])
-            if conv is None:
-                plain.append(f["name"])
-            else:
+            if conv is not None:
                 nested.append((f["name"], conv))
-        if plain:
-            getter = attrgetter(*plain)
-            read_plain = getter if len(plain) > 1 else (lambda value: (getter(value),))
         return convert
 
     def of(self, schema: schemas.Schema) -> Convert | None:
@@ -378,9 +355,8 @@ class _ConverterBuilder:
             return lambda value: self.cache[name](value)
         return self.record(name)
 
-    def _array(self, item: Convert | None) -> Convert:
-        if self.to_avro:
-            return (lambda v: [item(x) for x in v]) if item else list
+    @staticmethod
+    def _array(item: Convert | None) -> Convert:
         return (lambda v: tuple(item(x) for x in v)) if item else tuple
 
     def _union(self, branches: list[Any]) -> Convert | None:
@@ -391,14 +367,8 @@ class _ConverterBuilder:
         for b in others:
             if not (isinstance(b, str) and self.named.get(b, {}).get("type") == "record"):
                 raise SchemaError(f"unions of several branches must hold only records, found {b!r}")
-        by_class = {b.rsplit(".", 1)[1]: (b, self._lazy(b)) for b in others}
-        by_name = {b: conv for b, conv in by_class.values()}
-        if self.to_avro:
-            def write(value: Any) -> Any:
-                full, conv = by_class[type(value).__name__]
-                return (full, conv(value))
-            return write
-        fields = {frozenset(f["name"] for f in self.named[b]["fields"]): conv for b, conv in by_class.values()}
+        by_name = {b: self._lazy(b) for b in others}
+        fields = {frozenset(f["name"] for f in self.named[b]["fields"]): conv for b, conv in by_name.items()}
 
         def read(pair: Any) -> Any:
             if isinstance(pair, tuple):

@@ -100,9 +100,13 @@ def test_memory_never_more_leases_than_the_limit_and_starts_are_spaced(steps: li
     starts: list[int] = []
     for op, who, priority, wait in steps:
         holder = f"h{who}"
+        # a holder whose lease is still on (it crashed and came back) is granted again, as a
+        # duplicate delivery is: that is not another start
+        again = holder in leases._expired("s", clock.now_ms()).leases
         if op == "start" and holder not in running and leases.acquire("s", holder, limit, priority).granted:
             running.add(holder)
-            starts.append(clock.now_ms())
+            if not again:
+                starts.append(clock.now_ms())
         elif op == "end" and holder in running:
             running.discard(holder)
             leases.release("s", holder, limit)

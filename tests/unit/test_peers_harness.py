@@ -152,3 +152,17 @@ def test_one_command_runs_alternating_rounds_and_reports_skipped_peers(tmp_path:
     assert {(r["case"], r["system"], r["rounds"]) for r in report["summary"]} == {
         ("sequential-3", "pulsarflow-embedded", 2), ("fanout-10", "pulsarflow-embedded", 2)}
     assert report["versions"]["pulsarflow-embedded"]["pulsarflow"]
+
+
+def test_targets_by_system_and_case() -> None:
+    summary = harness.summarize([
+        _row("sequential-3", "pulsarflow-embedded", 3100, 10, 20),
+        _row("sequential-3", "pulsarflow-pulsar-redis", 390, 50, 90),
+        _row("sequential-3", "dbos-postgres", 100, 200, 400),
+    ])
+    targets = {c["pulsarflow"]: c for c in harness.compare(summary) if "target" in c}
+    assert (targets["pulsarflow-embedded"]["required"], targets["pulsarflow-embedded"]["met"]) == (30.0, True)
+    assert (targets["pulsarflow-pulsar-redis"]["required"], targets["pulsarflow-pulsar-redis"]["met"]) == (4.0, False)
+    assert harness.target("pulsarflow-pulsar", "fanout-10") == 5.0
+    assert harness.target("pulsarflow-pulsar-workers", "sequential-3") == 1.0
+    assert harness.target("dbos-postgres", "sequential-3") is None
