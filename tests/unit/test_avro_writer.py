@@ -34,10 +34,10 @@ def datum(schema: schemas.Schema, named: dict[str, Any], depth: int = 0) -> st.S
         if len(schema) == 2 and "null" in schema:
             other = next(b for b in schema if b != "null")
             return st.none() if depth > 3 else st.none() | datum(other, named, depth + 1)
-        branches = []
+        branches: list[st.SearchStrategy[Any]] = []
         for branch in schema:
             name = branch if isinstance(branch, str) else schemas.fullname(branch)
-            branches.append(datum(branch, named, depth + 1).map(lambda d, n=name: (n, d)))
+            branches.append(st.tuples(st.just(name), datum(branch, named, depth + 1)))
         return st.one_of(branches)
     kind = schema["type"]
     if kind == "record":

@@ -39,7 +39,7 @@ def written_by(newer: Codec) -> bytes:
     name = "pulsarflow.WorkflowEngineMessage"
     current = Codec()
     plain = io.BytesIO(current.encode(ENVELOPE)[HEADER_SIZE:])  # the record as fastavro's dict
-    record = fastavro.schemaless_reader(plain, current._schema(name), return_record_name=True)
+    record: Any = fastavro.schemaless_reader(plain, current._schema(name), return_record_name=True)
     record["message"][1]["jitter_ms"] = 250
     buf = io.BytesIO()
     buf.write(b"\xc3\x01" + newer.fingerprint(name))
