@@ -8,6 +8,8 @@ instance's own FunctionDetails (its ``--function_details`` argument) and applies
                                                  (pulsarflow.pulsar.transport.BATCHED_RECORDS)
     perf_fast_send: "on" | "off"                 build messages with the native client directly
                                                  (pulsarflow.pulsar.transport.FAST_SEND)
+    perf_state_calls: N                          function-state calls in flight at once for a batch
+                                                 (pulsarflow.pulsar.function_state.PARALLEL_CALLS)
 
 Imported anywhere else, or without those keys, it changes nothing.
 """
@@ -28,13 +30,15 @@ def instance_user_config(argv: list[str]) -> dict[str, Any]:
 
 
 def apply(config: dict[str, Any]) -> None:
-    from pulsarflow.pulsar import transport
+    from pulsarflow.pulsar import function_state, transport
 
     if "perf_batched_records" in config:
         names = str(config["perf_batched_records"])
         transport.BATCHED_RECORDS = frozenset(n for n in names.split(",") if n)
     if "perf_fast_send" in config:
         transport.FAST_SEND = config["perf_fast_send"] == "on"
+    if "perf_state_calls" in config:
+        function_state.PARALLEL_CALLS = int(config["perf_state_calls"])
 
 
 if "contextimpl" in sys.modules:  # inside a Python Function instance

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Any
 
+import pulsarflow
 from bench import embedded
 from bench.peers.harness import Settings
 
@@ -14,7 +14,7 @@ def unavailable(settings: Settings) -> str | None:
 
 
 def versions(settings: Settings) -> dict[str, str]:
-    return {"pulsarflow": metadata.version("pulsarflow")}
+    return {"pulsarflow": pulsarflow.__version__}
 
 
 def run(cases: list[tuple[str, int]], concurrency: int, settings: Settings) -> list[dict[str, Any]]:

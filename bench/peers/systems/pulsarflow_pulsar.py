@@ -7,6 +7,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
+import pulsarflow
 from bench.peers.harness import Settings
 
 BATCH = 100  # as in the shipped functions.yaml
@@ -43,7 +44,7 @@ def versions(settings: Settings, variant: str = "function") -> dict[str, str]:
     import requests
 
     broker = requests.get(f"{settings.admin_url}/admin/v2/brokers/version", timeout=5)
-    found = {"pulsarflow": metadata.version("pulsarflow"), "pulsar-client": metadata.version("pulsar-client"),
+    found = {"pulsarflow": pulsarflow.__version__, "pulsar-client": metadata.version("pulsar-client"),
              "pulsar": broker.text.strip().strip('"') if broker.ok else f"unknown (HTTP {broker.status_code})"}
     if variant in ("redis", "workers"):
         import redis
