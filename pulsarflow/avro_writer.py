@@ -79,11 +79,17 @@ def _boolean(value: bool, out: bytearray) -> None:
 
 
 def _double(value: float, out: bytearray) -> None:
-    out += _DOUBLE(value)
+    try:
+        out += _DOUBLE(value)
+    except struct.error:
+        raise TypeError(f"an Avro double must be a number, got {type(value).__name__}") from None
 
 
 def _float(value: float, out: bytearray) -> None:
-    out += _FLOAT(value)
+    try:
+        out += _FLOAT(value)
+    except (struct.error, OverflowError):
+        raise TypeError(f"an Avro float must be a number that fits 32 bits, got {value!r}") from None
 
 
 def _bytes(value: bytes, out: bytearray) -> None:

@@ -88,7 +88,7 @@ def _task(**changes: Any) -> ExecuteTask:
 
 @pytest.mark.parametrize("changes", [
     {"workflow_id": None}, {"workflow_id": 3}, {"position": "0"}, {"position": 2**31}, {"input": "text"},
-    {"attempt": 1.5}, {"retry": None},
+    {"attempt": 1.5}, {"retry": None}, {"retry": RetrySpec(backoff_coefficient="2")},  # type: ignore[arg-type]
 ])
 def test_a_value_of_the_wrong_type_is_refused(changes: dict[str, Any]) -> None:
     with pytest.raises((TypeError, ValueError, AttributeError)):
