@@ -313,10 +313,17 @@ def create_or_update(admin: PulsarAdmin, config: dict[str, Any], zipped: Path) -
         return admin.create_or_update(config, zipped)
     admin.create_or_update({**config, "parallelism": 1}, zipped)
     deadline = time.monotonic() + FIRST_INSTANCE_TIMEOUT_S
-    while _running(admin, t, n, name) < 1:
+    last_error: BackendError | None = None
+    while True:
+        try:
+            if _running(admin, t, n, name) >= 1:
+                break
+        except BackendError as exc:  # a busy worker may not answer a status read in time: ask again
+            last_error = exc
         if time.monotonic() > deadline:
-            raise BackendError(f"the first instance of {name} did not start within {FIRST_INSTANCE_TIMEOUT_S:.0f}s; "
-                               f"see its log under logs/functions/{t}/{n}/{name}/ of the Pulsar installation")
+            why = f" (the last status read: {last_error})" if last_error is not None else ""
+            raise BackendError(f"the first instance of {name} did not start within {FIRST_INSTANCE_TIMEOUT_S:.0f}s"
+                               f"{why}; see its log under logs/functions/{t}/{n}/{name}/ of the Pulsar installation")
         time.sleep(0.2)
     admin.create_or_update(config, zipped)
     return "created"
