@@ -313,17 +313,10 @@ def create_or_update(admin: PulsarAdmin, config: dict[str, Any], zipped: Path) -
         return admin.create_or_update(config, zipped)
     admin.create_or_update({**config, "parallelism": 1}, zipped)
     deadline = time.monotonic() + FIRST_INSTANCE_TIMEOUT_S
-    last_error: BackendError | None = None
-    while True:
-        try:
-            if _running(admin, t, n, name) >= 1:
-                break
-        except BackendError as exc:  # a busy worker may not answer a status read in time: ask again
-            last_error = exc
+    while _running(admin, t, n, name) < 1:
         if time.monotonic() > deadline:
-            why = f" (the last status read: {last_error})" if last_error is not None else ""
-            raise BackendError(f"the first instance of {name} did not start within {FIRST_INSTANCE_TIMEOUT_S:.0f}s"
-                               f"{why}; see its log under logs/functions/{t}/{n}/{name}/ of the Pulsar installation")
+            raise BackendError(f"the first instance of {name} did not start within {FIRST_INSTANCE_TIMEOUT_S:.0f}s; "
+                               f"see its log under logs/functions/{t}/{n}/{name}/ of the Pulsar installation")
         time.sleep(0.2)
     admin.create_or_update(config, zipped)
     return "created"

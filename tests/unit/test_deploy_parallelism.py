@@ -59,31 +59,3 @@ def test_a_first_instance_that_never_starts_is_reported(monkeypatch: pytest.Monk
     with pytest.raises(BackendError, match=r"first instance of app-workflow-engine did not start .*logs/functions"):
         tool.create_or_update(admin, CONFIG, Path("f.zip"))  # type: ignore[arg-type]
     assert ("updated", 3) not in admin.calls
-
-
-class SlowWorker(FakeAdmin):
-    """A busy functions worker: its first status reads time out."""
-
-    def __init__(self, timeouts: int) -> None:
-        super().__init__()
-        self.timeouts = timeouts
-
-    def function_status(self, tenant: str, namespace: str, name: str) -> dict[str, Any]:
-        if self.timeouts:
-            self.timeouts -= 1
-            raise BackendError("GET .../status failed: Read timed out. (read timeout=60.0); is Pulsar running?")
-        return super().function_status(tenant, namespace, name)
-
-
-def test_a_status_read_that_times_out_while_the_first_instance_starts_is_asked_again() -> None:
-    admin = SlowWorker(timeouts=2)
-    assert tool.create_or_update(admin, CONFIG, Path("f.zip")) == "created"  # type: ignore[arg-type]
-    assert admin.calls == [("created", 1), ("status", 1), ("updated", 3)]
-
-
-def test_a_worker_that_never_answers_is_reported_with_its_last_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tool, "FIRST_INSTANCE_TIMEOUT_S", 0.3)
-    admin = SlowWorker(timeouts=10**6)
-    with pytest.raises(BackendError, match=r"did not start within 0s \(the last status read: .*Read timed out"):
-        tool.create_or_update(admin, CONFIG, Path("f.zip"))  # type: ignore[arg-type]
-    assert ("updated", 3) not in admin.calls
