@@ -58,12 +58,8 @@ BUGS: dict[str, tuple[str, set[str], list[int]]] = {
                               "cancelled child's ChildFailed overtakes the redelivered input and ends the run "
                               "otherwise than the client was told", {"result-mismatch", "duplicates-changed"},
                               [15910, 13271, 12103]),
-    "signal-across-continue-as-new": ("a signal redelivered after a crash before save (or next to an update), in a "
-                                      "run that then continues as new, is seen neither consumed nor kept, though the "
-                                      "run ends with the result of the run without faults (the engine or the "
-                                      "probe's accounting: not yet determined)", {"signal-lost"}, [2119, 7086, 7247]),
 }
-STILL_BROKEN: set[str] = {"refused-then-redelivered", "unsaved-decision-echo", "signal-across-continue-as-new"}
+STILL_BROKEN: set[str] = {"refused-then-redelivered", "unsaved-decision-echo"}
 # Seeds of the sweep that may fail, and only on these invariants, until their defect is fixed.
 KNOWN = {seed: BUGS[bug][1] for bug in STILL_BROKEN for seed in BUGS[bug][2]}
 
