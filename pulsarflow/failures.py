@@ -10,7 +10,7 @@ decides which exceptions end a workflow as FAILED; any other one blocks the run.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from pulsarflow.errors import (
     ApplicationError,
@@ -54,9 +54,8 @@ def error_info(exc: BaseException, task_name: str | None = None, attempts: int =
             name, hierarchy = exc.type, (exc.type, *hierarchy)
     return ErrorInfo(
         type=name,
-        message=_text(lambda: str(exc), "its message"),
-        traceback=_text(lambda: "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-                        "its traceback"),
+        message=str(exc),
+        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         task_name=task_name,
         attempts=attempts,
         workflow_id=workflow_id,
@@ -65,20 +64,6 @@ def error_info(exc: BaseException, task_name: str | None = None, attempts: int =
         non_retryable=non_retryable,
         next_retry_delay_ms=delay_ms,
     )
-
-
-def _text(render: Callable[[], str], what: str) -> str:
-    """Text of an exception that a message can carry, whatever the exception makes of it.
-
-    An exception's ``__str__`` may raise, and its text may hold lone surrogates (a file
-    name decoded with ``surrogateescape``), which UTF-8 cannot encode: the outcome of the
-    task is reported all the same, with the text escaped or a note in its place.
-    """
-    try:
-        text = render()
-    except Exception as exc:  # a broken __str__ of the user's exception
-        return f"<{what} could not be rendered: {type(exc).__name__}>"
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def hierarchy_of(cls: type) -> tuple[str, ...]:

@@ -111,32 +111,3 @@ def test_a_workflow_sleeping_for_longer_than_a_message_can_carry_is_told_so() ->
     env = TestEnvironment(sleeps_forever)
     with pytest.raises(pf.WorkflowBlockedError, match="durations must be between 0 and"):
         env.client().start(sleeps_forever).result(timeout=5)
-
-
-class Unprintable(Exception):
-    def __str__(self) -> str:
-        raise RuntimeError("no text for you")
-
-
-@pf.task(service="hostile", retry=pf.RetryPolicy(max_attempts=1))
-def raises_hostile_text(kind: str) -> None:
-    if kind == "surrogate":
-        name = bytes([99, 97, 102, 0xE9]).decode("utf-8", "surrogateescape")  # a Latin-1 file name, as os gives it
-        raise FileNotFoundError(f"no file {name}")
-    raise Unprintable()
-
-
-@pf.workflow
-async def reports(ctx: pf.WorkflowContext, kind: str) -> str:
-    try:
-        await ctx.task(raises_hostile_text, kind)
-    except pf.TaskFailedError as exc:
-        return f"{exc.error.cause.message if exc.error.cause else exc.error.message}"
-    return "no failure"
-
-
-@pytest.mark.parametrize(("kind", "message"), [("surrogate", r"no file caf\udce9"),
-                                                ("unprintable", "<its message could not be rendered: RuntimeError>")])
-def test_a_task_failing_with_text_no_message_can_carry_still_reports_its_failure(kind: str, message: str) -> None:
-    env = TestEnvironment(reports, raises_hostile_text)
-    assert env.client().start(reports, kind).result(timeout=5) == message
