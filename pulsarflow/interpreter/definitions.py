@@ -24,18 +24,13 @@ WORKFLOW_ATTR = "__pulsarflow_workflow__"
 Duration = float | dt.timedelta
 
 
-MAX_DURATION_MS = 2**62  # ~146 million years: a time plus a duration still fits an Avro long
-MAX_ATTEMPTS = 2**31 - 1  # an Avro int
-
-
 def to_ms(value: Duration | None) -> int | None:
     """Seconds (or a timedelta) as whole milliseconds."""
     if value is None:
         return None
     seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-    if not 0 <= seconds * 1000 <= MAX_DURATION_MS:  # (also refuses NaN)
-        raise DefinitionError(f"durations must be between 0 and {MAX_DURATION_MS // 31_557_600_000:,} years, "
-                              f"got {value!r}")
+    if seconds < 0:
+        raise DefinitionError(f"durations must not be negative, got {value!r}")
     return int(round(seconds * 1000))
 
 
@@ -54,11 +49,8 @@ class RetryPolicy:
     non_retryable: Iterable[type[BaseException] | str] = field(default=())
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) \
-                or not 1 <= self.max_attempts <= MAX_ATTEMPTS:
-            raise DefinitionError(f"RetryPolicy.max_attempts must be a whole number from 1 to {MAX_ATTEMPTS:,}, "
-                                  f"got {self.max_attempts!r}")
-        to_ms(self.initial_delay), to_ms(self.max_delay)  # DefinitionError for one no message can carry
+        if self.max_attempts < 1:
+            raise DefinitionError(f"RetryPolicy.max_attempts must be at least 1, got {self.max_attempts}")
         if not 0 <= self.jitter <= 1:
             raise DefinitionError(f"RetryPolicy.jitter must be between 0 and 1, got {self.jitter}")
         if self.backoff_coefficient < 1:

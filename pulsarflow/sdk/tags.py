@@ -24,7 +24,7 @@ class TagRequests(ClientBase):
             asked = {}
             for key, after in pending.items():
                 reply = self._reply_to()
-                self._send_tag(key, ListTagIds(min(page_size, 2**31 - 1), reply, after=after))  # an Avro int
+                self._send_tag(key, ListTagIds(page_size, reply, after=after))
                 asked[key] = reply.request_id
             pending = {}
             for key, request_id in asked.items():

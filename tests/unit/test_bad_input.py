@@ -30,11 +30,6 @@ async def wf(ctx: pf.WorkflowContext, x: object) -> object:
 
 
 @pf.workflow
-async def sleeps_forever(ctx: pf.WorkflowContext) -> None:
-    await ctx.sleep(5e15)  # seconds: 158 million years
-
-
-@pf.workflow
 async def waits(ctx: pf.WorkflowContext) -> object:
     return await ctx.wait_signal("never")
 
@@ -93,21 +88,6 @@ def test_waiting_for_a_workflow_that_can_never_finish_times_out_clearly() -> Non
         env.client().start(waits).result(timeout=5)
 
 
-@pytest.mark.parametrize("attempts", [0, -1, 2**31, 2**40, 2.5, True])
-def test_bad_retry_policy(attempts: object) -> None:
-    with pytest.raises(pf.DefinitionError, match="max_attempts must be a whole number from 1 to 2,147,483,647"):
-        pf.RetryPolicy(max_attempts=attempts)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("duration", [-1, float("nan"), float("inf"), 1e300, 5e15])
-def test_a_duration_no_message_can_carry_is_refused_where_it_is_given(duration: object) -> None:
-    with pytest.raises(pf.DefinitionError, match="durations must be between 0 and"):
-        pf.task(service="s", timeout=duration)(lambda: None)  # type: ignore[call-overload]
-    with pytest.raises(pf.DefinitionError, match="durations must be between 0 and"):
-        pf.RetryPolicy(max_delay=duration)  # type: ignore[arg-type]
-
-
-def test_a_workflow_sleeping_for_longer_than_a_message_can_carry_is_told_so() -> None:
-    env = TestEnvironment(sleeps_forever)
-    with pytest.raises(pf.WorkflowBlockedError, match="durations must be between 0 and"):
-        env.client().start(sleeps_forever).result(timeout=5)
+def test_bad_retry_policy() -> None:
+    with pytest.raises(pf.DefinitionError, match="max_attempts must be at least 1"):
+        pf.RetryPolicy(max_attempts=0)
