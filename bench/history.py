@@ -135,8 +135,7 @@ def ratios(lines: list[dict[str, Any]]) -> dict[str, Any]:
     for item in lines:
         n = item["steps"]
         out[f"step_cost_ratio_{n}"] = round(item["ms_per_step"] / base["ms_per_step"], 2)
-        if "state_bytes_per_step" in base:  # (bench.history_pulsar counts bytes with Redis state only)
-            out[f"bytes_per_step_ratio_{n}"] = round(item["state_bytes_per_step"] / base["state_bytes_per_step"], 2)
+        out[f"bytes_per_step_ratio_{n}"] = round(item["state_bytes_per_step"] / base["state_bytes_per_step"], 2)
     return out
 
 

@@ -64,7 +64,11 @@ def main(argv: list[str] | None = None) -> None:
             lines.append(measure(client, length, args.state, args.redis_url))
             print(json.dumps(lines[-1]), flush=True)
     if len(lines) > 1:
-        print(json.dumps(ratios(lines)), flush=True)
+        base = next((item for item in lines if item["steps"] == 100), lines[0])
+        out = ratios([dict(item, state_bytes_per_step=item.get("state_bytes_per_step", 1)) for item in lines])
+        if "state_bytes_per_step" not in base:
+            out = {k: v for k, v in out.items() if not k.startswith("bytes_per_step")}
+        print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ also resolves a writer's schema against the reader's.
 
 It covers what ``schemas/`` uses: null, boolean, int, long, float, double, bytes, string,
 enums, arrays, records, ``["null", X]`` and unions of records (chosen by the value's class
-name, as the codec's readers tell them apart). A value of the wrong type raises TypeError or
+name, as the codec's converters do). A value of the wrong type raises TypeError or
 ValueError, as fastavro would.
 """
 

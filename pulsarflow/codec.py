@@ -66,7 +66,7 @@ class Codec:
         self._fingerprints: dict[str, bytes] = {}
         self._writers: dict[str, dict[bytes, tuple[str, Any]]] = {}  # record -> fingerprint -> (release, schema)
         self._by_fingerprint: dict[bytes, tuple[Codec, str]] | None = None  # any record of any release
-        # By message class: what encode needs (identity, compiled writer) and decode
+        # By message class: what encode needs (identity, parsed schema, converter) and decode
         # needs (record name, reader schema, identity), so a hot call is one dict lookup.
         self._encoders: dict[type, tuple[bytes, Callable[[Any], bytes]]] = {}
         self._decoders: dict[type | str, tuple[str, Any, bytes]] = {}

@@ -18,9 +18,7 @@ history on a miss, as in every engine with a sticky cache: deploys restart the e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from pulsarflow.engines.lifecycle import arrived_positions
 from pulsarflow.interpreter.replay import Replay
 from pulsarflow.messages import Arrival, WorkflowState
 
@@ -60,7 +58,12 @@ class LiveWorkflows:
         """Keep ``replay``, which stopped where ``after`` stands (a run still waiting on something)."""
         if self.size == 0 or replay.finished or replay.fatal is not None:
             return
-        _put_bounded(self._live, after.workflow_id, _Live(after, replay), self.size)
+        self._live[after.workflow_id] = _Live(after, replay)
+        while len(self._live) > self.size:
+            try:
+                del self._live[next(iter(self._live))]
+            except (KeyError, StopIteration, RuntimeError):  # another thread changed it meanwhile
+                break
 
     def forget(self, workflow_id: str) -> None:
         self._live.pop(workflow_id, None)
@@ -79,7 +82,7 @@ def _continues(after: WorkflowState, state: WorkflowState) -> bool:
     """
     if (state.generation != after.generation or state.runs != after.runs or state.blocked is not None
             or state.workflow_name != after.workflow_name or state.started_at_ms != after.started_at_ms
-            or state.input != after.input):  # bytes compare by identity first
+            or not (state.input is after.input or state.input == after.input)):
         return False
     return _same(after.commands, state.commands, whole=True) and _same(after.arrivals, state.arrivals, whole=False)
 
@@ -118,17 +121,12 @@ class ArrivedPositions:
             positions = entry[3]
             positions.update(a.position for a in arrivals[len(entry[2]):])
         else:
-            positions = arrived_positions(state)
+            positions = {a.position for a in arrivals}
         if self.size:
-            _put_bounded(self._known, state.workflow_id, (state.generation, state.runs, arrivals, positions), self.size)
+            self._known[state.workflow_id] = (state.generation, state.runs, arrivals, positions)
+            while len(self._known) > self.size:
+                try:
+                    del self._known[next(iter(self._known))]
+                except (KeyError, StopIteration, RuntimeError):  # another thread changed it meanwhile
+                    break
         return positions
-
-
-def _put_bounded(entries: dict[str, Any], key: str, value: Any, size: int) -> None:
-    """``entries[key] = value``, then the oldest entries out until at most ``size`` are left."""
-    entries[key] = value
-    while len(entries) > size:
-        try:
-            del entries[next(iter(entries))]
-        except (KeyError, StopIteration, RuntimeError):  # another thread changed it meanwhile
-            break
